@@ -1,0 +1,429 @@
+"""The `Memory` facade: the one object a user needs. Validates, then writes events."""
+
+from __future__ import annotations
+
+import builtins
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from engram import context as ctx
+from engram.clock import Clock, SystemClock
+from engram.errors import InvalidInput, NotFound
+from engram.events import Draft, Event, EventType, new_id
+from engram.model import (
+    DEFAULT_MAX_CONTENT_BYTES,
+    Confidence,
+    Kind,
+    LinkKind,
+    MemoryEntry,
+    Privacy,
+    Source,
+    Tier,
+    Truth,
+    check_id,
+    check_metadata,
+    check_unit,
+    content_hash,
+    format_time,
+    normalize_content,
+    normalize_labels,
+    parse_enum,
+    parse_time,
+    to_json,
+)
+from engram.recall import Hit, keyword_terms
+from engram.store.base import ChainReport, Filters, Store
+from engram.store.sqlite import SQLiteStore
+
+DEFAULT_USER = "default"
+ADD_FIELDS = frozenset({
+    "text", "user_id", "agent_id", "session_id", "at", "tags", "memory_type", "tier",
+    "truth_category", "metadata", "confidence", "source", "privacy", "entities", "domains",
+    "summary", "dedupe",
+})
+
+
+class Memory:
+    """Long-term memory over an event-sourced store.
+
+    >>> mem = Memory("./engram-data")
+    >>> entry = mem.add("Caroline adopted a puppy named Oscar", user_id="u1")
+    >>> mem.search("pets", user_id="u1")[0].memory.text
+    'Caroline adopted a puppy named Oscar'
+    """
+
+    def __init__(self, path: str | Path = "./engram-data", *, clock: Clock | None = None,
+                 device_id: str | None = None,
+                 max_content_bytes: int = DEFAULT_MAX_CONTENT_BYTES,
+                 access_batch: int = 256, access_flush_s: float = 60.0,
+                 actor: str = "user") -> None:
+        if str(path).startswith(("postgres://", "postgresql://")):
+            raise InvalidInput("path", "PostgreSQL stores are not supported by this version",
+                               "use a directory path for the embedded SQLite store")
+        self.clock: Clock = clock or SystemClock()
+        self.store: Store = SQLiteStore(path, clock=self.clock, device_id=device_id)
+        self.max_content_bytes = max_content_bytes
+        self.actor = actor
+        self._access_batch, self._access_flush_s = access_batch, access_flush_s
+        self._pending: dict[str, list[Any]] = {}
+        self._pending_since = time.monotonic()
+
+    # ------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Write out batched access statistics and release the store."""
+        self.flush()
+        self.store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ writes
+
+    def add(self, text: str, *, user_id: str = DEFAULT_USER, agent_id: str | None = None,
+            session_id: str | None = None, at: datetime | str | None = None,
+            tags: Iterable[str] | None = None, memory_type: Kind | str = Kind.FACT,
+            tier: Tier | str = Tier.SHORT_TERM,
+            truth_category: Truth | str = Truth.CONTEXTUAL,
+            metadata: Mapping[str, Any] | None = None,
+            confidence: float | Mapping[str, Any] | None = None,
+            source: Source | Mapping[str, Any] | None = None,
+            privacy: Privacy | str = Privacy.PRIVATE, entities: Iterable[str] | None = None,
+            domains: Iterable[str] | None = None, summary: str | None = None,
+            dedupe: bool = True) -> MemoryEntry:
+        """Remember `text`. `at` is when it happened; the time it was recorded is now.
+
+        An exact duplicate (same user, same normalised text) corroborates the existing memory
+        instead of adding a copy, unless `dedupe=False`.
+        """
+        item = {k: v for k, v in locals().items() if k not in ("self",)}
+        return self.add_many([item])[0]
+
+    def add_many(self, items: Iterable[Mapping[str, Any]]) -> list[MemoryEntry]:
+        """Add several memories (each with `add`'s fields) in one transaction: all or none."""
+        prepared = []
+        for index, item in enumerate(items):
+            try:
+                prepared.append(self._prepare(item))
+            except InvalidInput as exc:
+                raise InvalidInput(f"items[{index}].{exc.field}", exc.problem, exc.fix) from None
+        out = []
+        with self.store.transaction() as tx:
+            for entry, dedupe in prepared:
+                existing = tx.find_by_hash(entry.user_id, entry.content_hash) if dedupe else None
+                if existing is None:
+                    tx.append(Draft(EventType.ADDED, entry.id, {"memory": entry.to_dict()},
+                                    self.actor))
+                    out.append(entry)
+                    continue
+                payload: dict[str, Any] = {"at": format_time(entry.created_at)}
+                if entry.sources:
+                    payload["source"] = to_json(entry.sources[0])
+                tx.append(Draft(EventType.CORROBORATED, existing.id, payload, self.actor))
+                updated = tx.get(existing.id)
+                assert updated is not None
+                out.append(updated)
+        return out
+
+    def _prepare(self, item: Mapping[str, Any]) -> tuple[MemoryEntry, bool]:
+        if not isinstance(item, Mapping):
+            raise InvalidInput("item", f"expected a mapping, got {type(item).__name__}",
+                               "pass dicts with add()'s fields")
+        unknown = sorted(set(item) - ADD_FIELDS)
+        if unknown:
+            raise InvalidInput(unknown[0], "is not a field of a memory",
+                               f"use only: {', '.join(sorted(ADD_FIELDS))}")
+        if "text" not in item:
+            raise InvalidInput("text", "is missing", "give each memory a text")
+        text = normalize_content(item["text"], self.max_content_bytes)
+        now = self.clock.now()
+        at = item.get("at")
+        user_id = check_id(item.get("user_id", DEFAULT_USER), "user_id", required=True)
+        assert user_id is not None
+        entry = MemoryEntry(
+            id=new_id(int(now.timestamp() * 1000)),
+            content=text,
+            content_hash=content_hash(text),
+            created_at=now,
+            updated_at=now,
+            occurred_at=parse_time(at, "at") if at is not None else now,
+            user_id=user_id,
+            agent_id=check_id(item.get("agent_id"), "agent_id"),
+            session_id=check_id(item.get("session_id"), "session_id"),
+            summary=_optional_text(item.get("summary"), "summary"),
+            tier=parse_enum(Tier, item.get("tier", Tier.SHORT_TERM), "tier"),
+            truth_category=parse_enum(Truth, item.get("truth_category", Truth.CONTEXTUAL),
+                                      "truth_category"),
+            memory_type=parse_enum(Kind, item.get("memory_type", Kind.FACT), "memory_type"),
+            confidence=_confidence(item.get("confidence")),
+            tags=normalize_labels(item.get("tags"), "tags"),
+            domains=normalize_labels(item.get("domains"), "domains"),
+            entities=normalize_labels(item.get("entities"), "entities"),
+            sources=(_source(item.get("source"), self.store.device_id),),
+            device_id=self.store.device_id,
+            privacy=parse_enum(Privacy, item.get("privacy", Privacy.PRIVATE), "privacy"),
+            metadata=check_metadata(item.get("metadata")),
+        )
+        dedupe = item.get("dedupe", True)
+        if not isinstance(dedupe, bool):
+            raise InvalidInput("dedupe", f"{dedupe!r} is not a bool", "pass True or False")
+        return entry, dedupe
+
+    def update(self, memory_id: str, *, text: str | None = None,
+               metadata: Mapping[str, Any] | None = None,
+               memory_type: Kind | str | None = None,
+               truth_category: Truth | str | None = None,
+               privacy: Privacy | str | None = None, summary: str | None = None,
+               confidence: float | None = None,
+               at: datetime | str | None = None) -> MemoryEntry:
+        """Change a memory's content or attributes; its history keeps the old values."""
+        changes: dict[str, Any] = {}
+        if text is not None:
+            content = normalize_content(text, self.max_content_bytes)
+            changes |= {"content": content, "content_hash": content_hash(content)}
+        if metadata is not None:
+            changes["metadata"] = check_metadata(metadata)
+        if memory_type is not None:
+            changes["memory_type"] = parse_enum(Kind, memory_type, "memory_type").value
+        if truth_category is not None:
+            changes["truth_category"] = parse_enum(Truth, truth_category, "truth_category").value
+        if privacy is not None:
+            changes["privacy"] = parse_enum(Privacy, privacy, "privacy").value
+        if summary is not None:
+            changes["summary"] = _optional_text(summary, "summary")
+        if at is not None:
+            changes["occurred_at"] = format_time(parse_time(at, "at"))
+        with self.store.transaction() as tx:
+            current = _require(tx.get(memory_id), memory_id)
+            if confidence is not None:
+                overall = check_unit(confidence, "confidence")
+                changes["confidence"] = to_json(replace(current.confidence, overall=overall))
+            if not changes:
+                raise InvalidInput("update", "nothing to change",
+                                   "pass text, metadata, memory_type, ... to change")
+            payload = {"changes": changes, "at": format_time(self.clock.now())}
+            tx.append(Draft(EventType.UPDATED, memory_id, payload, self.actor))
+            return _require(tx.get(memory_id), memory_id)
+
+    def tag(self, memory_id: str, add: Iterable[str] = (),
+            remove: Iterable[str] = ()) -> MemoryEntry:
+        """Add and remove tags."""
+        added, removed = normalize_labels(add, "tags"), normalize_labels(remove, "tags")
+        if not added and not removed:
+            raise InvalidInput("tags", "nothing to add or remove", "give at least one tag")
+        payload = {"add": list(added), "remove": list(removed),
+                   "at": format_time(self.clock.now())}
+        return self._change(memory_id, EventType.TAGGED, payload)
+
+    def link(self, memory_id: str, kind: LinkKind | str, target_id: str) -> MemoryEntry:
+        """Record that `memory_id` relates to, contradicts, supports or supersedes another."""
+        link_kind = parse_enum(LinkKind, kind, "kind")
+        if target_id == memory_id:
+            raise InvalidInput("target_id", "is the memory itself", "link two different memories")
+        with self.store.transaction() as tx:
+            _require(tx.get(target_id), target_id)
+        payload = {"kind": link_kind.value, "target": target_id,
+                   "at": format_time(self.clock.now())}
+        return self._change(memory_id, EventType.LINKED, payload)
+
+    def set_tier(self, memory_id: str, tier: Tier | str, reason: str) -> MemoryEntry:
+        """Move a memory to another tier; the event keeps the reason."""
+        new_tier = parse_enum(Tier, tier, "tier")
+        reason = _optional_text(reason, "reason") or ""
+        if not reason:
+            raise InvalidInput("reason", "is empty", "say why the memory changes tier")
+        with self.store.transaction() as tx:
+            current = _require(tx.get(memory_id), memory_id)
+            payload = {"from": current.tier.value, "to": new_tier.value, "reason": reason,
+                       "at": format_time(self.clock.now())}
+            tx.append(Draft(EventType.TIER_CHANGED, memory_id, payload, self.actor))
+            return _require(tx.get(memory_id), memory_id)
+
+    def _change(self, memory_id: str, kind: EventType, payload: dict[str, Any]) -> MemoryEntry:
+        with self.store.transaction() as tx:
+            _require(tx.get(memory_id), memory_id)
+            tx.append(Draft(kind, memory_id, payload, self.actor))
+            return _require(tx.get(memory_id), memory_id)
+
+    def forget(self, memory_id: str, reason: str | None = None) -> None:
+        """Forget for real: drop the memory from every projection, redact its text from earlier
+        events (their hashes stay, so the chain verifies), and purge index and WAL residue."""
+        payload: dict[str, Any] = {"at": format_time(self.clock.now())}
+        if reason:
+            payload["reason"] = reason
+        with self.store.transaction() as tx:
+            _require(tx.get(memory_id), memory_id)
+            tx.append(Draft(EventType.FORGOTTEN, memory_id, payload, self.actor))
+        self._pending.pop(memory_id, None)
+        self.store.redact_residue()
+
+    # ------------------------------------------------------------ reads
+
+    def get(self, memory_id: str) -> MemoryEntry:
+        return _require(self.store.get(memory_id), memory_id)
+
+    def history(self, memory_id: str) -> list[Event]:
+        """Every event that touched the memory, oldest first (redacted if it was forgotten)."""
+        events = self.store.history(memory_id)
+        if not events:
+            raise NotFound(memory_id)
+        return events
+
+    def list(self, *, user_id: str | None = None, agent_id: str | None = None,
+             session_id: str | None = None, tags: Iterable[str] | None = None,
+             memory_type: Kind | str | None = None, tier: Tier | str | None = None,
+             since: datetime | str | None = None, until: datetime | str | None = None,
+             limit: int | None = 100, offset: int = 0) -> builtins.list[MemoryEntry]:
+        """Memories matching every filter, newest first. `user_id=None` lists all users."""
+        filters = self._filters(user_id, agent_id, session_id, tags, memory_type, tier,
+                                since, until)
+        if limit is not None:
+            _check_limit(limit)
+        return self.store.select(filters, limit=limit, offset=offset)
+
+    def count(self, *, user_id: str | None = None, **filters: Any) -> int:
+        return self.store.count(self._filters(user_id, **filters))
+
+    def search(self, query: str, *, user_id: str = DEFAULT_USER, limit: int = 10,
+               agent_id: str | None = None, session_id: str | None = None,
+               tags: Iterable[str] | None = None, memory_type: Kind | str | None = None,
+               tier: Tier | str | None = None, since: datetime | str | None = None,
+               until: datetime | str | None = None) -> builtins.list[Hit]:
+        """The user's memories that best match `query`, best first, each with its score."""
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidInput("query", "is empty", "say what to search for")
+        _check_limit(limit)
+        filters = self._filters(check_id(user_id, "user_id", required=True), agent_id,
+                                session_id, tags, memory_type, tier, since, until)
+        found = self.store.keyword_search(keyword_terms(query), filters, limit)
+        hits = [Hit(entry, score, {"keyword": score}) for entry, score in found]
+        self._note_access([h.memory.id for h in hits])
+        return hits
+
+    def context(self, query: str, *, user_id: str = DEFAULT_USER, budget_tokens: int = 1500,
+                style: str = "claude", limit: int = 50) -> str:
+        """The memories relevant to `query`, rendered for a model within `budget_tokens`."""
+        if style not in ctx.STYLES:
+            raise InvalidInput("style", f"unknown style {style!r}",
+                               f"use one of: {', '.join(ctx.STYLES)}")
+        chosen = ctx.select_within_budget(self.search(query, user_id=user_id, limit=limit),
+                                          budget_tokens)
+        return ctx.render(chosen, style)
+
+    def _filters(self, user_id: str | None, agent_id: str | None = None,
+                 session_id: str | None = None, tags: Iterable[str] | None = None,
+                 memory_type: Kind | str | None = None, tier: Tier | str | None = None,
+                 since: datetime | str | None = None,
+                 until: datetime | str | None = None) -> Filters:
+        return Filters(
+            user_id=check_id(user_id, "user_id"), agent_id=check_id(agent_id, "agent_id"),
+            session_id=check_id(session_id, "session_id"),
+            tags=normalize_labels(tags, "tags"),
+            memory_type=parse_enum(Kind, memory_type, "memory_type") if memory_type else None,
+            tier=parse_enum(Tier, tier, "tier") if tier else None,
+            since=parse_time(since, "since") if since is not None else None,
+            until=parse_time(until, "until") if until is not None else None,
+        )
+
+    # ------------------------------------------------------------ access statistics
+
+    def _note_access(self, ids: builtins.list[str]) -> None:
+        """Count recalls in memory; write them as one event per batch, not one per search."""
+        if not ids:
+            return
+        if not self._pending:
+            self._pending_since = time.monotonic()
+        stamp = format_time(self.clock.now())
+        for memory_id in ids:
+            count, _ = self._pending.get(memory_id, (0, stamp))
+            self._pending[memory_id] = [count + 1, stamp]
+        if len(self._pending) >= self._access_batch or \
+                time.monotonic() - self._pending_since >= self._access_flush_s:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write pending access statistics now (done on close and every batch)."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        with self.store.transaction() as tx:
+            live = {k: v for k, v in pending.items() if tx.get(k) is not None}
+            if live:
+                tx.append(Draft(EventType.ACCESSED, None, {"accesses": live}, "engram"))
+
+    # ------------------------------------------------------------ the log
+
+    def events(self) -> Iterator[Event]:
+        return self.store.events()
+
+    def import_events(self, events: builtins.list[Event]) -> int:
+        return self.store.import_events(events)
+
+    def rebuild(self) -> int:
+        """Drop every projection and replay the log; returns the number of live memories."""
+        self.flush()
+        return self.store.rebuild()
+
+    def verify(self) -> ChainReport:
+        return self.store.verify()
+
+    def stats(self) -> dict[str, object]:
+        return self.store.stats()
+
+
+def _require(entry: MemoryEntry | None, memory_id: str) -> MemoryEntry:
+    if entry is None:
+        raise NotFound(memory_id)
+    return entry
+
+
+def _check_limit(limit: object) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
+        raise InvalidInput("limit", f"{limit!r} is out of range", "give a whole number 1-10000")
+
+
+def _optional_text(value: object, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(name, f"expected a string, got {type(value).__name__}",
+                           f"pass {name} as text")
+    return value.strip() or None
+
+
+def _confidence(value: object) -> Confidence:
+    if value is None:
+        return Confidence()
+    if isinstance(value, Confidence):
+        return value
+    if isinstance(value, Mapping):
+        unknown = set(value) - set(Confidence.__slots__)
+        if unknown:
+            raise InvalidInput(f"confidence.{sorted(unknown)[0]}", "is not a confidence field",
+                               f"use: {', '.join(Confidence.__slots__)}")
+        return Confidence(**value)
+    return Confidence(overall=check_unit(value, "confidence"))
+
+
+def _source(value: object, device_id: str) -> Source:
+    if value is None:
+        return Source(kind="api", device_id=device_id)
+    if isinstance(value, Source):
+        return value
+    if isinstance(value, Mapping):
+        unknown = set(value) - set(Source.__slots__)
+        if unknown:
+            raise InvalidInput(f"source.{sorted(unknown)[0]}", "is not a source field",
+                               f"use: {', '.join(Source.__slots__)}")
+        return Source(**{"device_id": device_id, **value})
+    raise InvalidInput("source", f"expected a mapping, got {type(value).__name__}",
+                       "pass {'kind': ..., 'ref': ...}")

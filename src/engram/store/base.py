@@ -1,0 +1,91 @@
+"""The persistence protocol every backend implements, and the query types it takes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from engram.events import Draft, Event
+from engram.model import Kind, MemoryEntry, Tier
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Scope and narrowing of a read. `user_id` isolates; everything else narrows.
+
+    Time bounds apply to `occurred_at` (when it happened): `since` inclusive, `until` exclusive.
+    """
+
+    user_id: str | None = None
+    agent_id: str | None = None
+    session_id: str | None = None
+    tags: tuple[str, ...] = ()
+    memory_type: Kind | None = None
+    tier: Tier | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """What `verify` found: the number of events checked and the first broken link, if any."""
+
+    checked: int
+    broken_at: int | None = None
+    event_id: str | None = None
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_at is None
+
+
+class Tx(Protocol):
+    """One write transaction: reads see its own writes; everything commits or nothing does."""
+
+    def get(self, memory_id: str) -> MemoryEntry | None: ...
+
+    def find_by_hash(self, user_id: str, content_hash: str) -> MemoryEntry | None: ...
+
+    def append(self, draft: Draft) -> Event:
+        """Seal the draft into the chain, store it, and update the projections."""
+        ...
+
+
+class Store(Protocol):
+    device_id: str
+
+    def transaction(self) -> AbstractContextManager[Tx]: ...
+
+    def get(self, memory_id: str) -> MemoryEntry | None: ...
+
+    def select(self, filters: Filters, *, limit: int | None = None, offset: int = 0,
+             newest_first: bool = True) -> list[MemoryEntry]: ...
+
+    def count(self, filters: Filters) -> int: ...
+
+    def keyword_search(self, terms: list[str], filters: Filters,
+                       limit: int) -> list[tuple[MemoryEntry, float]]:
+        """Memories matching any term, best first, with a positive BM25 score."""
+        ...
+
+    def history(self, memory_id: str) -> list[Event]: ...
+
+    def events(self) -> Iterator[Event]: ...
+
+    def import_events(self, events: list[Event]) -> int: ...
+
+    def rebuild(self) -> int: ...
+
+    def redact_residue(self) -> None:
+        """After a forget: purge what indexes and journals may still hold of the text."""
+        ...
+
+    def verify(self) -> ChainReport: ...
+
+    def stats(self) -> dict[str, object]: ...
+
+    def close(self) -> None: ...

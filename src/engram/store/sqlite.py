@@ -1,0 +1,434 @@
+"""The embedded store: one SQLite file in WAL mode holding the event log and its projections."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from engram.clock import Clock
+from engram.errors import InvalidInput, StoreError
+from engram.events import GENESIS_HASH, HLC, Draft, Event, EventType, chain_problem, new_id, seal
+from engram.model import MemoryEntry, format_time
+from engram.projection import apply, fold, targets
+from engram.store.base import ChainReport, Filters
+
+DB_FILE = "engram.db"
+T = TypeVar("T")
+
+# Projections are derived data: `rebuild` drops and recreates exactly these.
+PROJECTION_TABLES = ("memories_fts", "memories")
+PROJECTIONS_DDL = """
+CREATE TABLE memories (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    user_id TEXT NOT NULL,
+    agent_id TEXT,
+    session_id TEXT,
+    content TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    tier TEXT NOT NULL,
+    memory_type TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    tags TEXT NOT NULL DEFAULT '[]',
+    doc TEXT NOT NULL
+);
+CREATE INDEX memories_by_user ON memories(user_id, occurred_at);
+CREATE INDEX memories_by_hash ON memories(user_id, content_hash);
+CREATE VIRTUAL TABLE memories_fts USING fts5(
+    content, content='memories', content_rowid='rowid',
+    tokenize='porter unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories BEGIN
+    INSERT INTO memories_fts(rowid, content) VALUES (new.rowid, new.content);
+END;
+CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories BEGIN
+    INSERT INTO memories_fts(memories_fts, rowid, content) VALUES('delete', old.rowid, old.content);
+END;
+CREATE TRIGGER memories_fts_update AFTER UPDATE OF content ON memories BEGIN
+    INSERT INTO memories_fts(memories_fts, rowid, content) VALUES('delete', old.rowid, old.content);
+    INSERT INTO memories_fts(rowid, content) VALUES (new.rowid, new.content);
+END;
+"""
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Execute statements one by one: `executescript` would commit the open transaction."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            conn.execute(statement)
+            statement = ""
+
+
+def _m001_initial(conn: sqlite3.Connection) -> None:
+    _run_script(conn, """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE events (
+        pos INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        schema INTEGER NOT NULL,
+        device_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        hlc TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        memory_id TEXT,
+        payload TEXT,
+        payload_hash BLOB NOT NULL,
+        prev_hash BLOB NOT NULL,
+        hash BLOB NOT NULL,
+        UNIQUE (device_id, seq)
+    );
+    CREATE INDEX events_by_memory ON events(memory_id) WHERE memory_id IS NOT NULL;
+    """)
+    _run_script(conn, PROJECTIONS_DDL)
+
+
+# Applied in order, once each; PRAGMA user_version records how many have run.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial]
+
+# Columns of `memories` besides `doc`, which holds the rest of the entry as JSON.
+_COLUMNS = ("id", "user_id", "agent_id", "session_id", "content", "content_hash", "tier",
+            "memory_type", "occurred_at", "created_at", "tags")
+_EVENT_COLUMNS = ("id, type, schema, device_id, seq, hlc, actor, memory_id, payload, "
+                  "payload_hash, prev_hash, hash")
+
+
+class SQLiteStore:
+    """Store protocol over one SQLite file. Every write is one IMMEDIATE transaction."""
+
+    def __init__(self, directory: str | Path, *, clock: Clock, device_id: str | None = None,
+                 busy_timeout_s: float = 30.0, synchronous: str = "NORMAL") -> None:
+        self.directory = Path(directory)
+        self.path = self.directory / DB_FILE
+        self.clock = clock
+        if self.directory.exists() and not self.directory.is_dir():
+            raise InvalidInput("data", f"{self.directory} is a file, not a directory",
+                               "point --data / ENGRAM_DATA at a directory")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=busy_timeout_s,
+                                     check_same_thread=False)
+        self._conn.row_factory = sqlite3.Row
+        self._busy_timeout_s = busy_timeout_s
+        self._retrying(lambda: self._setup(synchronous))
+        self.device_id = self._device_id(device_id)
+        self._hlc = HLC(0)
+
+    # ------------------------------------------------------------ setup
+
+    def _setup(self, synchronous: str) -> None:
+        c = self._conn
+        c.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
+        c.execute("PRAGMA journal_mode = WAL")
+        c.execute(f"PRAGMA synchronous = {synchronous}")
+        c.execute("PRAGMA secure_delete = ON")
+        c.execute("PRAGMA foreign_keys = ON")
+        version = c.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"store: {self.path} was written by a newer Engram (schema {version}, this "
+                f"version knows {len(MIGRATIONS)}); upgrade engram-memory to open it")
+        if version == len(MIGRATIONS):
+            return
+        with self._write():
+            version = c.execute("PRAGMA user_version").fetchone()[0]
+            for migration in MIGRATIONS[version:]:
+                migration(c)
+            c.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+
+    def _device_id(self, wanted: str | None) -> str:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'device_id'").fetchone()
+        if row:
+            return str(row[0])
+        device = wanted or f"dev-{new_id(int(self.clock.now().timestamp() * 1000))[-12:]}"
+        with self._write():
+            self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('device_id', ?)", (device,))
+        return str(self._conn.execute("SELECT value FROM meta WHERE key='device_id'").fetchone()[0])
+
+    def close(self) -> None:
+        self.checkpoint()
+        self._conn.close()
+
+    def checkpoint(self) -> None:
+        """Fold the WAL into the main file and truncate it (so no old page lingers there)."""
+        # Another process may hold the WAL; it checkpoints on its own close.
+        with contextlib.suppress(sqlite3.OperationalError):
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    # ------------------------------------------------------------ transactions
+
+    def _retrying(self, operation: Callable[[], T]) -> T:
+        """Run `operation`, retrying with jittered backoff while another process holds a lock."""
+        deadline = time.monotonic() + self._busy_timeout_s
+        delay = 0.01
+        while True:
+            try:
+                return operation()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    raise StoreError(f"store: {self.path} stayed locked by another writer for "
+                                     f"{self._busy_timeout_s:.0f} s; try again") from exc
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 0.5)
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        self._retrying(lambda: self._conn.execute("BEGIN IMMEDIATE"))
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    @contextmanager
+    def transaction(self) -> Iterator[_SQLiteTx]:
+        with self._write() as conn:
+            yield _SQLiteTx(self, conn)
+
+    # ------------------------------------------------------------ reads
+
+    def get(self, memory_id: str) -> MemoryEntry | None:
+        return _get(self._conn, memory_id)
+
+    def select(self, filters: Filters, *, limit: int | None = None, offset: int = 0,
+             newest_first: bool = True) -> list[MemoryEntry]:
+        where, params = _where(filters)
+        order = "DESC" if newest_first else "ASC"
+        sql = (f"SELECT * FROM memories m WHERE {where} "
+               f"ORDER BY m.occurred_at {order}, m.id {order} LIMIT ? OFFSET ?")
+        rows = self._conn.execute(sql, (*params, -1 if limit is None else limit, offset))
+        return [_entry(row) for row in rows]
+
+    def count(self, filters: Filters) -> int:
+        where, params = _where(filters)
+        return int(self._conn.execute(f"SELECT COUNT(*) FROM memories m WHERE {where}",
+                                      params).fetchone()[0])
+
+    def keyword_search(self, terms: list[str], filters: Filters,
+                       limit: int) -> list[tuple[MemoryEntry, float]]:
+        if not terms:
+            return []
+        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        where, params = _where(filters)
+        sql = ("SELECT m.*, -bm25(memories_fts) AS score FROM memories_fts "
+               "JOIN memories m ON m.rowid = memories_fts.rowid "
+               f"WHERE memories_fts MATCH ? AND {where} ORDER BY score DESC LIMIT ?")
+        rows = self._conn.execute(sql, (match, *params, limit))
+        return [(_entry(row), float(row["score"])) for row in rows]
+
+    def history(self, memory_id: str) -> list[Event]:
+        rows = self._conn.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE memory_id = ? ORDER BY pos", (memory_id,))
+        return [_event(row) for row in rows]
+
+    def events(self) -> Iterator[Event]:
+        cursor = self._conn.execute(f"SELECT {_EVENT_COLUMNS} FROM events ORDER BY pos")
+        for row in cursor:
+            yield _event(row)
+
+    def stats(self) -> dict[str, object]:
+        c = self._conn
+        by = {
+            col: dict(c.execute(f"SELECT {col}, COUNT(*) FROM memories GROUP BY {col}").fetchall())
+            for col in ("tier", "memory_type")
+        }
+        files = [self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")]
+        return {
+            "path": str(self.path),
+            "device_id": self.device_id,
+            "memories": c.execute("SELECT COUNT(*) FROM memories").fetchone()[0],
+            "users": c.execute("SELECT COUNT(DISTINCT user_id) FROM memories").fetchone()[0],
+            "events": c.execute("SELECT COUNT(*) FROM events").fetchone()[0],
+            "by_tier": by["tier"],
+            "by_type": by["memory_type"],
+            "bytes_on_disk": sum(f.stat().st_size for f in files if f.exists()),
+        }
+
+    # ------------------------------------------------------------ log maintenance
+
+    def verify(self) -> ChainReport:
+        expected, checked = GENESIS_HASH, 0
+        for pos, event in self._events_with_pos():
+            problem = chain_problem(event, expected)
+            if problem:
+                return ChainReport(checked, broken_at=pos, event_id=event.id, problem=problem)
+            expected, checked = event.hash, checked + 1
+        return ChainReport(checked)
+
+    def _events_with_pos(self) -> Iterator[tuple[int, Event]]:
+        for row in self._conn.execute(f"SELECT pos, {_EVENT_COLUMNS} FROM events ORDER BY pos"):
+            yield row["pos"], _event(row)
+
+    def rebuild(self) -> int:
+        """Drop every projection, recreate it empty, and replay the whole log into it."""
+        with self._write() as conn:
+            for table in PROJECTION_TABLES:
+                conn.execute(f"DROP TABLE IF EXISTS {table}")
+            _run_script(conn, PROJECTIONS_DDL)
+            state = fold(list(self.events()))
+            conn.executemany(_UPSERT, [_row(entry) for entry in state.values()])
+        return len(state)
+
+    def import_events(self, events: list[Event]) -> int:
+        """Append exported events verbatim (ids, hashes and all); already present ones are
+        skipped. The incoming chain must continue this store's chain."""
+        with self.transaction() as tx:
+            return tx.import_events(events)
+
+    def redact_residue(self) -> None:
+        """After a forget: merge the keyword index so no term of the forgotten text survives
+        in an old segment, then truncate the WAL."""
+        with self._write() as conn:
+            conn.execute("INSERT INTO memories_fts(memories_fts) VALUES ('optimize')")
+        self.checkpoint()
+
+
+class _SQLiteTx:
+    def __init__(self, store: SQLiteStore, conn: sqlite3.Connection) -> None:
+        self._store, self._conn = store, conn
+
+    def get(self, memory_id: str) -> MemoryEntry | None:
+        return _get(self._conn, memory_id)
+
+    def find_by_hash(self, user_id: str, content_hash: str) -> MemoryEntry | None:
+        row = self._conn.execute(
+            "SELECT * FROM memories WHERE user_id = ? AND content_hash = ? LIMIT 1",
+            (user_id, content_hash)).fetchone()
+        return _entry(row) if row else None
+
+    def append(self, draft: Draft) -> Event:
+        store, c = self._store, self._conn
+        head = c.execute("SELECT hash, hlc FROM events ORDER BY pos DESC LIMIT 1").fetchone()
+        seq = c.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE device_id = ?",
+                        (store.device_id,)).fetchone()[0]
+        now_ms = int(store.clock.now().timestamp() * 1000)
+        last = max(store._hlc, HLC.parse(head["hlc"])) if head else store._hlc
+        hlc = last.tick(now_ms)
+        event = seal(draft, event_id=new_id(now_ms), device_id=store.device_id, seq=seq,
+                     hlc=hlc, prev_hash=bytes(head["hash"]).hex() if head else GENESIS_HASH)
+        self._insert(event)
+        store._hlc = hlc
+        return event
+
+    def import_events(self, events: list[Event]) -> int:
+        c = self._conn
+        added = 0
+        for number, event in enumerate(events, start=1):
+            known = c.execute("SELECT hash FROM events WHERE id = ?", (event.id,)).fetchone()
+            if known:
+                if bytes(known[0]).hex() != event.hash:
+                    raise StoreError(f"line {number}: event {event.id} differs from the stored "
+                                     "event with the same id; the file is not from this log")
+                continue
+            head = c.execute("SELECT hash FROM events ORDER BY pos DESC LIMIT 1").fetchone()
+            problem = chain_problem(event, bytes(head[0]).hex() if head else GENESIS_HASH)
+            if problem:
+                raise StoreError(f"line {number}: event {event.id} does not continue the chain "
+                                 f"({problem}); import into an empty store or the store it "
+                                 "was exported from")
+            self._insert(event)
+            added += 1
+        return added
+
+    def _insert(self, event: Event) -> None:
+        c = self._conn
+        c.execute(
+            f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (event.id, event.type.value, event.schema, event.device_id, event.seq,
+             str(event.hlc), event.actor, event.memory_id,
+             None if event.payload is None else json.dumps(event.payload, sort_keys=True,
+                                                           separators=(",", ":"),
+                                                           ensure_ascii=False),
+             bytes.fromhex(event.payload_hash), bytes.fromhex(event.prev_hash),
+             bytes.fromhex(event.hash)))
+        for memory_id in targets(event):
+            entry = apply(_get(c, memory_id), event, memory_id)
+            if entry is None:
+                c.execute("DELETE FROM memories WHERE id = ?", (memory_id,))
+            else:
+                c.execute(_UPSERT, _row(entry))
+        if event.type is EventType.FORGOTTEN:
+            c.execute("UPDATE events SET payload = NULL WHERE memory_id = ? AND id != ?",
+                      (event.memory_id, event.id))
+
+
+# ---------------------------------------------------------------- row mapping
+
+_UPSERT = (
+    f"INSERT INTO memories ({', '.join(_COLUMNS)}, doc) VALUES "
+    f"({', '.join('?' * (len(_COLUMNS) + 1))}) ON CONFLICT(id) DO UPDATE SET "
+    + ", ".join(f"{col} = excluded.{col}" for col in (*_COLUMNS[1:], "doc"))
+)
+
+
+def _row(entry: MemoryEntry) -> tuple[Any, ...]:
+    data = entry.to_dict()
+    cols = [data.pop(col, None) for col in _COLUMNS]
+    cols[2] = cols[2] if cols[2] else None
+    cols[_COLUMNS.index("tier")] = entry.tier.value
+    cols[_COLUMNS.index("memory_type")] = entry.memory_type.value
+    cols[_COLUMNS.index("tags")] = json.dumps(list(entry.tags), ensure_ascii=False)
+    return (*cols, json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+
+
+def _entry(row: sqlite3.Row) -> MemoryEntry:
+    data: dict[str, Any] = json.loads(row["doc"])
+    for col in _COLUMNS:
+        if row[col] is not None:
+            data[col] = row[col]
+    data["tags"] = json.loads(row["tags"])
+    return MemoryEntry.from_dict(data)
+
+
+def _get(conn: sqlite3.Connection, memory_id: str) -> MemoryEntry | None:
+    row = conn.execute("SELECT * FROM memories WHERE id = ?", (memory_id,)).fetchone()
+    return _entry(row) if row else None
+
+
+def _event(row: sqlite3.Row) -> Event:
+    return Event.from_dict({
+        **{k: row[k] for k in ("id", "type", "schema", "device_id", "seq", "hlc", "actor",
+                               "memory_id")},
+        "payload": None if row["payload"] is None else json.loads(row["payload"]),
+        "payload_hash": bytes(row["payload_hash"]).hex(),
+        "prev_hash": bytes(row["prev_hash"]).hex(),
+        "hash": bytes(row["hash"]).hex(),
+    })
+
+
+def _where(f: Filters) -> tuple[str, list[Any]]:
+    """SQL conditions on alias `m` for a Filters, applied inside every candidate query."""
+    clauses, params = ["1"], []
+    for col in ("user_id", "agent_id", "session_id"):
+        value = getattr(f, col)
+        if value is not None:
+            clauses.append(f"m.{col} = ?")
+            params.append(value)
+    if f.memory_type is not None:
+        clauses.append("m.memory_type = ?")
+        params.append(f.memory_type.value)
+    if f.tier is not None:
+        clauses.append("m.tier = ?")
+        params.append(f.tier.value)
+    if f.since is not None:
+        clauses.append("m.occurred_at >= ?")
+        params.append(format_time(f.since))
+    if f.until is not None:
+        clauses.append("m.occurred_at < ?")
+        params.append(format_time(f.until))
+    for tag in f.tags:
+        clauses.append("EXISTS (SELECT 1 FROM json_each(m.tags) WHERE value = ?)")
+        params.append(tag)
+    return " AND ".join(clauses), params
