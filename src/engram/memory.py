@@ -61,12 +61,13 @@ class Memory:
                  device_id: str | None = None,
                  max_content_bytes: int = DEFAULT_MAX_CONTENT_BYTES,
                  access_batch: int = 256, access_flush_s: float = 60.0,
-                 actor: str = "user") -> None:
+                 actor: str = "user", synchronous: str = "NORMAL") -> None:
         if str(path).startswith(("postgres://", "postgresql://")):
             raise InvalidInput("path", "PostgreSQL stores are not supported by this version",
                                "use a directory path for the embedded SQLite store")
         self.clock: Clock = clock or SystemClock()
-        self.store: Store = SQLiteStore(path, clock=self.clock, device_id=device_id)
+        self.store: Store = SQLiteStore(path, clock=self.clock, device_id=device_id,
+                                        synchronous=synchronous)
         self.max_content_bytes = max_content_bytes
         self.actor = actor
         self._access_batch, self._access_flush_s = access_batch, access_flush_s
@@ -282,13 +283,14 @@ class Memory:
              session_id: str | None = None, tags: Iterable[str] | None = None,
              memory_type: Kind | str | None = None, tier: Tier | str | None = None,
              since: datetime | str | None = None, until: datetime | str | None = None,
-             limit: int | None = 100, offset: int = 0) -> builtins.list[MemoryEntry]:
+             limit: int | None = 100, offset: int = 0,
+             newest_first: bool = True) -> builtins.list[MemoryEntry]:
         """Memories matching every filter, newest first. `user_id=None` lists all users."""
         filters = self._filters(user_id, agent_id, session_id, tags, memory_type, tier,
                                 since, until)
         if limit is not None:
             _check_limit(limit)
-        return self.store.select(filters, limit=limit, offset=offset)
+        return self.store.select(filters, limit=limit, offset=offset, newest_first=newest_first)
 
     def count(self, *, user_id: str | None = None, **filters: Any) -> int:
         return self.store.count(self._filters(user_id, **filters))

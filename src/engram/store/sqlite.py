@@ -108,6 +108,10 @@ class SQLiteStore:
 
     def __init__(self, directory: str | Path, *, clock: Clock, device_id: str | None = None,
                  busy_timeout_s: float = 30.0, synchronous: str = "NORMAL") -> None:
+        if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
+            raise InvalidInput("synchronous", f"{synchronous!r} is not a durability level",
+                               "use NORMAL (survives a process crash) or FULL / EXTRA "
+                               "(also survive power loss)")
         self.directory = Path(directory)
         self.path = self.directory / DB_FILE
         self.clock = clock

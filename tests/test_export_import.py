@@ -1,0 +1,56 @@
+"""JSONL export/import is a lossless round trip; bad files are refused whole."""
+
+import io
+from pathlib import Path
+
+import pytest
+
+from engram import ManualClock, Memory
+from engram.errors import InvalidInput, StoreError
+from engram.export import read_events, write_events
+
+
+def export(mem: Memory) -> str:
+    buffer = io.StringIO()
+    write_events(mem.events(), buffer)
+    return buffer.getvalue()
+
+
+def populate(mem: Memory) -> None:
+    a = mem.add("I live in Lisbon", user_id="u", metadata={"n": 1.5, "ü": [True, None]})
+    b = mem.add("Ich wohne jetzt in Berlin 🐻", user_id="u", tags=["home"])
+    mem.link(b.id, "supersedes", a.id)
+    c = mem.add("secret to forget", user_id="u")
+    mem.search("Berlin", user_id="u")
+    mem.flush()
+    mem.forget(c.id)
+
+
+def test_round_trip_is_lossless(tmp_path: Path, clock: ManualClock) -> None:
+    with Memory(tmp_path / "a", clock=clock) as source:
+        populate(source)
+        text = export(source)
+        memories = source.list(limit=None)
+    with Memory(tmp_path / "b", clock=clock) as copy:
+        assert copy.import_events(read_events(text.encode())) == len(text.splitlines())
+        assert export(copy) == text
+        assert copy.list(limit=None) == memories
+        assert copy.verify().ok
+        # importing again is idempotent
+        assert copy.import_events(read_events(text.encode())) == 0
+
+
+def test_bad_files_name_the_line_and_change_nothing(tmp_path: Path) -> None:
+    with Memory(tmp_path / "a") as source:
+        populate(source)
+        lines = export(source).encode().splitlines(keepends=True)
+    with Memory(tmp_path / "b") as target:
+        with pytest.raises(InvalidInput, match="line 3: is not valid JSON"):
+            read_events(b"".join(lines[:2]) + lines[2][:40])
+        with pytest.raises(InvalidInput, match="line 2: is not valid UTF-8"):
+            read_events(lines[0] + b"\xff\xfe" + lines[1])
+        with pytest.raises(InvalidInput, match="line 1: seq"):
+            read_events(lines[0].replace(b'"seq":1', b'"nope":1'))
+        with pytest.raises(StoreError, match=r"line 1: .*does not continue the chain"):
+            target.import_events(read_events(b"".join(lines[1:])))
+        assert target.stats()["events"] == 0 and target.count() == 0
