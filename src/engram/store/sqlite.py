@@ -15,8 +15,9 @@ from typing import Any, TypeVar
 from engram.clock import Clock
 from engram.errors import InvalidInput, StoreError
 from engram.events import GENESIS_HASH, HLC, Draft, Event, EventType, chain_problem, new_id, seal
-from engram.model import MemoryEntry, format_time
+from engram.model import MemoryEntry, format_time, parse_time
 from engram.projection import apply, fold, targets
+from engram.recall import INDEX_COLUMNS, INDEX_WEIGHTS, NEIGHBOURS, index_keys
 from engram.store.base import ChainReport, Filters
 
 DB_FILE = "engram.db"
@@ -24,7 +25,7 @@ T = TypeVar("T")
 
 # Projections are derived data: `rebuild` drops and recreates exactly these.
 PROJECTION_TABLES = ("memories_fts", "memories")
-PROJECTIONS_DDL = """
+PROJECTIONS_DDL = f"""
 CREATE TABLE memories (
     rowid INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -41,21 +42,12 @@ CREATE TABLE memories (
     doc TEXT NOT NULL
 );
 CREATE INDEX memories_by_user ON memories(user_id, occurred_at);
+CREATE INDEX memories_by_session ON memories(user_id, session_id, occurred_at, id);
 CREATE INDEX memories_by_hash ON memories(user_id, content_hash);
 CREATE VIRTUAL TABLE memories_fts USING fts5(
-    content, content='memories', content_rowid='rowid',
+    {", ".join(INDEX_COLUMNS)}, content='',
     tokenize='porter unicode61 remove_diacritics 2'
 );
-CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories BEGIN
-    INSERT INTO memories_fts(rowid, content) VALUES (new.rowid, new.content);
-END;
-CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories BEGIN
-    INSERT INTO memories_fts(memories_fts, rowid, content) VALUES('delete', old.rowid, old.content);
-END;
-CREATE TRIGGER memories_fts_update AFTER UPDATE OF content ON memories BEGIN
-    INSERT INTO memories_fts(memories_fts, rowid, content) VALUES('delete', old.rowid, old.content);
-    INSERT INTO memories_fts(rowid, content) VALUES (new.rowid, new.content);
-END;
 """
 
 
@@ -99,6 +91,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial]
 # Columns of `memories` besides `doc`, which holds the rest of the entry as JSON.
 _COLUMNS = ("id", "user_id", "agent_id", "session_id", "content", "content_hash", "tier",
             "memory_type", "occurred_at", "created_at", "tags")
+_WEIGHTS = ", ".join(str(w) for w in INDEX_WEIGHTS)
 _EVENT_COLUMNS = ("id, type, schema, device_id, seq, hlc, actor, memory_id, payload, "
                   "payload_hash, prev_hash, hash")
 
@@ -226,7 +219,7 @@ class SQLiteStore:
             return []
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
         where, params = _where(filters)
-        sql = ("SELECT m.*, -bm25(memories_fts) AS score FROM memories_fts "
+        sql = (f"SELECT m.*, -bm25(memories_fts, {_WEIGHTS}) AS score FROM memories_fts "
                "JOIN memories m ON m.rowid = memories_fts.rowid "
                f"WHERE memories_fts MATCH ? AND {where} ORDER BY score DESC LIMIT ?")
         rows = self._conn.execute(sql, (match, *params, limit))
@@ -283,6 +276,7 @@ class SQLiteStore:
             _run_script(conn, PROJECTIONS_DDL)
             state = fold(list(self.events()))
             conn.executemany(_UPSERT, [_row(entry) for entry in state.values()])
+            _index_all(conn)
         return len(state)
 
     def import_events(self, events: list[Event]) -> int:
@@ -358,14 +352,96 @@ class _SQLiteTx:
              bytes.fromhex(event.payload_hash), bytes.fromhex(event.prev_hash),
              bytes.fromhex(event.hash)))
         for memory_id in targets(event):
-            entry = apply(_get(c, memory_id), event, memory_id)
-            if entry is None:
-                c.execute("DELETE FROM memories WHERE id = ?", (memory_id,))
-            else:
-                c.execute(_UPSERT, _row(entry))
+            current = _get(c, memory_id)
+            _write(c, current, apply(current, event, memory_id))
         if event.type is EventType.FORGOTTEN:
             c.execute("UPDATE events SET payload = NULL WHERE memory_id = ? AND id != ?",
                       (event.memory_id, event.id))
+
+
+# ---------------------------------------------------------------- projection writes
+
+
+def _write(c: sqlite3.Connection, old: MemoryEntry | None, new: MemoryEntry | None) -> None:
+    """Replace one memory's row and re-index every row whose keyword-index columns it feeds:
+    itself and its neighbours in its session, before and after the change."""
+    if old is None and new is None:
+        return
+    if old is not None and new is not None and old.content == new.content and \
+            old.occurred_at == new.occurred_at and old.session_id == new.session_id:
+        c.execute(_UPSERT, _row(new))  # nothing the keyword index sees has changed
+        return
+    affected: set[int] = set()
+    for entry in (old, new):
+        if entry is not None:
+            affected |= _window(c, entry)
+    for rowid in affected:
+        _unindex(c, rowid)
+    if new is None:
+        assert old is not None
+        c.execute("DELETE FROM memories WHERE id = ?", (old.id,))
+    else:
+        c.execute(_UPSERT, _row(new))
+        affected.add(c.execute("SELECT rowid FROM memories WHERE id = ?",
+                               (new.id,)).fetchone()[0])
+    for rowid in affected:
+        keys = _keys(c, rowid)
+        if keys is not None:
+            _index(c, rowid, keys)
+
+
+def _window(c: sqlite3.Connection, entry: MemoryEntry) -> set[int]:
+    """Rowids of the memory (if stored) and of the NEIGHBOURS on each side of its place."""
+    own = c.execute("SELECT rowid FROM memories WHERE id = ?", (entry.id,)).fetchone()
+    rowids = {own[0]} if own else set()
+    if entry.session_id is None:
+        return rowids
+    key = (entry.user_id, entry.session_id, format_time(entry.occurred_at), entry.id)
+    for op, order in (("<", "DESC"), (">", "ASC")):
+        rows = c.execute(
+            "SELECT rowid FROM memories WHERE user_id = ? AND session_id = ? AND "
+            f"(occurred_at, id) {op} (?, ?) ORDER BY occurred_at {order}, id {order} LIMIT ?",
+            (*key, NEIGHBOURS))
+        rowids |= {r[0] for r in rows}
+    return rowids
+
+
+def _keys(c: sqlite3.Connection, rowid: int) -> tuple[str, ...] | None:
+    """The keyword-index columns of the stored memory `rowid`, or None if there is none."""
+    row = c.execute("SELECT id, user_id, session_id, content, occurred_at FROM memories "
+                    "WHERE rowid = ?", (rowid,)).fetchone()
+    if row is None:
+        return None
+    sides: list[list[str]] = [[], []]
+    if row["session_id"] is not None:
+        for side, (op, order) in enumerate((("<", "DESC"), (">", "ASC"))):
+            sides[side] = [r[0] for r in c.execute(
+                "SELECT content FROM memories WHERE user_id = ? AND session_id = ? AND "
+                f"(occurred_at, id) {op} (?, ?) ORDER BY occurred_at {order}, id {order} "
+                "LIMIT ?", (row["user_id"], row["session_id"], row["occurred_at"], row["id"],
+                            NEIGHBOURS))]
+    return index_keys(row["content"], parse_time(row["occurred_at"], "occurred_at"), *sides)
+
+
+def _index(c: sqlite3.Connection, rowid: int, keys: tuple[str, ...]) -> None:
+    c.execute(f"INSERT INTO memories_fts (rowid, {', '.join(INDEX_COLUMNS)}) VALUES "
+              f"(?, {', '.join('?' * len(INDEX_COLUMNS))})", (rowid, *keys))
+
+
+def _unindex(c: sqlite3.Connection, rowid: int) -> None:
+    """Remove a row from the contentless index: FTS5 needs the exact values it indexed."""
+    keys = _keys(c, rowid)
+    if keys is not None:
+        c.execute(f"INSERT INTO memories_fts (memories_fts, rowid, {', '.join(INDEX_COLUMNS)}) "
+                  f"VALUES ('delete', ?, {', '.join('?' * len(INDEX_COLUMNS))})", (rowid, *keys))
+
+
+def _index_all(c: sqlite3.Connection) -> None:
+    """Index every stored memory (after `rebuild` recreated the empty index)."""
+    for (rowid,) in c.execute("SELECT rowid FROM memories").fetchall():
+        keys = _keys(c, rowid)
+        assert keys is not None
+        _index(c, rowid, keys)
 
 
 # ---------------------------------------------------------------- row mapping
