@@ -149,16 +149,19 @@ class CachedEmbedder:
         return self.inner.dimension
 
     def embed(self, texts: Sequence[str]) -> Array:
-        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        found = {t: self._cache[t] for t in texts if t in self._cache}
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
-            for text, vector in zip(missing, self.inner.embed(missing), strict=True):
-                self._cache[text] = vector
-                if len(self._cache) > self.size:
-                    self._cache.popitem(last=False)
-        for text in texts:
+            found.update(zip(missing, self.inner.embed(missing), strict=True))
+        for text in missing or ():
+            self._cache[text] = found[text]
+        for text in dict.fromkeys(texts):
             self._cache.move_to_end(text)
-        return np.stack([self._cache[t] for t in texts]) if texts else \
-            np.zeros((0, self.dimension), dtype=np.float32)
+        while len(self._cache) > self.size:
+            self._cache.popitem(last=False)
+        return np.stack([found[t] for t in texts])
 
 
 def normalize(vectors: Array) -> Array:

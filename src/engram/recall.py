@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from engram.model import MemoryEntry
+from engram.model import MemoryEntry, Tier
 
 # NLTK's English stopwords plus question words: they match nearly every memory, so they only
 # add noise (and time) to an OR query. Measured on LoCoMo: docs/recall-research.md.
@@ -67,3 +68,66 @@ def index_keys(text: str, occurred_at: datetime, before: Sequence[str],
 
     return (text, at(before, 0), at(after, 0), at(before, 1), at(after, 1),
             date_words(occurred_at))
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A memory found by the keyword or the vector query, with both raw signals."""
+
+    memory: MemoryEntry
+    keyword: float = 0.0  # BM25 (higher is better); 0 when the keyword query missed it
+    vector: float = 0.0  # cosine similarity to the query; 0 without vectors
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """How the signals combine. Relevance weights measured on LoCoMo; the re-scoring signals
+    are deliberately small: they order near-ties, they do not overrule relevance."""
+
+    keyword: float = 0.4
+    vector: float = 0.6
+    session: float = 0.2  # share of the best score in the same session, added to each
+    recency: float = 0.05
+    recency_half_life_days: float = 90.0
+    confidence: float = 0.05
+    tier: float = 0.03
+    access: float = 0.02
+
+
+TIER_BONUS = {Tier.SHORT_TERM: 0.0, Tier.LONG_TERM: 0.5, Tier.PERSISTENT: 1.0}
+
+
+def rank(candidates: Sequence[Candidate], now: datetime,
+         weights: Weights = Weights()) -> list[Hit]:
+    """Fuse keyword and vector relevance, lift turns whose session is relevant, then
+    re-score with recency, confidence, tier and use. Best first; each hit explains itself."""
+    if not candidates:
+        return []
+    top_keyword = max(c.keyword for c in candidates) or 1.0
+    has_vectors = any(c.vector for c in candidates)
+    vector_weight = weights.vector if has_vectors else 0.0
+    keyword_weight = weights.keyword if has_vectors else 1.0
+    relevance = [keyword_weight * c.keyword / top_keyword + vector_weight * c.vector
+                 for c in candidates]
+    best_in_session: dict[tuple[str, str], float] = {}
+    for c, r in zip(candidates, relevance, strict=True):
+        if c.memory.session_id is not None:
+            key = (c.memory.user_id, c.memory.session_id)
+            best_in_session[key] = max(best_in_session.get(key, 0.0), r)
+    hits = []
+    for c, r in zip(candidates, relevance, strict=True):
+        m = c.memory
+        session = weights.session * best_in_session.get((m.user_id, m.session_id or ""), 0.0) \
+            if m.session_id is not None else 0.0
+        age_days = max((now - m.occurred_at).total_seconds(), 0.0) / 86400
+        recency = 0.5 ** (age_days / weights.recency_half_life_days)
+        use = math.log1p(m.access_count) / math.log1p(100)
+        boost = (weights.recency * recency + weights.confidence * (m.confidence.overall - 0.5)
+                 + weights.tier * TIER_BONUS[m.tier] + weights.access * min(use, 1.0))
+        score = (r + session) * (1.0 + boost)
+        hits.append(Hit(m, score, {
+            "keyword": c.keyword, "vector": c.vector, "relevance": r, "session": session,
+            "recency": recency, "confidence": m.confidence.overall, "boost": boost,
+        }))
+    hits.sort(key=lambda h: (-h.score, h.memory.id))
+    return hits
