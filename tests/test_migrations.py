@@ -32,3 +32,15 @@ def test_device_id_is_stable_across_opens(store_dir: Path) -> None:
         first = mem.store.device_id
     with Memory(store_dir, device_id="ignored-once-set") as mem:
         assert mem.store.device_id == first
+
+
+def test_a_changed_projection_layout_is_rebuilt_on_open(store_dir: Path) -> None:
+    with Memory(store_dir) as mem:
+        kept = mem.add("the keyword index is derived data", user_id="u", session_id="s")
+    with sqlite3.connect(store_dir / "engram.db") as db:  # as an older Engram left it
+        db.execute("DROP TABLE memories_fts")
+        db.execute("CREATE VIRTUAL TABLE memories_fts USING fts5(content)")
+        db.execute("UPDATE meta SET value = 'old-layout' WHERE key = 'projection_layout'")
+    with Memory(store_dir) as mem:
+        assert [h.memory.id for h in mem.search("derived", user_id="u")] == [kept.id]
+        mem.add("and writes work again", user_id="u", session_id="s")

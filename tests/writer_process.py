@@ -4,7 +4,7 @@ It adds memories to a store (a seeded mix of `add` and `add_many`) and prints th
 memory once the call that wrote it has returned, flushing stdout after every call: a printed id
 is an acknowledged write. Lines other than ids start with '#'.
 
-    python tests/writer_process.py DATA --name w1 --count 200 --seed 1 [--go FILE]
+    python tests/writer_process.py DATA --name w1 --count 200 --seed 1 [--go FILE] [--pause-ms 3]
 
 `--count 0` writes until killed. With `--go FILE` the writer opens the store, prints
 '# ready', and waits for FILE to exist before writing (so several writers start together).
@@ -42,6 +42,8 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=0, help="memories to add; 0 = forever")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--go", help="wait for this file to exist before writing")
+    parser.add_argument("--pause-ms", type=float, default=0.0,
+                        help="sleep up to this long (seeded) between calls, as an app would")
     args = parser.parse_args()
 
     rng = random.Random(args.seed)
@@ -57,13 +59,13 @@ def main() -> int:
             if args.count:
                 size = min(size, args.count - written)
             items = [_item(args.name, written + i, rng) for i in range(size)]
-            if size == 1:
-                entries = [mem.add(**items[0])]  # type: ignore[arg-type]
-            else:
-                entries = mem.add_many(items)
+            # One memory goes through `add`, several through `add_many` (one transaction).
+            entries = [mem.add(**items[0])] if size == 1 else mem.add_many(items)
             out.write("".join(f"{entry.id}\n" for entry in entries))
             out.flush()
             written += size
+            if args.pause_ms:
+                time.sleep(rng.uniform(0, args.pause_ms) / 1000)
     print("# done", file=out, flush=True)
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import random
 import sqlite3
@@ -49,6 +50,13 @@ CREATE VIRTUAL TABLE memories_fts USING fts5(
     tokenize='porter unicode61 remove_diacritics 2'
 );
 """
+
+
+# Changes whenever the projections' tables or what the keyword index holds change; a store
+# whose recorded layout differs is rebuilt from its log on open.
+INDEX_KEYS_VERSION = 1
+PROJECTION_LAYOUT = hashlib.sha256(
+    f"{PROJECTIONS_DDL}|{INDEX_WEIGHTS}|{INDEX_KEYS_VERSION}".encode()).hexdigest()[:16]
 
 
 def _run_script(conn: sqlite3.Connection, script: str) -> None:
@@ -119,6 +127,8 @@ class SQLiteStore:
         self._retrying(lambda: self._setup(synchronous))
         self.device_id = self._device_id(device_id)
         self._hlc = HLC(0)
+        if self._meta("projection_layout") != PROJECTION_LAYOUT:
+            self.rebuild()  # projections are derived: a new layout only needs a replay
 
     # ------------------------------------------------------------ setup
 
@@ -141,6 +151,10 @@ class SQLiteStore:
             for migration in MIGRATIONS[version:]:
                 migration(c)
             c.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+
+    def _meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
 
     def _device_id(self, wanted: str | None) -> str:
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'device_id'").fetchone()
@@ -277,6 +291,8 @@ class SQLiteStore:
             state = fold(list(self.events()))
             conn.executemany(_UPSERT, [_row(entry) for entry in state.values()])
             _index_all(conn)
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('projection_layout', ?)",
+                         (PROJECTION_LAYOUT,))
         return len(state)
 
     def import_events(self, events: list[Event]) -> int:
