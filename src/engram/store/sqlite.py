@@ -11,14 +11,15 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from engram.clock import Clock
 from engram.errors import InvalidInput, StoreError
 from engram.events import GENESIS_HASH, HLC, Draft, Event, EventType, chain_problem, new_id, seal
-from engram.model import MemoryEntry, format_time, parse_time
+from engram.model import MemoryEntry
 from engram.projection import apply, fold, targets
-from engram.recall import INDEX_COLUMNS, INDEX_WEIGHTS, NEIGHBOURS, index_keys
+from engram.recall import INDEX_COLUMNS, INDEX_WEIGHTS
+from engram.store import sqlite_projection as P
 from engram.store.base import ChainReport, Filters
 
 DB_FILE = "engram.db"
@@ -96,9 +97,6 @@ def _m001_initial(conn: sqlite3.Connection) -> None:
 # Applied in order, once each; PRAGMA user_version records how many have run.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial]
 
-# Columns of `memories` besides `doc`, which holds the rest of the entry as JSON.
-_COLUMNS = ("id", "user_id", "agent_id", "session_id", "content", "content_hash", "tier",
-            "memory_type", "occurred_at", "created_at", "tags")
 _WEIGHTS = ", ".join(str(w) for w in INDEX_WEIGHTS)
 _EVENT_COLUMNS = ("id, type, schema, device_id, seq, hlc, actor, memory_id, payload, "
                   "payload_hash, prev_hash, hash")
@@ -211,19 +209,19 @@ class SQLiteStore:
     # ------------------------------------------------------------ reads
 
     def get(self, memory_id: str) -> MemoryEntry | None:
-        return _get(self._conn, memory_id)
+        return P.get(self._conn, memory_id)
 
     def select(self, filters: Filters, *, limit: int | None = None, offset: int = 0,
              newest_first: bool = True) -> list[MemoryEntry]:
-        where, params = _where(filters)
+        where, params = P.where(filters)
         order = "DESC" if newest_first else "ASC"
         sql = (f"SELECT * FROM memories m WHERE {where} "
                f"ORDER BY m.occurred_at {order}, m.id {order} LIMIT ? OFFSET ?")
         rows = self._conn.execute(sql, (*params, -1 if limit is None else limit, offset))
-        return [_entry(row) for row in rows]
+        return [P.entry_from(row) for row in rows]
 
     def count(self, filters: Filters) -> int:
-        where, params = _where(filters)
+        where, params = P.where(filters)
         return int(self._conn.execute(f"SELECT COUNT(*) FROM memories m WHERE {where}",
                                       params).fetchone()[0])
 
@@ -232,22 +230,22 @@ class SQLiteStore:
         if not terms:
             return []
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        where, params = _where(filters)
+        where, params = P.where(filters)
         sql = (f"SELECT m.*, -bm25(memories_fts, {_WEIGHTS}) AS score FROM memories_fts "
                "JOIN memories m ON m.rowid = memories_fts.rowid "
                f"WHERE memories_fts MATCH ? AND {where} ORDER BY score DESC LIMIT ?")
         rows = self._conn.execute(sql, (match, *params, limit))
-        return [(_entry(row), float(row["score"])) for row in rows]
+        return [(P.entry_from(row), float(row["score"])) for row in rows]
 
     def history(self, memory_id: str) -> list[Event]:
         rows = self._conn.execute(
             f"SELECT {_EVENT_COLUMNS} FROM events WHERE memory_id = ? ORDER BY pos", (memory_id,))
-        return [_event(row) for row in rows]
+        return [P.event_from(row) for row in rows]
 
     def events(self) -> Iterator[Event]:
         cursor = self._conn.execute(f"SELECT {_EVENT_COLUMNS} FROM events ORDER BY pos")
         for row in cursor:
-            yield _event(row)
+            yield P.event_from(row)
 
     def stats(self) -> dict[str, object]:
         c = self._conn
@@ -280,7 +278,7 @@ class SQLiteStore:
 
     def _events_with_pos(self) -> Iterator[tuple[int, Event]]:
         for row in self._conn.execute(f"SELECT pos, {_EVENT_COLUMNS} FROM events ORDER BY pos"):
-            yield row["pos"], _event(row)
+            yield row["pos"], P.event_from(row)
 
     def rebuild(self) -> int:
         """Drop every projection, recreate it empty, and replay the whole log into it."""
@@ -289,8 +287,8 @@ class SQLiteStore:
                 conn.execute(f"DROP TABLE IF EXISTS {table}")
             _run_script(conn, PROJECTIONS_DDL)
             state = fold(list(self.events()))
-            conn.executemany(_UPSERT, [_row(entry) for entry in state.values()])
-            _index_all(conn)
+            conn.executemany(P.UPSERT, [P.row_of(entry) for entry in state.values()])
+            P.index_all(conn)
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('projection_layout', ?)",
                          (PROJECTION_LAYOUT,))
         return len(state)
@@ -314,13 +312,13 @@ class _SQLiteTx:
         self._store, self._conn = store, conn
 
     def get(self, memory_id: str) -> MemoryEntry | None:
-        return _get(self._conn, memory_id)
+        return P.get(self._conn, memory_id)
 
     def find_by_hash(self, user_id: str, content_hash: str) -> MemoryEntry | None:
         row = self._conn.execute(
             "SELECT * FROM memories WHERE user_id = ? AND content_hash = ? LIMIT 1",
             (user_id, content_hash)).fetchone()
-        return _entry(row) if row else None
+        return P.entry_from(row) if row else None
 
     def append(self, draft: Draft) -> Event:
         store, c = self._store, self._conn
@@ -368,163 +366,10 @@ class _SQLiteTx:
              bytes.fromhex(event.payload_hash), bytes.fromhex(event.prev_hash),
              bytes.fromhex(event.hash)))
         for memory_id in targets(event):
-            current = _get(c, memory_id)
-            _write(c, current, apply(current, event, memory_id))
+            current = P.get(c, memory_id)
+            P.write(c, current, apply(current, event, memory_id))
         if event.type is EventType.FORGOTTEN:
             c.execute("UPDATE events SET payload = NULL WHERE memory_id = ? AND id != ?",
                       (event.memory_id, event.id))
 
 
-# ---------------------------------------------------------------- projection writes
-
-
-def _write(c: sqlite3.Connection, old: MemoryEntry | None, new: MemoryEntry | None) -> None:
-    """Replace one memory's row and re-index every row whose keyword-index columns it feeds:
-    itself and its neighbours in its session, before and after the change."""
-    if old is None and new is None:
-        return
-    if old is not None and new is not None and old.content == new.content and \
-            old.occurred_at == new.occurred_at and old.session_id == new.session_id:
-        c.execute(_UPSERT, _row(new))  # nothing the keyword index sees has changed
-        return
-    affected: set[int] = set()
-    for entry in (old, new):
-        if entry is not None:
-            affected |= _window(c, entry)
-    for rowid in affected:
-        _unindex(c, rowid)
-    if new is None:
-        assert old is not None
-        c.execute("DELETE FROM memories WHERE id = ?", (old.id,))
-    else:
-        c.execute(_UPSERT, _row(new))
-        affected.add(c.execute("SELECT rowid FROM memories WHERE id = ?",
-                               (new.id,)).fetchone()[0])
-    for rowid in affected:
-        keys = _keys(c, rowid)
-        if keys is not None:
-            _index(c, rowid, keys)
-
-
-def _window(c: sqlite3.Connection, entry: MemoryEntry) -> set[int]:
-    """Rowids of the memory (if stored) and of the NEIGHBOURS on each side of its place."""
-    own = c.execute("SELECT rowid FROM memories WHERE id = ?", (entry.id,)).fetchone()
-    rowids = {own[0]} if own else set()
-    if entry.session_id is None:
-        return rowids
-    key = (entry.user_id, entry.session_id, format_time(entry.occurred_at), entry.id)
-    for op, order in (("<", "DESC"), (">", "ASC")):
-        rows = c.execute(
-            "SELECT rowid FROM memories WHERE user_id = ? AND session_id = ? AND "
-            f"(occurred_at, id) {op} (?, ?) ORDER BY occurred_at {order}, id {order} LIMIT ?",
-            (*key, NEIGHBOURS))
-        rowids |= {r[0] for r in rows}
-    return rowids
-
-
-def _keys(c: sqlite3.Connection, rowid: int) -> tuple[str, ...] | None:
-    """The keyword-index columns of the stored memory `rowid`, or None if there is none."""
-    row = c.execute("SELECT id, user_id, session_id, content, occurred_at FROM memories "
-                    "WHERE rowid = ?", (rowid,)).fetchone()
-    if row is None:
-        return None
-    sides: list[list[str]] = [[], []]
-    if row["session_id"] is not None:
-        for side, (op, order) in enumerate((("<", "DESC"), (">", "ASC"))):
-            sides[side] = [r[0] for r in c.execute(
-                "SELECT content FROM memories WHERE user_id = ? AND session_id = ? AND "
-                f"(occurred_at, id) {op} (?, ?) ORDER BY occurred_at {order}, id {order} "
-                "LIMIT ?", (row["user_id"], row["session_id"], row["occurred_at"], row["id"],
-                            NEIGHBOURS))]
-    return index_keys(row["content"], parse_time(row["occurred_at"], "occurred_at"), *sides)
-
-
-def _index(c: sqlite3.Connection, rowid: int, keys: tuple[str, ...]) -> None:
-    c.execute(f"INSERT INTO memories_fts (rowid, {', '.join(INDEX_COLUMNS)}) VALUES "
-              f"(?, {', '.join('?' * len(INDEX_COLUMNS))})", (rowid, *keys))
-
-
-def _unindex(c: sqlite3.Connection, rowid: int) -> None:
-    """Remove a row from the contentless index: FTS5 needs the exact values it indexed."""
-    keys = _keys(c, rowid)
-    if keys is not None:
-        c.execute(f"INSERT INTO memories_fts (memories_fts, rowid, {', '.join(INDEX_COLUMNS)}) "
-                  f"VALUES ('delete', ?, {', '.join('?' * len(INDEX_COLUMNS))})", (rowid, *keys))
-
-
-def _index_all(c: sqlite3.Connection) -> None:
-    """Index every stored memory (after `rebuild` recreated the empty index)."""
-    for (rowid,) in c.execute("SELECT rowid FROM memories").fetchall():
-        keys = _keys(c, rowid)
-        assert keys is not None
-        _index(c, rowid, keys)
-
-
-# ---------------------------------------------------------------- row mapping
-
-_UPSERT = (
-    f"INSERT INTO memories ({', '.join(_COLUMNS)}, doc) VALUES "
-    f"({', '.join('?' * (len(_COLUMNS) + 1))}) ON CONFLICT(id) DO UPDATE SET "
-    + ", ".join(f"{col} = excluded.{col}" for col in (*_COLUMNS[1:], "doc"))
-)
-
-
-def _row(entry: MemoryEntry) -> tuple[Any, ...]:
-    data = entry.to_dict()
-    cols = [data.pop(col, None) for col in _COLUMNS]
-    cols[2] = cols[2] if cols[2] else None
-    cols[_COLUMNS.index("tier")] = entry.tier.value
-    cols[_COLUMNS.index("memory_type")] = entry.memory_type.value
-    cols[_COLUMNS.index("tags")] = json.dumps(list(entry.tags), ensure_ascii=False)
-    return (*cols, json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
-
-
-def _entry(row: sqlite3.Row) -> MemoryEntry:
-    data: dict[str, Any] = json.loads(row["doc"])
-    for col in _COLUMNS:
-        if row[col] is not None:
-            data[col] = row[col]
-    data["tags"] = json.loads(row["tags"])
-    return MemoryEntry.from_dict(data)
-
-
-def _get(conn: sqlite3.Connection, memory_id: str) -> MemoryEntry | None:
-    row = conn.execute("SELECT * FROM memories WHERE id = ?", (memory_id,)).fetchone()
-    return _entry(row) if row else None
-
-
-def _event(row: sqlite3.Row) -> Event:
-    return Event.from_dict({
-        **{k: row[k] for k in ("id", "type", "schema", "device_id", "seq", "hlc", "actor",
-                               "memory_id")},
-        "payload": None if row["payload"] is None else json.loads(row["payload"]),
-        "payload_hash": bytes(row["payload_hash"]).hex(),
-        "prev_hash": bytes(row["prev_hash"]).hex(),
-        "hash": bytes(row["hash"]).hex(),
-    })
-
-
-def _where(f: Filters) -> tuple[str, list[Any]]:
-    """SQL conditions on alias `m` for a Filters, applied inside every candidate query."""
-    clauses, params = ["1"], []
-    for col in ("user_id", "agent_id", "session_id"):
-        value = getattr(f, col)
-        if value is not None:
-            clauses.append(f"m.{col} = ?")
-            params.append(value)
-    if f.memory_type is not None:
-        clauses.append("m.memory_type = ?")
-        params.append(f.memory_type.value)
-    if f.tier is not None:
-        clauses.append("m.tier = ?")
-        params.append(f.tier.value)
-    if f.since is not None:
-        clauses.append("m.occurred_at >= ?")
-        params.append(format_time(f.since))
-    if f.until is not None:
-        clauses.append("m.occurred_at < ?")
-        params.append(format_time(f.until))
-    for tag in f.tags:
-        clauses.append("EXISTS (SELECT 1 FROM json_each(m.tags) WHERE value = ?)")
-        params.append(tag)
-    return " AND ".join(clauses), params

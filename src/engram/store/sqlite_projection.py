@@ -1,0 +1,169 @@
+"""The SQLite projection: rows of `memories`, the keyword index kept in step with them, and
+Filters as SQL. Both live writes and `rebuild` go through these functions."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from engram.events import Event
+from engram.model import MemoryEntry, format_time, parse_time
+from engram.recall import INDEX_COLUMNS, NEIGHBOURS, index_keys
+from engram.store.base import Filters
+
+# Columns of `memories` besides `doc`, which holds the rest of the entry as JSON.
+_COLUMNS = ("id", "user_id", "agent_id", "session_id", "content", "content_hash", "tier",
+            "memory_type", "occurred_at", "created_at", "tags")
+
+
+def write(c: sqlite3.Connection, old: MemoryEntry | None, new: MemoryEntry | None) -> None:
+    """Replace one memory's row and re-index every row whose keyword-index columns it feeds:
+    itself and its neighbours in its session, before and after the change."""
+    if old is None and new is None:
+        return
+    if old is not None and new is not None and old.content == new.content and \
+            old.occurred_at == new.occurred_at and old.session_id == new.session_id:
+        c.execute(UPSERT, row_of(new))  # nothing the keyword index sees has changed
+        return
+    affected: set[int] = set()
+    for entry in (old, new):
+        if entry is not None:
+            affected |= _window(c, entry)
+    for rowid in affected:
+        _unindex(c, rowid)
+    if new is None:
+        assert old is not None
+        c.execute("DELETE FROM memories WHERE id = ?", (old.id,))
+    else:
+        c.execute(UPSERT, row_of(new))
+        affected.add(c.execute("SELECT rowid FROM memories WHERE id = ?",
+                               (new.id,)).fetchone()[0])
+    for rowid in affected:
+        keys = _keys(c, rowid)
+        if keys is not None:
+            _index(c, rowid, keys)
+
+
+def _window(c: sqlite3.Connection, entry: MemoryEntry) -> set[int]:
+    """Rowids of the memory (if stored) and of the NEIGHBOURS on each side of its place."""
+    own = c.execute("SELECT rowid FROM memories WHERE id = ?", (entry.id,)).fetchone()
+    rowids = {own[0]} if own else set()
+    if entry.session_id is None:
+        return rowids
+    key = (entry.user_id, entry.session_id, format_time(entry.occurred_at), entry.id)
+    for op, order in (("<", "DESC"), (">", "ASC")):
+        rows = c.execute(
+            "SELECT rowid FROM memories WHERE user_id = ? AND session_id = ? AND "
+            f"(occurred_at, id) {op} (?, ?) ORDER BY occurred_at {order}, id {order} LIMIT ?",
+            (*key, NEIGHBOURS))
+        rowids |= {r[0] for r in rows}
+    return rowids
+
+
+def _keys(c: sqlite3.Connection, rowid: int) -> tuple[str, ...] | None:
+    """The keyword-index columns of the stored memory `rowid`, or None if there is none."""
+    row = c.execute("SELECT id, user_id, session_id, content, occurred_at FROM memories "
+                    "WHERE rowid = ?", (rowid,)).fetchone()
+    if row is None:
+        return None
+    sides: list[list[str]] = [[], []]
+    if row["session_id"] is not None:
+        for side, (op, order) in enumerate((("<", "DESC"), (">", "ASC"))):
+            sides[side] = [r[0] for r in c.execute(
+                "SELECT content FROM memories WHERE user_id = ? AND session_id = ? AND "
+                f"(occurred_at, id) {op} (?, ?) ORDER BY occurred_at {order}, id {order} "
+                "LIMIT ?", (row["user_id"], row["session_id"], row["occurred_at"], row["id"],
+                            NEIGHBOURS))]
+    return index_keys(row["content"], parse_time(row["occurred_at"], "occurred_at"), *sides)
+
+
+def _index(c: sqlite3.Connection, rowid: int, keys: tuple[str, ...]) -> None:
+    c.execute(f"INSERT INTO memories_fts (rowid, {', '.join(INDEX_COLUMNS)}) VALUES "
+              f"(?, {', '.join('?' * len(INDEX_COLUMNS))})", (rowid, *keys))
+
+
+def _unindex(c: sqlite3.Connection, rowid: int) -> None:
+    """Remove a row from the contentless index: FTS5 needs the exact values it indexed."""
+    keys = _keys(c, rowid)
+    if keys is not None:
+        c.execute(f"INSERT INTO memories_fts (memories_fts, rowid, {', '.join(INDEX_COLUMNS)}) "
+                  f"VALUES ('delete', ?, {', '.join('?' * len(INDEX_COLUMNS))})", (rowid, *keys))
+
+
+def index_all(c: sqlite3.Connection) -> None:
+    """Index every stored memory (after `rebuild` recreated the empty index)."""
+    for (rowid,) in c.execute("SELECT rowid FROM memories").fetchall():
+        keys = _keys(c, rowid)
+        assert keys is not None
+        _index(c, rowid, keys)
+
+
+# ---------------------------------------------------------------- row mapping
+
+UPSERT = (
+    f"INSERT INTO memories ({', '.join(_COLUMNS)}, doc) VALUES "
+    f"({', '.join('?' * (len(_COLUMNS) + 1))}) ON CONFLICT(id) DO UPDATE SET "
+    + ", ".join(f"{col} = excluded.{col}" for col in (*_COLUMNS[1:], "doc"))
+)
+
+
+def row_of(entry: MemoryEntry) -> tuple[Any, ...]:
+    data = entry.to_dict()
+    cols = [data.pop(col, None) for col in _COLUMNS]
+    cols[2] = cols[2] if cols[2] else None
+    cols[_COLUMNS.index("tier")] = entry.tier.value
+    cols[_COLUMNS.index("memory_type")] = entry.memory_type.value
+    cols[_COLUMNS.index("tags")] = json.dumps(list(entry.tags), ensure_ascii=False)
+    return (*cols, json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+
+
+def entry_from(row: sqlite3.Row) -> MemoryEntry:
+    data: dict[str, Any] = json.loads(row["doc"])
+    for col in _COLUMNS:
+        if row[col] is not None:
+            data[col] = row[col]
+    data["tags"] = json.loads(row["tags"])
+    return MemoryEntry.from_dict(data)
+
+
+def get(conn: sqlite3.Connection, memory_id: str) -> MemoryEntry | None:
+    row = conn.execute("SELECT * FROM memories WHERE id = ?", (memory_id,)).fetchone()
+    return entry_from(row) if row else None
+
+
+def event_from(row: sqlite3.Row) -> Event:
+    return Event.from_dict({
+        **{k: row[k] for k in ("id", "type", "schema", "device_id", "seq", "hlc", "actor",
+                               "memory_id")},
+        "payload": None if row["payload"] is None else json.loads(row["payload"]),
+        "payload_hash": bytes(row["payload_hash"]).hex(),
+        "prev_hash": bytes(row["prev_hash"]).hex(),
+        "hash": bytes(row["hash"]).hex(),
+    })
+
+
+def where(f: Filters) -> tuple[str, list[Any]]:
+    """SQL conditions on alias `m` for a Filters, applied inside every candidate query."""
+    clauses, params = ["1"], []
+    for col in ("user_id", "agent_id", "session_id"):
+        value = getattr(f, col)
+        if value is not None:
+            clauses.append(f"m.{col} = ?")
+            params.append(value)
+    if f.memory_type is not None:
+        clauses.append("m.memory_type = ?")
+        params.append(f.memory_type.value)
+    if f.tier is not None:
+        clauses.append("m.tier = ?")
+        params.append(f.tier.value)
+    if f.since is not None:
+        clauses.append("m.occurred_at >= ?")
+        params.append(format_time(f.since))
+    if f.until is not None:
+        clauses.append("m.occurred_at < ?")
+        params.append(format_time(f.until))
+    for tag in f.tags:
+        clauses.append("EXISTS (SELECT 1 FROM json_each(m.tags) WHERE value = ?)")
+        params.append(tag)
+    return " AND ".join(clauses), params
