@@ -50,7 +50,9 @@ def test_search_ranks_matches_and_isolates_users(mem: Memory) -> None:
     mem.add("Oscar the puppy belongs to someone else", user_id="u2")
     hits = mem.search("what puppy did Caroline adopt?", user_id="u1")
     assert [h.memory.text for h in hits] == ["Caroline adopted a puppy named Oscar"]
-    assert hits[0].score > 0 and hits[0].components["keyword"] == hits[0].score
+    parts = hits[0].components
+    assert parts["keyword"] > 0 and parts["vector"] > 0.5
+    assert hits[0].score == (parts["relevance"] + parts["session"]) * (1 + parts["boost"])
     assert all(h.memory.user_id == "u2" for h in mem.search("puppy", user_id="u2"))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -13,8 +13,10 @@ from typing import Any, Self
 
 from engram import context as ctx
 from engram.clock import Clock, SystemClock
+from engram.embed import Embedder
 from engram.errors import InvalidInput, NotFound
 from engram.events import Draft, Event, EventType, new_id
+from engram.hybrid import AUTO, Hybrid
 from engram.model import (
     DEFAULT_MAX_CONTENT_BYTES,
     Confidence,
@@ -36,7 +38,7 @@ from engram.model import (
     parse_time,
     to_json,
 )
-from engram.recall import Hit, keyword_terms
+from engram.recall import DEFAULT_WEIGHTS, Hit, Weights
 from engram.store.base import ChainReport, Filters, Store
 from engram.store.sqlite import SQLiteStore
 
@@ -61,13 +63,17 @@ class Memory:
                  device_id: str | None = None,
                  max_content_bytes: int = DEFAULT_MAX_CONTENT_BYTES,
                  access_batch: int = 256, access_flush_s: float = 60.0,
-                 actor: str = "user", synchronous: str = "NORMAL") -> None:
+                 actor: str = "user", synchronous: str = "NORMAL",
+                 embedder: Embedder | str | None = AUTO,
+                 weights: Weights = DEFAULT_WEIGHTS) -> None:
         if str(path).startswith(("postgres://", "postgresql://")):
             raise InvalidInput("path", "PostgreSQL stores are not supported by this version",
                                "use a directory path for the embedded SQLite store")
         self.clock: Clock = clock or SystemClock()
         self.store: Store = SQLiteStore(path, clock=self.clock, device_id=device_id,
                                         synchronous=synchronous)
+        self.hybrid = Hybrid(self.store, embedder)
+        self.weights = weights
         self.max_content_bytes = max_content_bytes
         self.actor = actor
         self._access_batch, self._access_flush_s = access_batch, access_flush_s
@@ -117,8 +123,10 @@ class Memory:
                 prepared.append(self._prepare(item))
             except InvalidInput as exc:
                 raise InvalidInput(f"items[{index}].{exc.field}", exc.problem, exc.fix) from None
+        vectors = self.hybrid.vectors_for([entry for entry, _ in prepared])
         out = []
         with self.store.transaction() as tx:
+            self.hybrid.store_vectors(tx, vectors)
             for entry, dedupe in prepared:
                 existing = tx.find_by_hash(entry.user_id, entry.content_hash) if dedupe else None
                 if existing is None:
@@ -203,8 +211,13 @@ class Memory:
             changes["summary"] = _optional_text(summary, "summary")
         if at is not None:
             changes["occurred_at"] = format_time(parse_time(at, "at"))
+        vectors = {}
+        if "content" in changes:
+            vectors = self.hybrid.vectors_for([replace(self.get(memory_id), **{
+                "content": changes["content"], "content_hash": changes["content_hash"]})])
         with self.store.transaction() as tx:
             current = _require(tx.get(memory_id), memory_id)
+            self.hybrid.store_vectors(tx, vectors)
             if confidence is not None:
                 overall = check_unit(confidence, "confidence")
                 changes["confidence"] = to_json(replace(current.confidence, overall=overall))
@@ -306,8 +319,7 @@ class Memory:
         _check_limit(limit)
         filters = self._filters(check_id(user_id, "user_id", required=True), agent_id,
                                 session_id, tags, memory_type, tier, since, until)
-        found = self.store.keyword_search(keyword_terms(query), filters, limit)
-        hits = [Hit(entry, score, {"keyword": score}) for entry, score in found]
+        hits = self.hybrid.search(query, filters, limit, self.clock.now(), self.weights)
         self._note_access([h.memory.id for h in hits])
         return hits
 
@@ -374,6 +386,10 @@ class Memory:
         """Drop every projection and replay the log; returns the number of live memories."""
         self.flush()
         return self.store.rebuild()
+
+    def reembed(self, spec: str, progress: Callable[[int], None] | None = None) -> int:
+        """Switch to another embedding model (see `Hybrid.reembed`); returns texts embedded."""
+        return self.hybrid.reembed(spec, progress=progress)
 
     def verify(self) -> ChainReport:
         return self.store.verify()

@@ -86,6 +86,7 @@ class Weights:
 
     keyword: float = 0.4
     vector: float = 0.6
+    min_vector: float = 0.25  # a memory only the vector query found must be at least this close
     session: float = 0.2  # share of the best score in the same session, added to each
     recency: float = 0.05
     recency_half_life_days: float = 90.0
@@ -94,13 +95,15 @@ class Weights:
     access: float = 0.02
 
 
+DEFAULT_WEIGHTS = Weights()
 TIER_BONUS = {Tier.SHORT_TERM: 0.0, Tier.LONG_TERM: 0.5, Tier.PERSISTENT: 1.0}
 
 
 def rank(candidates: Sequence[Candidate], now: datetime,
-         weights: Weights = Weights()) -> list[Hit]:
+         weights: Weights = DEFAULT_WEIGHTS) -> list[Hit]:
     """Fuse keyword and vector relevance, lift turns whose session is relevant, then
     re-score with recency, confidence, tier and use. Best first; each hit explains itself."""
+    candidates = [c for c in candidates if c.keyword > 0 or c.vector >= weights.min_vector]
     if not candidates:
         return []
     top_keyword = max(c.keyword for c in candidates) or 1.0

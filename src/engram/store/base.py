@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,6 +10,7 @@ from typing import Protocol
 
 from engram.events import Draft, Event
 from engram.model import Kind, MemoryEntry, Tier
+from engram.vectors import Array, Vec8
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,10 @@ class Tx(Protocol):
         """Seal the draft into the chain, store it, and update the projections."""
         ...
 
+    def put_embeddings(self, model: str, vectors: dict[str, Vec8]) -> None:
+        """Store int8 vectors by content hash (existing ones are kept)."""
+        ...
+
 
 class Store(Protocol):
     device_id: str
@@ -71,6 +76,22 @@ class Store(Protocol):
                        limit: int) -> list[tuple[MemoryEntry, float]]:
         """Memories matching any term, best first, with a positive BM25 score."""
         ...
+
+    def missing_embeddings(self, model: str, hashes: Iterable[str]) -> set[str]: ...
+
+    def unembedded(self, model: str, limit: int) -> list[tuple[str, str]]: ...
+
+    def drop_embeddings(self, keep_model: str) -> None: ...
+
+    def vector_search(self, query: Array, filters: Filters, model: str,
+                      limit: int) -> list[tuple[MemoryEntry, float]]: ...
+
+    def similarities(self, query: Array, user_id: str, model: str,
+                     memory_ids: Iterable[str]) -> dict[str, float]: ...
+
+    def get_setting(self, key: str) -> str | None: ...
+
+    def set_setting(self, key: str, value: str) -> None: ...
 
     def history(self, memory_id: str) -> list[Event]: ...
 

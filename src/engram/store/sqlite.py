@@ -6,9 +6,10 @@ import contextlib
 import hashlib
 import json
 import random
+import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -21,6 +22,8 @@ from engram.projection import apply, fold, targets
 from engram.recall import INDEX_COLUMNS, INDEX_WEIGHTS
 from engram.store import sqlite_projection as P
 from engram.store.base import ChainReport, Filters
+from engram.store.sqlite_vectors import VectorScopes
+from engram.vectors import Array, Vec8, to_blob
 
 DB_FILE = "engram.db"
 T = TypeVar("T")
@@ -94,8 +97,20 @@ def _m001_initial(conn: sqlite3.Connection) -> None:
     _run_script(conn, PROJECTIONS_DDL)
 
 
+def _m002_embeddings(conn: sqlite3.Connection) -> None:
+    """Vectors are computed once per content and model; int8, as measured in
+    docs/vector-index.md. Not a projection: rebuild keeps them (prunes orphans only)."""
+    conn.execute("""
+    CREATE TABLE embeddings (
+        model TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        vec BLOB NOT NULL,
+        PRIMARY KEY (model, content_hash)
+    ) WITHOUT ROWID""")
+
+
 # Applied in order, once each; PRAGMA user_version records how many have run.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_embeddings]
 
 _WEIGHTS = ", ".join(str(w) for w in INDEX_WEIGHTS)
 _EVENT_COLUMNS = ("id, type, schema, device_id, seq, hlc, actor, memory_id, payload, "
@@ -125,6 +140,7 @@ class SQLiteStore:
         self._retrying(lambda: self._setup(synchronous))
         self.device_id = self._device_id(device_id)
         self._hlc = HLC(0)
+        self.vectors = VectorScopes(self._conn, self.directory)
         if self._meta("projection_layout") != PROJECTION_LAYOUT:
             self.rebuild()  # projections are derived: a new layout only needs a replay
 
@@ -154,6 +170,13 @@ class SQLiteStore:
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
+    def get_setting(self, key: str) -> str | None:
+        return self._meta(f"setting.{key}")
+
+    def set_setting(self, key: str, value: str) -> None:
+        with self._write() as c:
+            c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"setting.{key}", value))
+
     def _device_id(self, wanted: str | None) -> str:
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'device_id'").fetchone()
         if row:
@@ -164,6 +187,7 @@ class SQLiteStore:
         return str(self._conn.execute("SELECT value FROM meta WHERE key='device_id'").fetchone()[0])
 
     def close(self) -> None:
+        self.vectors.save()
         self.checkpoint()
         self._conn.close()
 
@@ -237,6 +261,59 @@ class SQLiteStore:
         rows = self._conn.execute(sql, (match, *params, limit))
         return [(P.entry_from(row), float(row["score"])) for row in rows]
 
+    def missing_embeddings(self, model: str, hashes: Iterable[str]) -> set[str]:
+        wanted = list(dict.fromkeys(hashes))
+        have: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            have |= {r[0] for r in self._conn.execute(
+                f"SELECT content_hash FROM embeddings WHERE model = ? AND content_hash IN "
+                f"({', '.join('?' * len(chunk))})", (model, *chunk))}
+        return set(wanted) - have
+
+    def unembedded(self, model: str, limit: int) -> list[tuple[str, str]]:
+        """(content_hash, content) of live memories that have no vector from `model` yet."""
+        rows = self._conn.execute(
+            "SELECT m.content_hash, MIN(m.content) FROM memories m WHERE NOT EXISTS (SELECT 1 "
+            "FROM embeddings e WHERE e.model = ? AND e.content_hash = m.content_hash) "
+            "GROUP BY m.content_hash LIMIT ?", (model, limit))
+        return [(r[0], r[1]) for r in rows]
+
+    def drop_embeddings(self, keep_model: str) -> None:
+        """Delete every vector not made by `keep_model` (after a model switch)."""
+        with self._write() as c:
+            c.execute("DELETE FROM embeddings WHERE model != ?", (keep_model,))
+        self.vectors.reset()
+
+    def vector_search(self, query: Array, filters: Filters, model: str,
+                      limit: int) -> list[tuple[MemoryEntry, float]]:
+        """Nearest memories by cosine; filters choose the candidates before the top-k cut."""
+        if filters.user_id is None:
+            raise ValueError("vector search needs a user scope")
+        index = self.vectors.scope(filters.user_id, model)
+        if index is None:
+            return []
+        allowed = None
+        if filters != Filters(user_id=filters.user_id):
+            where, params = P.where(filters)
+            allowed = [r[0] for r in self._conn.execute(
+                f"SELECT m.rowid FROM memories m WHERE {where}", params)]
+        found = index.search(query, limit, allowed)
+        rows = {r["rowid"]: r for r in self._conn.execute(
+            f"SELECT rowid, * FROM memories WHERE rowid IN ({', '.join('?' * len(found))})",
+            [rowid for rowid, _ in found])}
+        return [(P.entry_from(rows[rowid]), sim) for rowid, sim in found if rowid in rows]
+
+    def similarities(self, query: Array, user_id: str, model: str,
+                     memory_ids: Iterable[str]) -> dict[str, float]:
+        """Cosine of the query with each of these memories' vectors."""
+        index = self.vectors.scope(user_id, model)
+        if index is None:
+            return {}
+        rowids = self.vectors.rowids(user_id, model, memory_ids)
+        sims = index.similarity(query, rowids.values())
+        return {memory_id: sims[rowid] for memory_id, rowid in rowids.items() if rowid in sims}
+
     def history(self, memory_id: str) -> list[Event]:
         rows = self._conn.execute(
             f"SELECT {_EVENT_COLUMNS} FROM events WHERE memory_id = ? ORDER BY pos", (memory_id,))
@@ -260,6 +337,8 @@ class SQLiteStore:
             "memories": c.execute("SELECT COUNT(*) FROM memories").fetchone()[0],
             "users": c.execute("SELECT COUNT(DISTINCT user_id) FROM memories").fetchone()[0],
             "events": c.execute("SELECT COUNT(*) FROM events").fetchone()[0],
+            "vectors": dict(c.execute(
+                "SELECT model, COUNT(*) FROM embeddings GROUP BY model").fetchall()),
             "by_tier": by["tier"],
             "by_type": by["memory_type"],
             "bytes_on_disk": sum(f.stat().st_size for f in files if f.exists()),
@@ -289,8 +368,12 @@ class SQLiteStore:
             state = fold(list(self.events()))
             conn.executemany(P.UPSERT, [P.row_of(entry) for entry in state.values()])
             P.index_all(conn)
+            conn.execute("DELETE FROM embeddings WHERE content_hash NOT IN "
+                         "(SELECT content_hash FROM memories)")
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('projection_layout', ?)",
                          (PROJECTION_LAYOUT,))
+        self.vectors.reset()
+        shutil.rmtree(self.directory / "vectors", ignore_errors=True)
         return len(state)
 
     def import_events(self, events: list[Event]) -> int:
@@ -319,6 +402,11 @@ class _SQLiteTx:
             "SELECT * FROM memories WHERE user_id = ? AND content_hash = ? LIMIT 1",
             (user_id, content_hash)).fetchone()
         return P.entry_from(row) if row else None
+
+    def put_embeddings(self, model: str, vectors: dict[str, Vec8]) -> None:
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO embeddings (model, content_hash, vec) VALUES (?, ?, ?)",
+            [(model, h, to_blob(v)) for h, v in vectors.items()])
 
     def append(self, draft: Draft) -> Event:
         store, c = self._store, self._conn
@@ -368,6 +456,11 @@ class _SQLiteTx:
         for memory_id in targets(event):
             current = P.get(c, memory_id)
             P.write(c, current, apply(current, event, memory_id))
+            if event.type is EventType.FORGOTTEN and current is not None:
+                # A vector can leak its text: it goes with the last memory that had it.
+                c.execute("DELETE FROM embeddings WHERE content_hash = ? AND NOT EXISTS "
+                          "(SELECT 1 FROM memories WHERE content_hash = ?)",
+                          (current.content_hash, current.content_hash))
         if event.type is EventType.FORGOTTEN:
             c.execute("UPDATE events SET payload = NULL WHERE memory_id = ? AND id != ?",
                       (event.memory_id, event.id))
