@@ -9,6 +9,7 @@ from engram.events import (
     Draft,
     Event,
     EventType,
+    MonotonicIds,
     canonical_json,
     chain_problem,
     new_id,
@@ -72,3 +73,9 @@ def test_redaction_keeps_the_chain_valid() -> None:
 def test_event_dict_round_trip() -> None:
     event = _chain(1)[0]
     assert Event.from_dict(event.to_dict()) == event
+
+
+def test_ids_from_one_process_sort_in_creation_order_within_a_millisecond() -> None:
+    ids = MonotonicIds()
+    made = [ids(1_000) for _ in range(500)] + [ids(999)] + [ids(1_001)]
+    assert made == sorted(made) and len(set(made)) == len(made)

@@ -52,6 +52,24 @@ def new_id(ms: int, randomness: bytes | None = None) -> str:
     return "".join(reversed(chars))
 
 
+class MonotonicIds:
+    """ULIDs that sort in creation order within this process, even inside one millisecond
+    (the random part is incremented instead of redrawn), as the ULID spec suggests."""
+
+    def __init__(self) -> None:
+        self._ms, self._rand = -1, 0
+
+    def __call__(self, ms: int) -> str:
+        if ms <= self._ms:
+            ms, self._rand = self._ms, self._rand + 1
+        else:
+            self._ms, self._rand = ms, int.from_bytes(os.urandom(10), "big") >> 1
+        return new_id(ms, self._rand.to_bytes(10, "big"))
+
+
+next_id = MonotonicIds()
+
+
 @dataclass(frozen=True, order=True, slots=True)
 class HLC:
     """Hybrid logical clock timestamp: wall milliseconds plus a counter; totally ordered."""

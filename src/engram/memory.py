@@ -15,7 +15,7 @@ from engram import context as ctx
 from engram.clock import Clock, SystemClock
 from engram.embed import Embedder
 from engram.errors import InvalidInput, NotFound
-from engram.events import Draft, Event, EventType, new_id
+from engram.events import Draft, Event, EventType, next_id
 from engram.hybrid import AUTO, Hybrid
 from engram.model import (
     DEFAULT_MAX_CONTENT_BYTES,
@@ -159,7 +159,7 @@ class Memory:
         user_id = check_id(item.get("user_id", DEFAULT_USER), "user_id", required=True)
         assert user_id is not None
         entry = MemoryEntry(
-            id=new_id(int(now.timestamp() * 1000)),
+            id=next_id(int(now.timestamp() * 1000)),
             content=text,
             content_hash=content_hash(text),
             created_at=now,

@@ -49,6 +49,7 @@ class ScopeIndex:
         self._where: dict[int, int] = {}
         self._count = 0
         self.graph: Any = None  # usearch Index, present while the scope is large
+        self.dirty = False  # the graph differs from its saved file
 
     def __len__(self) -> int:
         return self._count
@@ -56,7 +57,9 @@ class ScopeIndex:
     def __contains__(self, key: int) -> bool:
         return key in self._where
 
-    def upsert(self, keys: Sequence[int], vectors: Vec8) -> None:
+    def upsert(self, keys: Sequence[int], vectors: Vec8, *, bulk: bool = False) -> None:
+        """Add or replace vectors. A scope that grows past EXACT_LIMIT gets its graph here,
+        unless `bulk` (a loader that will adopt a saved graph instead)."""
         fresh = [(k, v) for k, v in zip(keys, vectors, strict=True) if k not in self._where]
         for key, vector in zip(keys, vectors, strict=True):
             if key in self._where:
@@ -75,11 +78,12 @@ class ScopeIndex:
                 self._where[key] = self._count
                 self._count += 1
         if self.graph is not None:
+            self.dirty = True
             known = [k for k in keys if self.graph.contains(k)]
             if known:
                 self.graph.remove(known)
             self.graph.add(np.asarray(keys, dtype=np.uint64), np.asarray(vectors))
-        elif self._count > EXACT_LIMIT:
+        elif self._count > EXACT_LIMIT and not bulk:
             self.build_graph()
 
     def remove(self, keys: Iterable[int]) -> None:
@@ -95,6 +99,7 @@ class ScopeIndex:
             self._count = last
             if self.graph is not None and self.graph.contains(key):
                 self.graph.remove(key)
+                self.dirty = True
 
     def vector(self, key: int) -> Vec8 | None:
         slot = self._where.get(key)
@@ -139,10 +144,11 @@ class ScopeIndex:
         if self._count:
             graph.add(self._keys[:self._count].astype(np.uint64), self._rows[:self._count])
         self.graph = graph
+        self.dirty = True
 
     def save_graph(self, path: Path) -> None:
         """Write the graph atomically (temp file, fsync, rename)."""
-        if self.graph is None:
+        if self.graph is None or not self.dirty:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
@@ -150,6 +156,7 @@ class ScopeIndex:
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        self.dirty = False
 
     def load_graph(self, path: Path) -> None:
         """Adopt the saved graph, repaired to match this scope: a missing or unreadable file
@@ -163,18 +170,22 @@ class ScopeIndex:
         if graph is None or graph.ndim != self.dimension:
             self.build_graph()
             return
+        self.dirty = False
         saved = np.asarray(graph.keys, dtype=np.int64)
         gone = [int(k) for k in saved if int(k) not in self._where]
         if gone:
             graph.remove(gone)
+            self.dirty = True
         present = saved[np.isin(saved, self._keys[:self._count])]
         saved_rows = np.asarray(graph.get(present.astype(np.uint64)))
         stale = [int(k) for k, v in zip(present, saved_rows, strict=True)
                  if not np.array_equal(v, self._rows[self._where[int(k)]])]
         if stale:
             graph.remove(stale)
+            self.dirty = True
         missing = [k for k in self._where if k in set(stale) or not graph.contains(k)]
         if missing:
+            self.dirty = True
             graph.add(np.asarray(missing, dtype=np.uint64),
                       self._rows[[self._where[k] for k in missing]])
         self.graph = graph

@@ -16,7 +16,17 @@ from typing import TypeVar
 
 from engram.clock import Clock
 from engram.errors import InvalidInput, StoreError
-from engram.events import GENESIS_HASH, HLC, Draft, Event, EventType, chain_problem, new_id, seal
+from engram.events import (
+    GENESIS_HASH,
+    HLC,
+    Draft,
+    Event,
+    EventType,
+    chain_problem,
+    new_id,
+    next_id,
+    seal,
+)
 from engram.model import MemoryEntry
 from engram.projection import apply, fold, targets
 from engram.recall import INDEX_COLUMNS, INDEX_WEIGHTS
@@ -416,7 +426,7 @@ class _SQLiteTx:
         now_ms = int(store.clock.now().timestamp() * 1000)
         last = max(store._hlc, HLC.parse(head["hlc"])) if head else store._hlc
         hlc = last.tick(now_ms)
-        event = seal(draft, event_id=new_id(now_ms), device_id=store.device_id, seq=seq,
+        event = seal(draft, event_id=next_id(now_ms), device_id=store.device_id, seq=seq,
                      hlc=hlc, prev_hash=bytes(head["hash"]).hex() if head else GENESIS_HASH)
         self._insert(event)
         store._hlc = hlc

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engram import vectors
 from engram.vectors import ScopeIndex, from_blob
 
 Scope = tuple[str, str]  # (user_id, model)
@@ -74,9 +75,11 @@ class VectorScopes:
         dimension = len(rows[0][2]) if rows else 0
         index = ScopeIndex(dimension)
         if rows:
-            index.upsert([r[0] for r in rows], np.stack([from_blob(r[2]) for r in rows]))
-        if index.graph is not None:
+            index.upsert([r[0] for r in rows], np.stack([from_blob(r[2]) for r in rows]),
+                         bulk=True)
+        if len(index) > vectors.EXACT_LIMIT:
             index.load_graph(self._graph_path(user_id, model))
+            index.save_graph(self._graph_path(user_id, model))  # a rebuilt graph is kept
         self._scopes[key] = index
         self._ids[key] = {r[1]: r[0] for r in rows}
 

@@ -1,0 +1,184 @@
+"""Hybrid recall: fused ranking (pure), semantic matches, filters inside the vector query,
+vectors that follow the log across processes, and the HNSW cache file's repair on open."""
+
+import hashlib
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engram import ManualClock, Memory
+from engram.errors import InvalidInput
+from engram.model import MemoryEntry
+from engram.recall import Candidate, rank
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+class HashingEmbedder:
+    """A real, deterministic bag-of-words embedder (hashed words → 64 dims): fast enough for
+    the index-mechanics tests below; the MiniLM tests cover meaning."""
+
+    dimension = 64
+
+    def __init__(self, name: str = "hashing-64") -> None:
+        self.name = name
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), 64), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                out[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % 64] += 1.0
+        out += 1e-3
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def entry(memory_id: str, session: str | None = None, days_old: float = 0,
+          confidence: float = 0.5) -> MemoryEntry:
+    from engram.model import Confidence
+
+    at = NOW - timedelta(days=days_old)
+    return MemoryEntry(id=memory_id, content=memory_id, content_hash=memory_id, created_at=at,
+                       updated_at=at, occurred_at=at, user_id="u", session_id=session,
+                       confidence=Confidence(overall=confidence))
+
+
+def test_rank_fuses_keyword_and_vector_relevance() -> None:
+    hits = rank([Candidate(entry("kw-only"), keyword=10.0),
+                 Candidate(entry("both"), keyword=5.0, vector=0.8),
+                 Candidate(entry("vec-only"), vector=0.9)], NOW)
+    assert [h.memory.id for h in hits] == ["both", "vec-only", "kw-only"]
+    both = hits[0].components
+    assert both["relevance"] == pytest.approx(0.4 * 0.5 + 0.6 * 0.8)
+
+
+def test_rank_drops_weak_vector_only_candidates() -> None:
+    hits = rank([Candidate(entry("far"), vector=0.1), Candidate(entry("near"), vector=0.5)], NOW)
+    assert [h.memory.id for h in hits] == ["near"]
+
+
+def test_rank_lifts_turns_of_a_relevant_session() -> None:
+    hits = rank([Candidate(entry("lonely"), vector=0.50),
+                 Candidate(entry("neighbour", session="s1"), vector=0.49),
+                 Candidate(entry("star", session="s1"), vector=0.9)], NOW)
+    assert [h.memory.id for h in hits] == ["star", "neighbour", "lonely"]
+
+
+def test_rank_breaks_ties_by_recency_and_confidence() -> None:
+    same = {"vector": 0.6}
+    hits = rank([Candidate(entry("old", days_old=400), **same),
+                 Candidate(entry("new", days_old=1), **same)], NOW)
+    assert [h.memory.id for h in hits] == ["new", "old"]
+    hits = rank([Candidate(entry("doubtful", confidence=0.2), **same),
+                 Candidate(entry("sure", confidence=0.95), **same)], NOW)
+    assert [h.memory.id for h in hits] == ["sure", "doubtful"]
+    assert rank([], NOW) == []
+
+
+def test_semantic_match_without_shared_words(store_dir: Path) -> None:
+    with Memory(store_dir) as mem:
+        dog = mem.add("I adopted a puppy last spring", user_id="u")
+        mem.add("The quarterly tax filing is due in April", user_id="u")
+        hits = mem.search("do they have any pets?", user_id="u")
+        assert hits[0].memory.id == dog.id
+        assert hits[0].components["keyword"] == 0.0 and hits[0].components["vector"] > 0.25
+
+
+def test_vector_filters_apply_before_the_top_k_cut(store_dir: Path) -> None:
+    with Memory(store_dir, embedder=HashingEmbedder()) as mem:
+        mem.add_many([{"text": f"red apples and green pears {i}", "user_id": "u",
+                       "session_id": "s1"} for i in range(60)])
+        wanted = mem.add("red apples", user_id="u", session_id="s2", tags=["x"])
+        other_user = mem.add("red apples and green pears", user_id="v")
+        assert [h.memory.id for h in mem.search("apples", user_id="u", session_id="s2",
+                                                limit=1)] == [wanted.id]
+        assert [h.memory.id for h in mem.search("green apples", user_id="u", tags=["x"],
+                                                limit=1)] == [wanted.id]
+        assert other_user.id not in {h.memory.id for h in mem.search("pears", user_id="u",
+                                                                     limit=100)}
+
+
+def test_vectors_follow_writes_from_another_process(store_dir: Path) -> None:
+    reader = Memory(store_dir, embedder=HashingEmbedder())
+    writer = Memory(store_dir, embedder=HashingEmbedder())
+    first = writer.add("alpha bravo charlie", user_id="u")
+    assert reader.search("bravo", user_id="u")[0].memory.id == first.id  # scope loaded
+    second = writer.add("delta echo foxtrot", user_id="u")
+    writer.forget(first.id)
+    found = [h.memory.id for h in reader.search("echo bravo", user_id="u")]
+    assert found == [second.id]
+    reader.close()
+    writer.close()
+
+
+def test_forget_removes_the_vector(store_dir: Path) -> None:
+    with Memory(store_dir, embedder=HashingEmbedder()) as mem:
+        keep = mem.add("shared words here", user_id="u")
+        twin = mem.add("shared words here", user_id="v")  # same content, another user
+        gone = mem.add("a secret to forget", user_id="u")
+        assert mem.stats()["vectors"] == {"hashing-64": 2}
+        mem.forget(gone.id)
+        assert mem.stats()["vectors"] == {"hashing-64": 1}
+        mem.forget(twin.id)  # the other user still has this content: its vector stays
+        assert mem.stats()["vectors"] == {"hashing-64": 1}
+        assert mem.search("shared", user_id="u")[0].memory.id == keep.id
+
+
+@pytest.fixture
+def small_graphs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("engram.vectors.EXACT_LIMIT", 40)
+
+
+def graph_files(store_dir: Path) -> list[Path]:
+    return sorted((store_dir / "vectors").rglob("*.usearch"))
+
+
+def test_graph_cache_is_detected_stale_or_broken_and_repaired(store_dir: Path,
+                                                              small_graphs: None) -> None:
+    texts = [f"note {i} about topic{i % 7} and thing{i % 11}" for i in range(120)]
+    with Memory(store_dir, embedder=HashingEmbedder()) as mem:
+        mem.add_many([{"text": t, "user_id": "u"} for t in texts])
+        expected = [h.memory.id for h in mem.search("topic3 thing5", user_id="u", limit=5)]
+    [graph] = graph_files(store_dir)
+
+    graph.write_bytes(graph.read_bytes()[:200])  # a crash mid-write, or a bad disk
+    with Memory(store_dir, embedder=HashingEmbedder()) as mem:
+        assert [h.memory.id for h in mem.search("topic3 thing5", user_id="u",
+                                                limit=5)] == expected
+    assert graph.stat().st_size > 200  # rebuilt and saved again
+
+    saved = graph.read_bytes()
+    with Memory(store_dir, embedder=HashingEmbedder()) as mem:  # writes the graph never saw
+        late = mem.add("topic3 thing5 exactly", user_id="u")
+        mem.forget(expected[0])
+    graph.write_bytes(saved)  # as if the process died before saving the graph
+    with Memory(store_dir, embedder=HashingEmbedder()) as mem:
+        ids = [h.memory.id for h in mem.search("topic3 thing5", user_id="u", limit=5)]
+    assert ids[0] == late.id and expected[0] not in ids
+
+
+def test_rebuild_rebuilds_the_vector_index(store_dir: Path, small_graphs: None) -> None:
+    with Memory(store_dir, embedder=HashingEmbedder()) as mem:
+        mem.add_many([{"text": f"item {i} colour{i % 5}", "user_id": "u"} for i in range(80)])
+        before = [h.memory.id for h in mem.search("colour2", user_id="u", limit=10)]
+        mem.rebuild()
+        assert graph_files(store_dir) == []
+        assert [h.memory.id for h in mem.search("colour2", user_id="u", limit=10)] == before
+
+
+def test_reembed_switches_models_and_keeps_serving(store_dir: Path,
+                                                   clock: ManualClock) -> None:
+    with Memory(store_dir, embedder=HashingEmbedder()) as mem:
+        target = mem.add("the lighthouse keeper's logbook", user_id="u")
+        mem.add("a recipe for lentil soup", user_id="u")
+    with pytest.raises(InvalidInput, match=r"made by 'hashing-64'.*engram reembed"):
+        Memory(store_dir).search("lighthouse", user_id="u")
+    with Memory(store_dir, embedder=HashingEmbedder()) as mem:
+        done = mem.reembed("minilm")
+        assert done == 2
+        assert mem.stats()["vectors"] == {"all-MiniLM-L6-v2": 2}
+    with Memory(store_dir) as mem:  # the store now remembers its model
+        hits = mem.search("coastal beacon journal", user_id="u")
+        assert hits[0].memory.id == target.id and hits[0].components["vector"] > 0.25
