@@ -14,6 +14,7 @@ runner = CliRunner()
 @pytest.fixture
 def data(store_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ENGRAM_DATA", str(store_dir))
+    monkeypatch.setenv("COLUMNS", "200")  # so Rich does not abbreviate table headers
     return store_dir
 
 
@@ -117,3 +118,17 @@ def test_bad_input_leaves_the_store_unchanged(data: Path, tmp_path: Path) -> Non
     broken.write_bytes(before.encode()[:-30])
     assert "line 1" in cli("import", str(broken), "--data", str(tmp_path / "fresh"), code=2)
     assert cli("export") == before
+
+
+def test_search_explain_shows_score_parts(data: Path) -> None:
+    cli("add", "Caroline adopted a puppy named Oscar", "--user", "u1")
+    shown = cli("search", "puppy", "--user", "u1", "--explain")
+    for part in ("keyword", "vector", "recency", "confidence", "Oscar"):
+        assert part in shown
+    hit = json.loads(cli("search", "puppy", "--user", "u1", "--json"))[0]
+    assert hit["components"]["keyword"] > 0 and hit["components"]["vector"] > 0
+
+
+def test_reembed_unknown_spec_is_a_clear_error(data: Path) -> None:
+    cli("add", "x", "--user", "u")
+    assert "unknown embedder 'word2vec'" in cli("reembed", "--embedder", "word2vec", code=2)

@@ -75,13 +75,18 @@ def _memories_table(entries: Sequence[MemoryEntry], title: str) -> Table:
     return table
 
 
-def _hits_table(hits: Sequence[Hit], title: str) -> Table:
+EXPLAINED = ("keyword", "vector", "session", "recency", "confidence")
+
+
+def _hits_table(hits: Sequence[Hit], title: str, explain: bool = False) -> Table:
     table = Table(title=title)
-    for name in ("#", "score", "when", "id", "text"):
+    columns = ["#", "score", *(EXPLAINED if explain else ()), "when", "id", "text"]
+    for name in columns:
         table.add_column(name, overflow="fold", max_width=70 if name == "text" else None)
     for rank, h in enumerate(hits, start=1):
-        table.add_row(str(rank), f"{h.score:.3f}", h.memory.occurred_at.strftime("%Y-%m-%d"),
-                      h.memory.id, h.memory.content)
+        parts = [f"{h.components.get(name, 0.0):.3f}" for name in EXPLAINED] if explain else []
+        table.add_row(str(rank), f"{h.score:.3f}", *parts,
+                      h.memory.occurred_at.strftime("%Y-%m-%d"), h.memory.id, h.memory.content)
     return table
 
 
@@ -140,8 +145,10 @@ def search(
     agent: AgentOpt = None, session: SessionOpt = None, tag: TagOpt = None,
     memory_type: TypeOpt = None, tier: TierOpt = None, since: SinceOpt = None,
     until: UntilOpt = None, as_json: JsonOpt = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Show what each score is made of.")]
+    = False,
 ) -> None:
-    """Recall a user's memories that best match QUERY."""
+    """Recall a user's memories that best match QUERY (keyword + vector, fused)."""
     with _memory(data) as mem:
         hits = mem.search(query, user_id=user, limit=limit, agent_id=agent, session_id=session,
                           tags=tag, memory_type=memory_type, tier=tier, since=since,
@@ -149,7 +156,7 @@ def search(
     if as_json:
         _emit_json([_hit_json(h) for h in hits])
     else:
-        out.print(_hits_table(hits, f"{len(hits)} memories for {query!r}"))
+        out.print(_hits_table(hits, f"{len(hits)} memories for {query!r}", explain))
 
 
 @app.command("list")
@@ -226,6 +233,21 @@ def rebuild(data: DataOpt = _DEFAULT_DATA) -> None:
         started = time.perf_counter()
         count = mem.rebuild()
     out.print(f"rebuilt {count} memories in {time.perf_counter() - started:.2f} s")
+
+
+@app.command()
+def reembed(
+    embedder: Annotated[str, typer.Option("--embedder", help="minilm, local:PATH, "
+                                          "openai:MODEL[@URL] or ollama:MODEL[@URL]")],
+    data: DataOpt = _DEFAULT_DATA,
+) -> None:
+    """Switch the store to another embedding model; old vectors serve until it finishes."""
+    from rich.progress import Progress
+
+    with _memory(data) as mem, Progress(transient=True) as progress:
+        task = progress.add_task("embedding", total=None)
+        done = mem.reembed(embedder, progress=lambda n: progress.update(task, completed=n))
+    out.print(f"embedded {done} texts with {embedder}; the store now uses it")
 
 
 @app.command()
