@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench-store clean
+.PHONY: run test lint bench-store bench-recall clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ test: lint
 
 bench-store: $(STAMP)
 	$(PY) bench/store.py
+
+LOCOMO ?= ../shared/data/locomo
+bench-recall: $(STAMP)
+	$(PY) bench/locomo.py --data $(LOCOMO)
+	$(PY) bench/recall_scale.py --data $(LOCOMO) --sizes 100000
 
 clean:
 	rm -rf $(VENV) engram-data .pytest_cache .mypy_cache .ruff_cache

@@ -9,6 +9,8 @@ dimension):
   usearch-f32 / -i8         usearch HNSW, derived index file (i8 = our per-vector scaled int8)
   usearch-i8naive           usearch HNSW fed float32 and left to cast to i8 itself (x*127)
   hnswlib-f32               hnswlib HNSW (no int8 support)
+  usearch-exact-f32 / -i8   exact SIMD brute force, usearch.index.search(matrix, q, exact=True),
+                            over an in-memory matrix (no index; -t2 = 2 threads per query)
 
 Measured per size: build time (insert/add + persist), p50/p95 single-query
 latency (top-10), bytes per vector on disk, recall@10 against exact float32
@@ -47,6 +49,9 @@ ALL_METHODS = [
     "usearch-i8",
     "usearch-i8naive",
     "hnswlib-f32",
+    "usearch-exact-f32",
+    "usearch-exact-i8",
+    "usearch-exact-i8-t2",
 ]
 
 
@@ -101,13 +106,13 @@ def exact_topk(x: np.ndarray, q: np.ndarray, k: int = K) -> np.ndarray:
 
 
 def recall(found: list[list[int]], truth: np.ndarray) -> float:
-    hit = sum(len(set(f) & set(t.tolist())) for f, t in zip(found, truth))
+    hit = sum(len(set(f) & set(t.tolist())) for f, t in zip(found, truth, strict=False))
     return hit / (len(truth) * truth.shape[1])
 
 
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
-    i = min(len(xs) - 1, max(0, int(round(p / 100 * (len(xs) - 1)))))
+    i = min(len(xs) - 1, max(0, round(p / 100 * (len(xs) - 1))))
     return xs[i]
 
 
@@ -132,9 +137,9 @@ def dir_size(path: str) -> int:
 # --------------------------------------------------------------------------- sqlite
 def sqlite_connect(path: str):
     """Return (conn, driver_name) for a SQLite driver that can load sqlite-vec."""
-    import sqlite_vec
-
     import sqlite3
+
+    import sqlite_vec
 
     if hasattr(sqlite3.Connection, "enable_load_extension"):
         c = sqlite3.connect(path, isolation_level=None)
@@ -168,7 +173,9 @@ def sv_build(path, x, dtype, users=None, filter_kind="partition", chunk_size=Non
     col = "float" if dtype == "f32" else "int8"
     extra = ""
     if users is not None:
-        extra = ", user_id integer partition key" if filter_kind == "partition" else ", user_id integer"
+        extra = (
+            ", user_id integer partition key" if filter_kind == "partition" else ", user_id integer"
+        )
     opts = f", chunk_size={chunk_size}" if chunk_size else ""
     c.execute(
         f"create virtual table v using vec0(id integer primary key{extra}, "
@@ -255,6 +262,18 @@ def run_method(method, x, queries, truth, tmp, args):
             return idx[np.argsort(-s[idx])]
 
         found, lat = time_queries(fn, queries)
+    elif method.startswith("usearch-exact"):
+        from usearch.index import search as us_search
+
+        thr = 2 if method.endswith("-t2") else 1
+        t0 = time.perf_counter()
+        m = np.ascontiguousarray(x) if "f32" in method else quantize_i8(x)
+        qs = queries if "f32" in method else quantize_i8(queries)
+        np.save(path + ".npy", m)
+        row.update(build_s=time.perf_counter() - t0, bytes=os.path.getsize(path + ".npy"), built=n)
+        found, lat = time_queries(
+            lambda q: us_search(m, q, K, "cos", exact=True, threads=thr).keys, qs
+        )
     elif method.startswith("sqlitevec"):
         dt = method.split("-")[1]
         c, secs, done, drv = sv_build(path + ".db", x, dt, cap=cap)
@@ -270,7 +289,13 @@ def run_method(method, x, queries, truth, tmp, args):
         dt = "f32" if method == "usearch-f32" else "i8"
         data = quantize_i8(x) if method == "usearch-i8" else x
         qs = quantize_i8(queries) if method == "usearch-i8" else queries
-        ix = Index(ndim=dim, metric="cos", dtype=dt, connectivity=args.M, expansion_add=args.ef_construction)
+        ix = Index(
+            ndim=dim,
+            metric="cos",
+            dtype=dt,
+            connectivity=args.M,
+            expansion_add=args.ef_construction,
+        )
         t0 = time.perf_counter()
         done = 0
         step = 50_000
@@ -281,7 +306,9 @@ def run_method(method, x, queries, truth, tmp, args):
             if time.perf_counter() - t0 > cap:
                 break
         ix.save(path + ".usearch")
-        row.update(build_s=time.perf_counter() - t0, built=done, bytes=os.path.getsize(path + ".usearch"))
+        row.update(
+            build_s=time.perf_counter() - t0, built=done, bytes=os.path.getsize(path + ".usearch")
+        )
         t0 = time.perf_counter()
         ix2 = Index.restore(path + ".usearch")
         row["load_s"] = time.perf_counter() - t0
@@ -310,7 +337,9 @@ def run_method(method, x, queries, truth, tmp, args):
             if time.perf_counter() - t0 > cap:
                 break
         p.save_index(path + ".hnsw")
-        row.update(build_s=time.perf_counter() - t0, built=done, bytes=os.path.getsize(path + ".hnsw"))
+        row.update(
+            build_s=time.perf_counter() - t0, built=done, bytes=os.path.getsize(path + ".hnsw")
+        )
         p.set_num_threads(1)
         rows = []
         for ef in args.ef:
@@ -341,18 +370,26 @@ def run_filtered(x, queries, tmp, args, emit):
     qu = rng.integers(0, args.users, len(queries))
     rows_of = {u: np.flatnonzero(users == u) for u in range(args.users)}
     truth = np.empty((len(queries), K), np.int64)
-    for i, (q, u) in enumerate(zip(queries, qu)):
+    for i, (q, u) in enumerate(zip(queries, qu, strict=False)):
         r = rows_of[int(u)]
         s = x[r] @ q
         truth[i] = r[np.argsort(-s)[:K]]
-    pairs = list(zip(queries, qu))
-    tag = f"filtered {n // 1000}k/{args.users}u"
+    pairs = list(zip(queries, qu, strict=False))
+    f"filtered {n // 1000}k/{args.users}u"
     xi8 = quantize_i8(x)
-    qi8 = quantize_i8(queries)
+    quantize_i8(queries)
 
     def out(method, how, found, lat, **kw):
-        r = {"section": "filtered", "n": n, "users": args.users, "method": method, "how": how,
-             "p50_ms": statistics.median(lat), "p95_ms": pct(lat, 95), "recall": recall(found, truth)}
+        r = {
+            "section": "filtered",
+            "n": n,
+            "users": args.users,
+            "method": method,
+            "how": how,
+            "p50_ms": statistics.median(lat),
+            "p95_ms": pct(lat, 95),
+            "recall": recall(found, truth),
+        }
         r.update(kw)
         emit(r)
 
@@ -369,27 +406,63 @@ def run_filtered(x, queries, tmp, args, emit):
     def qi8_of(q):
         return quantize_i8(q[None])[0].astype(np.float32)
 
-    found, lat = time_queries(np_fn, pairs)
-    out("numpy-i8", "pre-filter: exact over the user's rows (row ids per user kept in memory)", found, lat)
+    parts = set(args.filtered_parts.split(","))
+    found, lat = time_queries(np_fn, pairs) if "numpy" in parts else (None, None)
+    if found is not None:
+        out(
+            "numpy-i8",
+            "pre-filter: exact over the user's rows (row ids per user kept in memory)",
+            found,
+            lat,
+        )
+
+    # usearch exact SIMD brute force over the user's contiguous slice (matrix kept sorted by user)
+    from usearch.index import search as us_search
+
+    order = np.argsort(users, kind="stable")
+    xs = xi8[order]
+    bounds = np.searchsorted(users[order], np.arange(args.users + 1))
+
+    def ex_fn(p):
+        q, u = p
+        a, b = bounds[int(u)], bounds[int(u) + 1]
+        keys = us_search(xs[a:b], quantize_i8(q[None])[0], K, "cos", exact=True, threads=1).keys
+        return order[a + keys.astype(np.int64)]
+
+    if "exact" in parts:
+        found, lat = time_queries(ex_fn, pairs)
+        out(
+            "usearch-exact-i8",
+            "pre-filter: exact SIMD scan of the user's contiguous slice",
+            found,
+            lat,
+        )
 
     # sqlite-vec: partition key and metadata column, i8 and f32
-    for dt in args.filtered_sv_dtypes:
+    for dt in args.filtered_sv_dtypes if "sqlitevec" in parts else []:
         for kind in ("partition", "metadata"):
             p = os.path.join(tmp, f"filt-{dt}-{kind}.db")
-            c, secs, done, _ = sv_build(p, x, dt, users=users, filter_kind=kind, cap=args.build_cap)
+            c, secs, _done, _ = sv_build(p, x, dt, users=users, filter_kind=kind, cap=args.build_cap)
             c.close()
             size = dir_size(p)
             c, _ = sqlite_connect(p)
             found, lat = time_queries(sv_query_fn(c, dt, with_user=True), pairs)
             c.close()
-            how = ("in-query: `user_id integer partition key` (scans only that user's chunks)"
-                   if kind == "partition" else "in-query: metadata column `user_id integer` (filter during the scan)")
+            how = (
+                "in-query: `user_id integer partition key` (scans only that user's chunks)"
+                if kind == "partition"
+                else "in-query: metadata column `user_id integer` (filter during the scan)"
+            )
             out(f"sqlitevec-{dt} {kind}", how, found, lat, build_s=secs, bytes_per_vec=size / n)
 
     # usearch: no predicate in the Python API -> post-filter (shown failing) or one index per user
     from usearch.index import Index
 
-    ix = Index(ndim=dim, metric="cos", dtype="i8", connectivity=args.M, expansion_add=args.ef_construction)
+    if "usearch" not in parts:
+        return run_filtered_hnswlib(x, users, pairs, out, args) if "hnswlib" in parts else None
+    ix = Index(
+        ndim=dim, metric="cos", dtype="i8", connectivity=args.M, expansion_add=args.ef_construction
+    )
     ix.add(np.arange(n, dtype=np.uint64), xi8, threads=args.threads)
     for over in (100, 1000):
         ix.expansion_search = max(64, over)
@@ -400,12 +473,22 @@ def run_filtered(x, queries, tmp, args, emit):
             return [int(k) for k in keys if users[k] == u][:K]
 
         found, lat = time_queries(post, pairs)
-        out(f"usearch-i8 post-filter k'={over}", "POST-filter (violates the requirement; shown for the recall loss)",
-            found, lat)
+        out(
+            f"usearch-i8 post-filter k'={over}",
+            "POST-filter (violates the requirement; shown for the recall loss)",
+            found,
+            lat,
+        )
     per = {}
     t0 = time.perf_counter()
     for u, r in rows_of.items():
-        pi = Index(ndim=dim, metric="cos", dtype="i8", connectivity=args.M, expansion_add=args.ef_construction)
+        pi = Index(
+            ndim=dim,
+            metric="cos",
+            dtype="i8",
+            connectivity=args.M,
+            expansion_add=args.ef_construction,
+        )
         pi.add(r.astype(np.uint64), xi8[r], threads=args.threads)
         per[u] = pi
     build = time.perf_counter() - t0
@@ -415,10 +498,21 @@ def run_filtered(x, queries, tmp, args, emit):
         return per[int(u)].search(quantize_i8(q[None])[0], K, threads=1).keys
 
     found, lat = time_queries(per_fn, pairs)
-    out("usearch-i8 per-user index", "partition: one HNSW per user (pre-filter by construction)", found, lat,
-        build_s=build)
+    out(
+        "usearch-i8 per-user index",
+        "partition: one HNSW per user (pre-filter by construction)",
+        found,
+        lat,
+        build_s=build,
+    )
 
-    # hnswlib: filter callable evaluated inside the graph search
+    if "hnswlib" in parts:
+        run_filtered_hnswlib(x, users, pairs, out, args)
+
+
+def run_filtered_hnswlib(x, users, pairs, out, args):
+    """hnswlib: filter callable evaluated inside the graph search."""
+    n, dim = x.shape
     try:
         import hnswlib
     except ImportError:
@@ -436,8 +530,12 @@ def run_filtered(x, queries, tmp, args, emit):
             return h.knn_query(q, k=K, num_threads=1, filter=lambda i: users[i] == u)[0][0]
 
         found, lat = time_queries(hf, pairs)
-        out(f"hnswlib-f32 filter ef={ef}", "in-search: Python filter callable checked during graph traversal",
-            found, lat)
+        out(
+            f"hnswlib-f32 filter ef={ef}",
+            "in-search: Python filter callable checked during graph traversal",
+            found,
+            lat,
+        )
 
 
 def run_small_users(tmp, args, emit):
@@ -447,10 +545,19 @@ def run_small_users(tmp, args, emit):
     users = np.repeat(np.arange(n_users), per_user)
     for cs in (None, 64):
         p = os.path.join(tmp, f"small-{cs}.db")
-        c, secs, done, _ = sv_build(p, x, "i8", users=users, filter_kind="partition", chunk_size=cs)
+        c, secs, _done, _ = sv_build(p, x, "i8", users=users, filter_kind="partition", chunk_size=cs)
         c.close()
-        emit({"section": "small-users", "n": len(x), "users": n_users, "method": "sqlitevec-i8 partition",
-              "chunk_size": cs or "default", "bytes_per_vec": dir_size(p) / len(x), "build_s": secs})
+        emit(
+            {
+                "section": "small-users",
+                "n": len(x),
+                "users": n_users,
+                "method": "sqlitevec-i8 partition",
+                "chunk_size": cs or "default",
+                "bytes_per_vec": dir_size(p) / len(x),
+                "build_s": secs,
+            }
+        )
 
 
 # --------------------------------------------------------------------------- table
@@ -466,32 +573,48 @@ def render(rows):
     lines = []
     main = [r for r in rows if "section" not in r]
     if main:
-        lines += ["| method | n | built | build s | p50 ms | p95 ms | bytes/vec on disk | recall@10 | load s (view s) |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            "| method | n | built | build s | p50 ms | p95 ms | bytes/vec on disk | recall@10 | load s (view s) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
         for r in sorted(main, key=lambda r: (r["n"], r["method"])):
             load = "-"
             if "load_s" in r:
                 load = f"{r['load_s']:.2f} ({r['view_s']:.3f})"
             lines.append(
                 f"| {r['method']} | {r['n']:,} | {r['built']:,} | {fmt(r['build_s'], 1)} | {fmt(r['p50_ms'])} | "
-                f"{fmt(r['p95_ms'])} | {fmt(r['bytes_per_vec'], 0)} | {fmt(r['recall'], 3)} | {load} |")
+                f"{fmt(r['p95_ms'])} | {fmt(r['bytes_per_vec'], 0)} | {fmt(r['recall'], 3)} | {load} |"
+            )
     filt = [r for r in rows if r.get("section") == "filtered"]
     if filt:
-        lines += ["", "| filtered: method | n / users | how the filter is applied | p50 ms | p95 ms | recall@10 | bytes/vec |",
-                  "|---|---|---|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            "| filtered: method | n / users | how the filter is applied | p50 ms | p95 ms | recall@10 | bytes/vec |",
+            "|---|---|---|---:|---:|---:|---:|",
+        ]
         for r in filt:
-            lines.append(f"| {r['method']} | {r['n']:,} / {r['users']} | {r['how']} | {fmt(r['p50_ms'])} | "
-                         f"{fmt(r['p95_ms'])} | {fmt(r['recall'], 3)} | {fmt(r.get('bytes_per_vec'), 0)} |")
+            lines.append(
+                f"| {r['method']} | {r['n']:,} / {r['users']} | {r['how']} | {fmt(r['p50_ms'])} | "
+                f"{fmt(r['p95_ms'])} | {fmt(r['recall'], 3)} | {fmt(r.get('bytes_per_vec'), 0)} |"
+            )
     small = [r for r in rows if r.get("section") == "small-users"]
     if small:
-        lines += ["", "| small users: method | n / users | chunk_size | bytes/vec on disk |", "|---|---|---|---:|"]
+        lines += [
+            "",
+            "| small users: method | n / users | chunk_size | bytes/vec on disk |",
+            "|---|---|---|---:|",
+        ]
         for r in small:
-            lines.append(f"| {r['method']} | {r['n']:,} / {r['users']} | {r['chunk_size']} | {fmt(r['bytes_per_vec'], 0)} |")
+            lines.append(
+                f"| {r['method']} | {r['n']:,} / {r['users']} | {r['chunk_size']} | {fmt(r['bytes_per_vec'], 0)} |"
+            )
     return "\n".join(lines)
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--methods", default=",".join(ALL_METHODS))
     ap.add_argument("--dim", type=int, default=384)
@@ -502,13 +625,26 @@ def main(argv=None):
     ap.add_argument("--ef-construction", type=int, default=128)
     ap.add_argument("--ef", default="64,128", help="HNSW search expansion values to test")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="build threads")
-    ap.add_argument("--build-cap", type=float, default=600, help="stop adding after this many seconds")
-    ap.add_argument("--filtered", type=int, default=100000, help="vectors in the filtered test (0 = skip)")
+    ap.add_argument(
+        "--build-cap", type=float, default=600, help="stop adding after this many seconds"
+    )
+    ap.add_argument(
+        "--filtered", type=int, default=100000, help="vectors in the filtered test (0 = skip)"
+    )
     ap.add_argument("--users", type=int, default=100)
     ap.add_argument("--filtered-sv-dtypes", default="i8,f32")
-    ap.add_argument("--small-users", action="store_true", help="also run the many-small-users disk test")
+    ap.add_argument(
+        "--filtered-parts",
+        default="numpy,exact,sqlitevec,usearch,hnswlib",
+        help="which filtered variants to run",
+    )
+    ap.add_argument(
+        "--small-users", action="store_true", help="also run the many-small-users disk test"
+    )
     ap.add_argument("--out", default="vector_index_results.jsonl")
-    ap.add_argument("--tmp", default=None, help="scratch dir (default: a temp dir, removed at the end)")
+    ap.add_argument(
+        "--tmp", default=None, help="scratch dir (default: a temp dir, removed at the end)"
+    )
     ap.add_argument("--render", default=None, help="only print the table from a results JSONL file")
     args = ap.parse_args(argv)
 
@@ -534,7 +670,9 @@ def main(argv=None):
             t0 = time.perf_counter()
             x, q = make_data(n, args.dim, args.clusters, args.seed, args.queries)
             truth = exact_topk(x, q)
-            print(f"# n={n}: data+truth {time.perf_counter() - t0:.1f}s", file=sys.stderr, flush=True)
+            print(
+                f"# n={n}: data+truth {time.perf_counter() - t0:.1f}s", file=sys.stderr, flush=True
+            )
             for m in methods:
                 for r in run_method(m, x, q, truth, tmp, args):
                     emit(r)

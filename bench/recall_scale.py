@@ -1,0 +1,147 @@
+"""Recall at scale: search latency, first-search cost, cold start and disk per memory at
+100k (and 1M) memories in ONE user's scope, the worst case for a per-user index.
+
+    python bench/recall_scale.py --data ../shared/data/locomo --sizes 100000
+
+Texts are LoCoMo turns (with a counter, so each is unique); vectors are the turns' real MiniLM
+embeddings plus small noise, so clusters look like real ones. Embedding 1M texts would take
+hours on this CPU, so the store is fed the precomputed vectors through a lookup embedder:
+search latency here EXCLUDES the query's embedding, which is measured on its own (real model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from engram import Memory
+from engram.embed import load_embedder
+from engram.recall import keyword_terms
+from engram.store.base import Filters
+from locomo import load
+
+
+class LookupEmbedder:
+    """Serves precomputed vectors under the real model's name."""
+
+    def __init__(self, table: dict[str, np.ndarray], name: str, dimension: int) -> None:
+        self.table, self.name, self.dimension = table, name, dimension
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return np.stack([self.table[t] for t in texts])
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+def timed(fn, runs: list[float]) -> object:  # type: ignore[no-untyped-def]
+    t0 = time.perf_counter()
+    result = fn()
+    runs.append((time.perf_counter() - t0) * 1000)
+    return result
+
+
+def measure(mem: Memory, questions: list[str], qvecs: np.ndarray,
+            model: str) -> tuple[float, list[float], list[float], list[float]]:
+    """First search (loads the scope, builds or adopts its graph), then every question:
+    the whole search, and its keyword and vector candidate queries alone."""
+    first: list[float] = []
+    timed(lambda: mem.search(questions[0], user_id="u"), first)
+    full: list[float] = []
+    keyword: list[float] = []
+    vector: list[float] = []
+    filters = Filters(user_id="u")
+    for q, v in zip(questions, qvecs, strict=True):
+        timed(lambda q=q: mem.search(q, user_id="u", limit=10), full)
+        timed(lambda q=q: mem.store.keyword_search(keyword_terms(q), filters, 50), keyword)
+        timed(lambda v=v: mem.store.vector_search(v, filters, model, 50), vector)
+    return first[0], full, keyword, vector
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/locomo"))
+    parser.add_argument("--sizes", default="100000")
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--keep", type=Path, help="keep the stores under this folder")
+    args = parser.parse_args()
+
+    conversations = load(args.data)
+    turns = [str(t["text"]) for c in conversations for t in c.turns]
+    questions = [q for c in conversations for q, _, _ in c.questions][:args.queries]
+    model = load_embedder()
+    t0 = time.perf_counter()
+    base = model.embed(turns)
+    qvecs = model.embed(questions)
+    print(f"embedded {len(turns)} turns + {len(questions)} questions in "
+          f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    query_ms = []
+    for q in questions[:100]:  # a variant of each question, so the cache cannot answer
+        timed(lambda q=q: model.embed([q + "!"]), query_ms)
+
+    rng = np.random.default_rng(7)
+    rows = []
+    for size in [int(s) for s in args.sizes.split(",") if s]:
+        root = args.keep or Path(tempfile.mkdtemp())
+        store = root / f"store-{size}"
+        shutil.rmtree(store, ignore_errors=True)
+        table = dict(zip(questions, qvecs, strict=True))
+        mem = Memory(store, embedder=LookupEmbedder(table, model.name, model.dimension),
+                     access_batch=10**9)
+        started = time.perf_counter()
+        for start in range(0, size, 1000):
+            batch = []
+            for i in range(start, min(size, start + 1000)):
+                text = f"{turns[i % len(turns)]} (#{i})"
+                vec = base[i % len(turns)] + rng.normal(0, 0.02, base.shape[1]).astype(np.float32)
+                table[text] = vec / np.linalg.norm(vec)
+                batch.append({"text": text, "user_id": "u", "session_id": f"s{i // 20}",
+                              "dedupe": False})
+            mem.add_many(batch)
+            for item in batch:
+                del table[item["text"]]  # keep RAM flat: vectors now live in the store
+        ingest_s = time.perf_counter() - started
+        first, full, keyword, vector = measure(mem, questions, qvecs, model.name)
+        mem.close()
+        files = [p for p in store.rglob("*") if p.is_file()]
+        graph = sum(p.stat().st_size for p in files if p.suffix == ".usearch")
+        total = sum(p.stat().st_size for p in files)
+        env = {**os.environ, "ENGRAM_DATA": str(store)}
+        cold = []
+        for _ in range(3):
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "engram", "search", questions[1], "--user", "u",
+                            "--json"], env=env, check=True, capture_output=True)
+            cold.append(time.perf_counter() - t)
+        rows.append((size, ingest_s, first, full, keyword, vector, total, graph, cold))
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+    print(f"query embedding (MiniLM, NumPy, one query): p50 {pct(query_ms, 0.5):.1f} ms, "
+          f"p95 {pct(query_ms, 0.95):.1f} ms")
+    print("| memories | add_many/s | first search (load + graph) ms | search p50 / p95 ms | "
+          "keyword p50 / p95 ms | vector p50 / p95 ms | bytes/memory (all) | of which HNSW "
+          "file | cold `engram search` s (median of 3) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for size, ingest_s, first_ms, full, keyword, vector, total, graph, cold in rows:
+        print(f"| {size:,} | {size / ingest_s:,.0f} | {first_ms:,.0f} | "
+              f"{pct(full, .5):.1f} / {pct(full, .95):.1f} | "
+              f"{pct(keyword, .5):.1f} / {pct(keyword, .95):.1f} | "
+              f"{pct(vector, .5):.1f} / {pct(vector, .95):.1f} | {total / size:,.0f} | "
+              f"{graph / size:,.0f} | {statistics.median(cold):.2f} |")
+
+
+if __name__ == "__main__":
+    main()
