@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -51,6 +52,16 @@ def timed(fn, runs: list[float]) -> object:  # type: ignore[no-untyped-def]
     result = fn()
     runs.append((time.perf_counter() - t0) * 1000)
     return result
+
+
+def table_bytes(db: Path) -> dict[str, int]:
+    """Bytes per table and index (SQLite's dbstat), the FTS5 shadow tables summed as one."""
+    with sqlite3.connect(db) as conn:
+        sizes: dict[str, int] = {}
+        for name, size in conn.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"):
+            key = "memories_fts (all shadow tables)" if name.startswith("memories_fts") else name
+            sizes[key] = sizes.get(key, 0) + size
+    return sizes
 
 
 def measure(mem: Memory, questions: list[str], qvecs: np.ndarray,
@@ -93,6 +104,7 @@ def main() -> None:
 
     rng = np.random.default_rng(7)
     rows = []
+    breakdown: dict[int, dict[str, int]] = {}
     for size in [int(s) for s in args.sizes.split(",") if s]:
         root = args.keep or Path(tempfile.mkdtemp())
         store = root / f"store-{size}"
@@ -125,6 +137,7 @@ def main() -> None:
             subprocess.run([sys.executable, "-m", "engram", "search", questions[1], "--user", "u",
                             "--json"], env=env, check=True, capture_output=True)
             cold.append(time.perf_counter() - t)
+        breakdown[size] = table_bytes(store / "engram.db")
         rows.append((size, ingest_s, first, full, keyword, vector, total, graph, cold))
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
@@ -141,6 +154,11 @@ def main() -> None:
               f"{pct(keyword, .5):.1f} / {pct(keyword, .95):.1f} | "
               f"{pct(vector, .5):.1f} / {pct(vector, .95):.1f} | {total / size:,.0f} | "
               f"{graph / size:,.0f} | {statistics.median(cold):.2f} |")
+    for size, sizes in breakdown.items():
+        print(f"\nbytes per memory by table at {size:,} memories:")
+        for name, total in sorted(sizes.items(), key=lambda kv: -kv[1]):
+            if total / size >= 1:
+                print(f"- {name}: {total / size:,.0f}")
 
 
 if __name__ == "__main__":

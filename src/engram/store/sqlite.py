@@ -122,6 +122,8 @@ def _m002_embeddings(conn: sqlite3.Connection) -> None:
 # Applied in order, once each; PRAGMA user_version records how many have run.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_embeddings]
 
+MAX_TERM_ROWS = 2000
+MAX_TERM_SHARE = 0.2  # FTS5 gives a term in over half the rows no weight at all
 _WEIGHTS = ", ".join(str(w) for w in INDEX_WEIGHTS)
 _EVENT_COLUMNS = ("id, type, schema, device_id, seq, hlc, actor, memory_id, payload, "
                   "payload_hash, prev_hash, hash")
@@ -151,6 +153,7 @@ class SQLiteStore:
         self.device_id = self._device_id(device_id)
         self._hlc = HLC(0)
         self.vectors = VectorScopes(self._conn, self.directory)
+        self._vocab_ready = False
         if self._meta("projection_layout") != PROJECTION_LAYOUT:
             self.rebuild()  # projections are derived: a new layout only needs a replay
 
@@ -261,15 +264,50 @@ class SQLiteStore:
 
     def keyword_search(self, terms: list[str], filters: Filters,
                        limit: int) -> list[tuple[MemoryEntry, float]]:
+        """BM25 over the query's informative terms (see `_document_counts`)."""
+        counted = self._document_counts(terms)
+        if not counted:
+            return []
+        where, params = P.where(filters)
+        rows = self._conn.execute(
+            f"SELECT m.*, -bm25(memories_fts, {_WEIGHTS}) AS score FROM memories_fts "
+            "JOIN memories m ON m.rowid = memories_fts.rowid WHERE memories_fts MATCH ? "
+            f"AND {where} ORDER BY score DESC LIMIT ?",
+            (_any_of([t for _, t in counted]), *params, limit))
+        return [(P.entry_from(row), float(row["score"])) for row in rows]
+
+    def _document_counts(self, terms: list[str]) -> list[tuple[int, str]]:
+        """(rows containing it, term) for the query's informative terms, rarest first.
+
+        FTS5 scores every row that matches any term, so a common term costs time in
+        proportion to its rows while adding little weight (none at all past half the rows).
+        A term in more than MAX_TERM_SHARE of the rows, or more than MAX_TERM_ROWS rows, is
+        dropped; the rarest term always stays. Measured in docs/recall.md."""
         if not terms:
             return []
-        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        where, params = P.where(filters)
-        sql = (f"SELECT m.*, -bm25(memories_fts, {_WEIGHTS}) AS score FROM memories_fts "
-               "JOIN memories m ON m.rowid = memories_fts.rowid "
-               f"WHERE memories_fts MATCH ? AND {where} ORDER BY score DESC LIMIT ?")
-        rows = self._conn.execute(sql, (match, *params, limit))
-        return [(P.entry_from(row), float(row["score"])) for row in rows]
+        c = self._conn
+        if not self._vocab_ready:
+            c.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_terms USING fts5(term, "
+                      "tokenize='porter unicode61 remove_diacritics 2')")
+            c.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_stems USING "
+                      "fts5vocab(temp, query_terms, 'instance')")
+            c.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.memory_terms USING "
+                      "fts5vocab(main, memories_fts, 'row')")
+            self._vocab_ready = True
+        c.execute("DELETE FROM temp.query_terms")
+        c.executemany("INSERT INTO temp.query_terms (rowid, term) VALUES (?, ?)",
+                      list(enumerate(terms, start=1)))
+        stems = dict(c.execute("SELECT doc, term FROM temp.query_stems").fetchall())
+        total = c.execute("SELECT COALESCE(MAX(rowid), 0) FROM memories").fetchone()[0]
+        docs = dict(c.execute(
+            f"SELECT term, doc FROM temp.memory_terms WHERE term IN "
+            f"({', '.join('?' * len(stems))})", list(stems.values())).fetchall())
+        counted = sorted((docs.get(stems.get(i, ""), 0), term)
+                         for i, term in enumerate(terms, 1))
+        counted = [(n, t) for n, t in counted if n > 0]
+        cap = min(MAX_TERM_SHARE * total, MAX_TERM_ROWS)
+        kept = [(n, t) for n, t in counted if n <= cap]
+        return kept or counted[:1]
 
     def missing_embeddings(self, model: str, hashes: Iterable[str]) -> set[str]:
         wanted = list(dict.fromkeys(hashes))
@@ -476,3 +514,5 @@ class _SQLiteTx:
                       (event.memory_id, event.id))
 
 
+def _any_of(terms: list[str]) -> str:
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
