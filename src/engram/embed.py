@@ -68,12 +68,12 @@ class LocalEmbedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         if self._bert is not None:
-            if len(texts) <= 4:  # BLAS threads cost more than they save on tiny matrices
-                from threadpoolctl import threadpool_limits
+            from threadpoolctl import threadpool_limits
 
-                with threadpool_limits(1):
-                    return np.asarray(self._bert.encode(list(texts)))
-            return np.asarray(self._bert.encode(list(texts)))
+            # One BLAS thread: small matrices gain nothing from more, and when other work
+            # holds the cores, OpenBLAS threads spinning against it were 10x slower here.
+            with threadpool_limits(1):
+                return np.asarray(self._bert.encode(list(texts)))
         vectors = self._st.encode(list(texts), normalize_embeddings=True,
                                   convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32)
