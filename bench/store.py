@@ -11,6 +11,8 @@ tags, metadata {"dia_id": ...}):
   rebuild()                   drop projections and replay the log, at --max
   search (keyword)            p50 / p95 latency of 200 user-scoped queries at --max
 
+Keyword only (`embedder=None`): what vectors cost is measured by bench/recall_scale.py.
+
 Prints a markdown table. Not a test: run it by hand (`make bench-store`):
 
     .venv/bin/python bench/store.py                       # --max 100000 --one-at-a-time 5000
@@ -110,7 +112,7 @@ def bench_one_at_a_time(root: Path, n: int, repeats: int) -> float:
     rates = []
     for repeat in range(repeats):
         items = _take(memories(100 + repeat), n)
-        with Memory(root / f"single-{repeat}") as mem:
+        with Memory(root / f"single-{repeat}", embedder=None) as mem:
             rates.append(n / _timed(lambda mem=mem, items=items: [mem.add(**i) for i in items]))
     return statistics.median(rates)
 
@@ -128,19 +130,19 @@ def bench_batches(root: Path, n_max: int, repeats: int) -> dict[str, float]:
     first = min(FIRST, n_max)
     first_rates = []
     for repeat in range(1, repeats):  # extra fresh stores, only for the first 10k
-        with Memory(root / f"batch-{repeat}") as mem:
+        with Memory(root / f"batch-{repeat}", embedder=None) as mem:
             first_rates.append(first / _add_batches(mem, memories(200 + repeat), first))
 
     main = root / "batch-0"
     stream = memories(200)
-    mem = Memory(main)
+    mem = Memory(main, embedder=None)
     spent = _add_batches(mem, stream, first)
     first_rates.append(first / spent)
     mem.close()
     out = {"first_rate": statistics.median(first_rates), "first_bytes": _bytes_on_disk(main),
            "first_count": first}
 
-    mem = Memory(main)
+    mem = Memory(main, embedder=None)
     rest = n_max - first
     last = min(FIRST, rest)
     spent += _add_batches(mem, stream, rest - last)
@@ -155,7 +157,7 @@ def bench_batches(root: Path, n_max: int, repeats: int) -> dict[str, float]:
 
 def bench_rebuild(store: Path, repeats: int) -> tuple[float, int]:
     times = []
-    with Memory(store) as mem:
+    with Memory(store, embedder=None) as mem:
         for _ in range(repeats):
             times.append(_timed(mem.rebuild))
             if times[0] > 30:  # not cheap: one run is enough
@@ -169,7 +171,7 @@ def bench_search(store: Path, queries: int, repeats: int) -> tuple[float, float,
     asked = [(" ".join(rng.sample(vocabulary, rng.randint(2, 5))), rng.choice(USERS))
              for _ in range(queries)]
     p50s, p95s = [], []
-    with Memory(store) as mem:
+    with Memory(store, embedder=None) as mem:
         for query, user in asked[:20]:  # warm the page cache
             mem.search(query, user_id=user, limit=10)
         for _ in range(repeats):
