@@ -269,10 +269,13 @@ class SQLiteStore:
         if not counted:
             return []
         where, params = P.where(filters)
+        # Rank (rowid, score) pairs only; whole rows are read for the winners alone.
         rows = self._conn.execute(
-            f"SELECT m.*, -bm25(memories_fts, {_WEIGHTS}) AS score FROM memories_fts "
-            "JOIN memories m ON m.rowid = memories_fts.rowid WHERE memories_fts MATCH ? "
-            f"AND {where} ORDER BY score DESC LIMIT ?",
+            "SELECT m.*, best.score FROM (SELECT memories_fts.rowid AS hit, "
+            f"-bm25(memories_fts, {_WEIGHTS}) AS score FROM memories_fts JOIN memories m "
+            f"ON m.rowid = memories_fts.rowid WHERE memories_fts MATCH ? AND {where} "
+            "ORDER BY score DESC LIMIT ?) best JOIN memories m ON m.rowid = best.hit "
+            "ORDER BY best.score DESC",
             (_any_of([t for _, t in counted]), *params, limit))
         return [(P.entry_from(row), float(row["score"])) for row in rows]
 
