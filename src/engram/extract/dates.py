@@ -122,7 +122,8 @@ def _resolve(kind: str, g: list[str], at: datetime,
     if kind in ("day_month", "month_day"):
         num, mon = (g[0], g[1]) if kind == "day_month" else (g[1], g[0])
         year = int(g[2]) if len(g) > 2 else None
-        return _calendar_day(at, _month(mon), int(num), year, future), "day"
+        moment = _calendar_day(at, _month(mon), int(num), year, future)
+        return None if moment is None else (moment, "day")
     if kind == "rel_month":
         month = _month(g[1])
         if g[0] == "this":

@@ -56,9 +56,8 @@ _CHILDREN = _re(r"^(?i:i have|i've got|we have|we've got)\s+(?i:" + _NUMWORD + r
 
 def identity(c: Clause) -> list[Claim]:
     text = c.text
-    if m := _NAME_IS.match(text):
-        if m.group(1) not in NOT_NAMES:
-            return [_fact("name", m.group(1), "{s}'s name is " + m.group(1), A, confidence=0.95)]
+    if (m := _NAME_IS.match(text)) and m.group(1) not in NOT_NAMES:
+        return [_fact("name", m.group(1), "{s}'s name is " + m.group(1), A, confidence=0.95)]
     if m := _IM_NAME.match(text):
         word = m.group(1)
         if word.lower() in DEMONYMS:
@@ -220,7 +219,7 @@ def allergy(c: Clause) -> list[Claim]:
     out: list[Claim] = []
     for item in items:
         thing = re.sub(r"^(?:the|some|most|all)\s+", "", item.lower())
-        if thing in ("anything", "everything", "nothing", "it", "that"):
+        if thing.split()[0] in ("anything", "everything", "nothing", "it", "that"):
             continue
         verb = "is not allergic to " if negated else "is allergic to "
         out.append(_fact("allergy:" + topic_key(thing), thing, "{s} " + verb + thing, A,
@@ -230,8 +229,8 @@ def allergy(c: Clause) -> list[Claim]:
 
 # ---------------------------------------------------------------- pets and people
 
-_HAS_PETS = _re(r"^(?i:i|we)\s+(?i:have|'ve got|got|own|adopted|rescued|bought|have got|"
-                r"just got|also have)\b")
+_HAS_PETS = _re(r"^(?i:i|we)(?:\s+(?i:have|got|own|adopted|rescued|bought|have got|"
+                r"also have)|(?i:'ve got|'ve))\b")
 _PET = _re(r"(?i:\b(?:an?|one|two|three|four|\d+)\s+(?:(?:" + PET_ADJECTIVES + r")\s+)*"
            r"(" + _SPECIES + r")(?:s|es)?\b)(?:,?\s+(?i:named|called)\s+" + NAME + ")?")
 _MY_PET = _re(r"(?i:\b(?:my|our)\s+(?:(?:" + PET_ADJECTIVES + r")\s+)*(" + _SPECIES + r"))"

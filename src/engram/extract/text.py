@@ -8,7 +8,7 @@ from engram.extract.dates import MONTHS, WEEKDAYS
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _CLAUSE_BREAK = re.compile(
-    r"\s*(?:[,;:—–]|\s-\s)\s*(?:(?:and|but|so|because|though|although|now|while|then)\s+)*"
+    r"\s*(?:[,;:\u2014\u2013]|\s-\s)\s*(?:(?:and|but|so|because|though|although|now|while|then)\s+)*"
     r"(?=(?:i|i'm|i've|i'd|we|we're|we've|my|our)\b)"
     r"|\s+(?:(?:and|but|so|because|though|although|while|then|now)\s+)+"
     r"(?=(?:i|i'm|i've|i'd|we|we're|we've)\b)",
@@ -35,7 +35,7 @@ _TRAILING = re.compile(
     r"for (?:about |almost |over |nearly )?\w+ (?:days?|weeks?|months?|years?)|"
     r"in (?:the )?(?:last |past )?\w+ (?:days?|weeks?|months?|years?)|"
     r"since [\w\s]+|on weekends|at weekends|every day|in general|a lot|so much|very much|"
-    r"pretty well|very well|well|please|haha|lol))+\s*$",
+    r"pretty well|very well|well|please|haha|lol|as far as i know|i think|i guess))+\s*$",
     re.IGNORECASE)
 _END_PUNCT = re.compile(r"[\s.!?,;:…]+$")
 
@@ -61,7 +61,7 @@ def clauses(sentence: str) -> list[str]:
 
 def tidy(clause: str) -> str:
     """The clause without greetings, discourse markers, filler adverbs or end punctuation."""
-    text = clause.replace("’", "'").replace("‘", "'")
+    text = clause.replace("\u2019", "'").replace("\u2018", "'")
     text = re.sub(r"\bI am\b", "I'm", text)
     text = re.sub(r"\bdo not\b", "don't", text, flags=re.IGNORECASE)
     text = re.sub(r"\bcannot\b|\bcan not\b", "can't", text, flags=re.IGNORECASE)
