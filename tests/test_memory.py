@@ -143,5 +143,22 @@ def test_context_renders_recalled_memories_within_budget(mem: Memory) -> None:
     mem.add("My dog is called Pixel and loves the dark beach", user_id="u")
     xml = mem.context("dark", user_id="u", budget_tokens=500, style="claude")
     assert xml.startswith("<user_profile>") and "<preferences>" in xml and "Pixel" in xml
-    small = mem.context("dark", user_id="u", budget_tokens=12, style="markdown")
+    small = mem.context("dark", user_id="u", budget_tokens=30, style="markdown")
     assert small.count("\n- ") == 1
+
+
+def test_assemble_builds_a_prompt_and_counts_only_used_memories(mem: Memory) -> None:
+    used = mem.add("I am allergic to peanuts", user_id="u", memory_type="preference")
+    conversation = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+                    {"role": "user", "content": "suggest a snack, mind my peanut allergy"}]
+    plan = mem.assemble(user_id="u", conversation=conversation, budget_tokens=300,
+                        style="openai")
+    assert plan.memory_ids == (used.id,) or list(plan.memory_ids) == [used.id]
+    messages = plan.prompt.chat()
+    assert messages[0]["role"] == "system" and "peanuts" in messages[0]["content"]
+    assert messages[-1]["content"].startswith("suggest a snack")
+    assert plan.tokens_used <= 300
+    mem.close()  # flushes access statistics
+    reopened = Memory(mem.store.directory, clock=mem.clock)  # type: ignore[attr-defined]
+    assert reopened.get(used.id).access_count == 1
+    reopened.close()

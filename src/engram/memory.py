@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -73,6 +73,7 @@ class Memory:
         self.store: Store = SQLiteStore(path, clock=self.clock, device_id=device_id,
                                         synchronous=synchronous)
         self.hybrid = Hybrid(self.store, embedder)
+        self._count: ctx.TokenCounter | None = None  # the prompt's token counter, loaded lazily
         self.weights = weights
         self.max_content_bytes = max_content_bytes
         self.actor = actor
@@ -323,15 +324,41 @@ class Memory:
         self._note_access([h.memory.id for h in hits])
         return hits
 
-    def context(self, query: str, *, user_id: str = DEFAULT_USER, budget_tokens: int = 1500,
-                style: str = "claude", limit: int = 50) -> str:
-        """The memories relevant to `query`, rendered for a model within `budget_tokens`."""
+    def assemble(self, query: str | None = None, *, user_id: str = DEFAULT_USER,
+                 conversation: Sequence[Mapping[str, str]] = (), budget_tokens: int = 4000,
+                 style: str = "openai", instructions: str = "",
+                 limits: ctx.Limits = ctx.DEFAULT_LIMITS,
+                 summarize: ctx.Summarizer | None = None, limit: int = 50) -> ctx.ContextPlan:
+        """Everything a model needs for the next turn, within `budget_tokens`: recalled
+        memories grouped by kind, the latest exchanges verbatim and a summary of older ones.
+        `query` defaults to the conversation's last user turn. Only memories that made it
+        into the prompt count as accessed; `plan.memory_ids` says which."""
         if style not in ctx.STYLES:
             raise InvalidInput("style", f"unknown style {style!r}",
                                f"use one of: {', '.join(ctx.STYLES)}")
-        chosen = ctx.select_within_budget(self.search(query, user_id=user_id, limit=limit),
-                                          budget_tokens)
-        return ctx.render(chosen, style)
+        if query is None:
+            users = [t.get("content", "") for t in conversation if t.get("role") == "user"]
+            query = users[-1] if users else None
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidInput("query", "is empty", "pass a query or a conversation that ends "
+                               "with a user turn")
+        _check_limit(limit)
+        filters = self._filters(check_id(user_id, "user_id", required=True))
+        hits = self.hybrid.search(query, filters, limit, self.clock.now(), self.weights)
+        if self._count is None:
+            self._count = ctx.load_counter()
+        plan = ctx.build_context(hits, conversation, budget_tokens=budget_tokens, style=style,
+                                 count=self._count, limits=limits, summarize=summarize,
+                                 instructions=instructions)
+        self._note_access(list(plan.memory_ids))
+        return plan
+
+    def context(self, query: str, *, user_id: str = DEFAULT_USER, budget_tokens: int = 1500,
+                style: str = "claude", limit: int = 50) -> str:
+        """The memories relevant to `query`, rendered for a model within `budget_tokens`."""
+        plan = self.assemble(query, user_id=user_id, budget_tokens=budget_tokens, style=style,
+                             limit=limit)
+        return ctx.render(plan.memories, style)
 
     def _filters(self, user_id: str | None, agent_id: str | None = None,
                  session_id: str | None = None, tags: Iterable[str] | None = None,

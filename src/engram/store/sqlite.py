@@ -154,6 +154,7 @@ class SQLiteStore:
         self._hlc = HLC(0)
         self.vectors = VectorScopes(self._conn, self.directory)
         self._vocab_ready = False
+        self._closed = False
         if self._meta("projection_layout") != PROJECTION_LAYOUT:
             self.rebuild()  # projections are derived: a new layout only needs a replay
 
@@ -200,9 +201,13 @@ class SQLiteStore:
         return str(self._conn.execute("SELECT value FROM meta WHERE key='device_id'").fetchone()[0])
 
     def close(self) -> None:
+        """Save derived caches, fold the WAL in, release the file. Closing twice is fine."""
+        if self._closed:
+            return
         self.vectors.save()
         self.checkpoint()
         self._conn.close()
+        self._closed = True
 
     def checkpoint(self) -> None:
         """Fold the WAL into the main file and truncate it (so no old page lingers there)."""
