@@ -162,3 +162,15 @@ def test_assemble_builds_a_prompt_and_counts_only_used_memories(mem: Memory) -> 
     reopened = Memory(mem.store.directory, clock=mem.clock)  # type: ignore[attr-defined]
     assert reopened.get(used.id).access_count == 1
     reopened.close()
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("confidence", {"overal": 0.9}, "confidence.overal: is not a confidence field"),
+    ("source", {"knd": "file"}, "source.knd: is not a source field"),
+    ("confidence", 1.5, "confidence: 1.5 is out of range"),
+])
+def test_nested_fields_are_checked_by_name(mem: Memory, field: str, value: object,
+                                           message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        mem.add("text", **{field: value})  # type: ignore[arg-type]
+    assert mem.count() == 0

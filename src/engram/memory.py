@@ -445,17 +445,22 @@ def _optional_text(value: object, name: str) -> str | None:
     return value.strip() or None
 
 
+def _known_fields(value: Mapping[str, Any], fields: Iterable[str],
+                  name: str) -> Mapping[str, Any]:
+    unknown = sorted(set(value) - set(fields))
+    if unknown:
+        raise InvalidInput(f"{name}.{unknown[0]}", f"is not a {name} field",
+                           f"use: {', '.join(fields)}")
+    return value
+
+
 def _confidence(value: object) -> Confidence:
     if value is None:
         return Confidence()
     if isinstance(value, Confidence):
         return value
     if isinstance(value, Mapping):
-        unknown = set(value) - set(Confidence.__slots__)
-        if unknown:
-            raise InvalidInput(f"confidence.{sorted(unknown)[0]}", "is not a confidence field",
-                               f"use: {', '.join(Confidence.__slots__)}")
-        return Confidence(**value)
+        return Confidence(**_known_fields(value, Confidence.__slots__, "confidence"))
     return Confidence(overall=check_unit(value, "confidence"))
 
 
@@ -465,10 +470,7 @@ def _source(value: object, device_id: str) -> Source:
     if isinstance(value, Source):
         return value
     if isinstance(value, Mapping):
-        unknown = set(value) - set(Source.__slots__)
-        if unknown:
-            raise InvalidInput(f"source.{sorted(unknown)[0]}", "is not a source field",
-                               f"use: {', '.join(Source.__slots__)}")
-        return Source(**{"device_id": device_id, **value})
+        return Source(**{"device_id": device_id,
+                         **_known_fields(value, Source.__slots__, "source")})
     raise InvalidInput("source", f"expected a mapping, got {type(value).__name__}",
                        "pass {'kind': ..., 'ref': ...}")
