@@ -12,7 +12,7 @@ import pytest
 from engram import ManualClock, Memory
 from engram.errors import InvalidInput
 from engram.model import MemoryEntry
-from engram.recall import Candidate, rank
+from engram.recall import Brief, Candidate, rank
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -36,13 +36,13 @@ class HashingEmbedder:
 
 
 def entry(memory_id: str, session: str | None = None, days_old: float = 0,
-          confidence: float = 0.5) -> MemoryEntry:
+          confidence: float = 0.5) -> Brief:
     from engram.model import Confidence
 
     at = NOW - timedelta(days=days_old)
-    return MemoryEntry(id=memory_id, content=memory_id, content_hash=memory_id, created_at=at,
-                       updated_at=at, occurred_at=at, user_id="u", session_id=session,
-                       confidence=Confidence(overall=confidence))
+    return Brief.of(MemoryEntry(id=memory_id, content=memory_id, content_hash=memory_id,
+                                created_at=at, updated_at=at, occurred_at=at, user_id="u",
+                                session_id=session, confidence=Confidence(overall=confidence)))
 
 
 def test_rank_fuses_keyword_and_vector_relevance() -> None:

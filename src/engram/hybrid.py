@@ -82,20 +82,24 @@ class Hybrid:
     def search(self, query: str, filters: Filters, limit: int, now: datetime,
                weights: Weights) -> list[Hit]:
         pool = max(CANDIDATES, limit)
-        keyword = self.store.keyword_search(keyword_terms(query), filters, pool)
-        candidates = {e.id: Candidate(e, keyword=s) for e, s in keyword}
+        keyword = self.store.keyword_candidates(keyword_terms(query), filters, pool)
+        candidates = {b.id: Candidate(b, keyword=s) for b, s in keyword}
         embedder = self.embedder
         if embedder is not None and filters.user_id is not None:
             vector = embedder.embed([query])[0]
-            for entry, sim in self.store.vector_search(vector, filters, embedder.name, pool):
-                found = candidates.get(entry.id)
-                candidates[entry.id] = Candidate(entry, found.keyword if found else 0.0, sim)
+            for brief, sim in self.store.vector_candidates(vector, filters, embedder.name,
+                                                           pool):
+                found = candidates.get(brief.id)
+                candidates[brief.id] = Candidate(brief, found.keyword if found else 0.0, sim)
             unscored = [i for i, c in candidates.items() if c.vector == 0.0]
             sims = self.store.similarities(vector, filters.user_id, embedder.name, unscored)
             for memory_id, sim in sims.items():
                 c = candidates[memory_id]
                 candidates[memory_id] = Candidate(c.memory, c.keyword, sim)
-        return rank(list(candidates.values()), now, weights)[:limit]
+        best = rank(list(candidates.values()), now, weights)[:limit]
+        entries = self.store.get_many(r.memory.id for r in best)
+        return [Hit(entries[r.memory.id], r.score, r.components) for r in best
+                if r.memory.id in entries]
 
     def reembed(self, spec: str, batch: int = 256,
                 progress: Callable[[int], None] | None = None) -> int:

@@ -71,10 +71,38 @@ def index_keys(text: str, occurred_at: datetime, before: Sequence[str],
 
 
 @dataclass(frozen=True, slots=True)
+class Brief:
+    """What ranking needs to know of a memory. Stores read it from indexed columns, so
+    candidates are ranked without parsing whole memories; only the winners are loaded."""
+
+    id: str
+    user_id: str
+    session_id: str | None
+    occurred_at: datetime
+    tier: Tier
+    confidence: float
+    access_count: int
+
+    @classmethod
+    def of(cls, m: MemoryEntry) -> Brief:
+        return cls(m.id, m.user_id, m.session_id, m.occurred_at, m.tier, m.confidence.overall,
+                   m.access_count)
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """A ranked candidate: its score and the parts the score is made of."""
+
+    memory: Brief
+    score: float
+    components: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
 class Candidate:
     """A memory found by the keyword or the vector query, with both raw signals."""
 
-    memory: MemoryEntry
+    memory: Brief
     keyword: float = 0.0  # BM25 (higher is better); 0 when the keyword query missed it
     vector: float = 0.0  # cosine similarity to the query; 0 without vectors
 
@@ -100,7 +128,7 @@ TIER_BONUS = {Tier.SHORT_TERM: 0.0, Tier.LONG_TERM: 0.5, Tier.PERSISTENT: 1.0}
 
 
 def rank(candidates: Sequence[Candidate], now: datetime,
-         weights: Weights = DEFAULT_WEIGHTS) -> list[Hit]:
+         weights: Weights = DEFAULT_WEIGHTS) -> list[Ranked]:
     """Fuse keyword and vector relevance, lift turns whose session is relevant, then
     re-score with recency, confidence, tier and use. Best first; each hit explains itself."""
     candidates = [c for c in candidates if c.keyword > 0 or c.vector >= weights.min_vector]
@@ -125,12 +153,12 @@ def rank(candidates: Sequence[Candidate], now: datetime,
         age_days = max((now - m.occurred_at).total_seconds(), 0.0) / 86400
         recency = 0.5 ** (age_days / weights.recency_half_life_days)
         use = math.log1p(m.access_count) / math.log1p(100)
-        boost = (weights.recency * recency + weights.confidence * (m.confidence.overall - 0.5)
+        boost = (weights.recency * recency + weights.confidence * (m.confidence - 0.5)
                  + weights.tier * TIER_BONUS[m.tier] + weights.access * min(use, 1.0))
         score = (r + session) * (1.0 + boost)
-        hits.append(Hit(m, score, {
+        hits.append(Ranked(m, score, {
             "keyword": c.keyword, "vector": c.vector, "relevance": r, "session": session,
-            "recency": recency, "confidence": m.confidence.overall, "boost": boost,
+            "recency": recency, "confidence": m.confidence, "boost": boost,
         }))
     hits.sort(key=lambda h: (-h.score, h.memory.id))
     return hits

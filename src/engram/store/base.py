@@ -10,6 +10,7 @@ from typing import Protocol
 
 from engram.events import Draft, Event
 from engram.model import Kind, MemoryEntry, Tier
+from engram.recall import Brief
 from engram.vectors import Array, Vec8
 
 
@@ -76,6 +77,14 @@ class Store(Protocol):
                        limit: int) -> list[tuple[MemoryEntry, float]]:
         """Memories matching any term, best first, with a positive BM25 score."""
         ...
+
+    def keyword_candidates(self, terms: list[str], filters: Filters,
+                           limit: int) -> list[tuple[Brief, float]]: ...
+
+    def vector_candidates(self, query: Array, filters: Filters, model: str,
+                          limit: int) -> list[tuple[Brief, float]]: ...
+
+    def get_many(self, memory_ids: Iterable[str]) -> dict[str, MemoryEntry]: ...
 
     def missing_embeddings(self, model: str, hashes: Iterable[str]) -> set[str]: ...
 

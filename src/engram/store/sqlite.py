@@ -29,7 +29,7 @@ from engram.events import (
 )
 from engram.model import MemoryEntry
 from engram.projection import apply, fold, targets
-from engram.recall import INDEX_COLUMNS, INDEX_WEIGHTS
+from engram.recall import INDEX_COLUMNS, INDEX_WEIGHTS, Brief
 from engram.store import sqlite_projection as P
 from engram.store.base import ChainReport, Filters
 from engram.store.sqlite_vectors import VectorScopes
@@ -54,6 +54,8 @@ CREATE TABLE memories (
     occurred_at TEXT NOT NULL,
     created_at TEXT NOT NULL,
     tags TEXT NOT NULL DEFAULT '[]',
+    access_count INTEGER NOT NULL DEFAULT 0,
+    confidence REAL NOT NULL DEFAULT 0.5,
     doc TEXT NOT NULL
 );
 CREATE INDEX memories_by_user ON memories(user_id, occurred_at);
@@ -269,20 +271,31 @@ class SQLiteStore:
 
     def keyword_search(self, terms: list[str], filters: Filters,
                        limit: int) -> list[tuple[MemoryEntry, float]]:
-        """BM25 over the query's informative terms (see `_document_counts`)."""
+        return self._load(self.keyword_candidates(terms, filters, limit))
+
+    def keyword_candidates(self, terms: list[str], filters: Filters,
+                           limit: int) -> list[tuple[Brief, float]]:
+        """BM25 over the query's informative terms (see `_document_counts`), best first."""
         counted = self._document_counts(terms)
         if not counted:
             return []
         where, params = P.where(filters)
-        # Rank (rowid, score) pairs only; whole rows are read for the winners alone.
         rows = self._conn.execute(
-            "SELECT m.*, best.score FROM (SELECT memories_fts.rowid AS hit, "
-            f"-bm25(memories_fts, {_WEIGHTS}) AS score FROM memories_fts JOIN memories m "
-            f"ON m.rowid = memories_fts.rowid WHERE memories_fts MATCH ? AND {where} "
-            "ORDER BY score DESC LIMIT ?) best JOIN memories m ON m.rowid = best.hit "
-            "ORDER BY best.score DESC",
+            f"SELECT {P.BRIEF}, -bm25(memories_fts, {_WEIGHTS}) AS score FROM memories_fts "
+            "JOIN memories m ON m.rowid = memories_fts.rowid WHERE memories_fts MATCH ? "
+            f"AND {where} ORDER BY score DESC LIMIT ?",
             (_any_of([t for _, t in counted]), *params, limit))
-        return [(P.entry_from(row), float(row["score"])) for row in rows]
+        return [(P.brief_from(row), float(row["score"])) for row in rows]
+
+    def get_many(self, memory_ids: Iterable[str]) -> dict[str, MemoryEntry]:
+        wanted = list(dict.fromkeys(memory_ids))
+        rows = self._conn.execute(
+            f"SELECT * FROM memories WHERE id IN ({', '.join('?' * len(wanted))})", wanted)
+        return {row["id"]: P.entry_from(row) for row in rows}
+
+    def _load(self, found: list[tuple[Brief, float]]) -> list[tuple[MemoryEntry, float]]:
+        entries = self.get_many(b.id for b, _ in found)
+        return [(entries[b.id], s) for b, s in found if b.id in entries]
 
     def _document_counts(self, terms: list[str]) -> list[tuple[int, str]]:
         """(rows containing it, term) for the query's informative terms, rarest first.
@@ -343,6 +356,10 @@ class SQLiteStore:
 
     def vector_search(self, query: Array, filters: Filters, model: str,
                       limit: int) -> list[tuple[MemoryEntry, float]]:
+        return self._load(self.vector_candidates(query, filters, model, limit))
+
+    def vector_candidates(self, query: Array, filters: Filters, model: str,
+                          limit: int) -> list[tuple[Brief, float]]:
         """Nearest memories by cosine; filters choose the candidates before the top-k cut."""
         if filters.user_id is None:
             raise ValueError("vector search needs a user scope")
@@ -356,9 +373,9 @@ class SQLiteStore:
                 f"SELECT m.rowid FROM memories m WHERE {where}", params)]
         found = index.search(query, limit, allowed)
         rows = {r["rowid"]: r for r in self._conn.execute(
-            f"SELECT rowid, * FROM memories WHERE rowid IN ({', '.join('?' * len(found))})",
-            [rowid for rowid, _ in found])}
-        return [(P.entry_from(rows[rowid]), sim) for rowid, sim in found if rowid in rows]
+            f"SELECT m.rowid, {P.BRIEF} FROM memories m WHERE m.rowid IN "
+            f"({', '.join('?' * len(found))})", [rowid for rowid, _ in found])}
+        return [(P.brief_from(rows[rowid]), sim) for rowid, sim in found if rowid in rows]
 
     def similarities(self, query: Array, user_id: str, model: str,
                      memory_ids: Iterable[str]) -> dict[str, float]:

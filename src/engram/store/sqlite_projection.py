@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import datetime
 from typing import Any
 
 from engram.events import Event
-from engram.model import MemoryEntry, format_time, parse_time
-from engram.recall import INDEX_COLUMNS, NEIGHBOURS, index_keys
+from engram.model import MemoryEntry, Tier, format_time, parse_time
+from engram.recall import INDEX_COLUMNS, NEIGHBOURS, Brief, index_keys
 from engram.store.base import Filters
 
 # Columns of `memories` besides `doc`, which holds the rest of the entry as JSON.
 _COLUMNS = ("id", "user_id", "agent_id", "session_id", "content", "content_hash", "tier",
-            "memory_type", "occurred_at", "created_at", "tags")
+            "memory_type", "occurred_at", "created_at", "tags", "access_count")
+# What ranking reads of a candidate (recall.Brief), straight from columns.
+BRIEF = "m.id, m.user_id, m.session_id, m.occurred_at, m.tier, m.confidence, m.access_count"
 
 
 def write(c: sqlite3.Connection, old: MemoryEntry | None, new: MemoryEntry | None) -> None:
@@ -102,9 +105,9 @@ def index_all(c: sqlite3.Connection) -> None:
 # ---------------------------------------------------------------- row mapping
 
 UPSERT = (
-    f"INSERT INTO memories ({', '.join(_COLUMNS)}, doc) VALUES "
-    f"({', '.join('?' * (len(_COLUMNS) + 1))}) ON CONFLICT(id) DO UPDATE SET "
-    + ", ".join(f"{col} = excluded.{col}" for col in (*_COLUMNS[1:], "doc"))
+    f"INSERT INTO memories ({', '.join(_COLUMNS)}, confidence, doc) VALUES "
+    f"({', '.join('?' * (len(_COLUMNS) + 2))}) ON CONFLICT(id) DO UPDATE SET "
+    + ", ".join(f"{col} = excluded.{col}" for col in (*_COLUMNS[1:], "confidence", "doc"))
 )
 
 
@@ -115,7 +118,15 @@ def row_of(entry: MemoryEntry) -> tuple[Any, ...]:
     cols[_COLUMNS.index("tier")] = entry.tier.value
     cols[_COLUMNS.index("memory_type")] = entry.memory_type.value
     cols[_COLUMNS.index("tags")] = json.dumps(list(entry.tags), ensure_ascii=False)
-    return (*cols, json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+    cols[_COLUMNS.index("access_count")] = entry.access_count
+    return (*cols, entry.confidence.overall,
+            json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+
+
+def brief_from(row: sqlite3.Row) -> Brief:
+    return Brief(row["id"], row["user_id"], row["session_id"],
+                 datetime.fromisoformat(row["occurred_at"]), Tier(row["tier"]),
+                 row["confidence"], row["access_count"])
 
 
 def entry_from(row: sqlite3.Row) -> MemoryEntry:
