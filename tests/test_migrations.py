@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from engram import Memory, StoreError
-from engram.store.sqlite import MIGRATIONS
+from engram.store.sqlite_schema import MIGRATIONS
 
 
 def test_new_store_is_at_the_latest_schema(store_dir: Path) -> None:
