@@ -16,7 +16,8 @@ from rich.table import Table
 
 from engram.errors import EngramError
 from engram.events import Event
-from engram.memory import DEFAULT_USER, Memory
+from engram.intake import DEFAULT_USER
+from engram.memory import Memory
 from engram.model import MemoryEntry, to_json
 from engram.recall import Hit
 

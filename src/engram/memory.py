@@ -12,14 +12,15 @@ from types import TracebackType
 from typing import Any, Self
 
 from engram import context as ctx
+from engram import intake
 from engram.clock import Clock, SystemClock
 from engram.embed import Embedder
 from engram.errors import InvalidInput, NotFound
-from engram.events import Draft, Event, EventType, next_id
+from engram.events import Draft, Event, EventType
 from engram.hybrid import AUTO, Hybrid
+from engram.intake import DEFAULT_USER
 from engram.model import (
     DEFAULT_MAX_CONTENT_BYTES,
-    Confidence,
     Kind,
     LinkKind,
     MemoryEntry,
@@ -41,13 +42,6 @@ from engram.model import (
 from engram.recall import DEFAULT_WEIGHTS, Hit, Weights
 from engram.store.base import ChainReport, Filters, Store
 from engram.store.sqlite import SQLiteStore
-
-DEFAULT_USER = "default"
-ADD_FIELDS = frozenset({
-    "text", "user_id", "agent_id", "session_id", "at", "tags", "memory_type", "tier",
-    "truth_category", "metadata", "confidence", "source", "privacy", "entities", "domains",
-    "summary", "dedupe",
-})
 
 
 class Memory:
@@ -121,7 +115,9 @@ class Memory:
         prepared = []
         for index, item in enumerate(items):
             try:
-                prepared.append(self._prepare(item))
+                prepared.append(intake.prepare(item, now=self.clock.now(),
+                                               device_id=self.store.device_id,
+                                               max_content_bytes=self.max_content_bytes))
             except InvalidInput as exc:
                 raise InvalidInput(f"items[{index}].{exc.field}", exc.problem, exc.fix) from None
         vectors = self.hybrid.vectors_for([entry for entry, _ in prepared])
@@ -144,50 +140,6 @@ class Memory:
                 out.append(updated)
         return out
 
-    def _prepare(self, item: Mapping[str, Any]) -> tuple[MemoryEntry, bool]:
-        if not isinstance(item, Mapping):
-            raise InvalidInput("item", f"expected a mapping, got {type(item).__name__}",
-                               "pass dicts with add()'s fields")
-        unknown = sorted(set(item) - ADD_FIELDS)
-        if unknown:
-            raise InvalidInput(unknown[0], "is not a field of a memory",
-                               f"use only: {', '.join(sorted(ADD_FIELDS))}")
-        if "text" not in item:
-            raise InvalidInput("text", "is missing", "give each memory a text")
-        text = normalize_content(item["text"], self.max_content_bytes)
-        now = self.clock.now()
-        at = item.get("at")
-        user_id = check_id(item.get("user_id", DEFAULT_USER), "user_id", required=True)
-        assert user_id is not None
-        entry = MemoryEntry(
-            id=next_id(int(now.timestamp() * 1000)),
-            content=text,
-            content_hash=content_hash(text),
-            created_at=now,
-            updated_at=now,
-            occurred_at=parse_time(at, "at") if at is not None else now,
-            user_id=user_id,
-            agent_id=check_id(item.get("agent_id"), "agent_id"),
-            session_id=check_id(item.get("session_id"), "session_id"),
-            summary=_optional_text(item.get("summary"), "summary"),
-            tier=parse_enum(Tier, item.get("tier", Tier.SHORT_TERM), "tier"),
-            truth_category=parse_enum(Truth, item.get("truth_category", Truth.CONTEXTUAL),
-                                      "truth_category"),
-            memory_type=parse_enum(Kind, item.get("memory_type", Kind.FACT), "memory_type"),
-            confidence=_confidence(item.get("confidence")),
-            tags=normalize_labels(item.get("tags"), "tags"),
-            domains=normalize_labels(item.get("domains"), "domains"),
-            entities=normalize_labels(item.get("entities"), "entities"),
-            sources=(_source(item.get("source"), self.store.device_id),),
-            device_id=self.store.device_id,
-            privacy=parse_enum(Privacy, item.get("privacy", Privacy.PRIVATE), "privacy"),
-            metadata=check_metadata(item.get("metadata")),
-        )
-        dedupe = item.get("dedupe", True)
-        if not isinstance(dedupe, bool):
-            raise InvalidInput("dedupe", f"{dedupe!r} is not a bool", "pass True or False")
-        return entry, dedupe
-
     def update(self, memory_id: str, *, text: str | None = None,
                metadata: Mapping[str, Any] | None = None,
                memory_type: Kind | str | None = None,
@@ -209,7 +161,7 @@ class Memory:
         if privacy is not None:
             changes["privacy"] = parse_enum(Privacy, privacy, "privacy").value
         if summary is not None:
-            changes["summary"] = _optional_text(summary, "summary")
+            changes["summary"] = intake.optional_text(summary, "summary")
         if at is not None:
             changes["occurred_at"] = format_time(parse_time(at, "at"))
         vectors = {}
@@ -253,7 +205,7 @@ class Memory:
     def set_tier(self, memory_id: str, tier: Tier | str, reason: str) -> MemoryEntry:
         """Move a memory to another tier; the event keeps the reason."""
         new_tier = parse_enum(Tier, tier, "tier")
-        reason = _optional_text(reason, "reason") or ""
+        reason = intake.optional_text(reason, "reason") or ""
         if not reason:
             raise InvalidInput("reason", "is empty", "say why the memory changes tier")
         with self.store.transaction() as tx:
@@ -434,43 +386,3 @@ def _require(entry: MemoryEntry | None, memory_id: str) -> MemoryEntry:
 def _check_limit(limit: object) -> None:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
         raise InvalidInput("limit", f"{limit!r} is out of range", "give a whole number 1-10000")
-
-
-def _optional_text(value: object, name: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InvalidInput(name, f"expected a string, got {type(value).__name__}",
-                           f"pass {name} as text")
-    return value.strip() or None
-
-
-def _known_fields(value: Mapping[str, Any], fields: Iterable[str],
-                  name: str) -> Mapping[str, Any]:
-    unknown = sorted(set(value) - set(fields))
-    if unknown:
-        raise InvalidInput(f"{name}.{unknown[0]}", f"is not a {name} field",
-                           f"use: {', '.join(fields)}")
-    return value
-
-
-def _confidence(value: object) -> Confidence:
-    if value is None:
-        return Confidence()
-    if isinstance(value, Confidence):
-        return value
-    if isinstance(value, Mapping):
-        return Confidence(**_known_fields(value, Confidence.__slots__, "confidence"))
-    return Confidence(overall=check_unit(value, "confidence"))
-
-
-def _source(value: object, device_id: str) -> Source:
-    if value is None:
-        return Source(kind="api", device_id=device_id)
-    if isinstance(value, Source):
-        return value
-    if isinstance(value, Mapping):
-        return Source(**{"device_id": device_id,
-                         **_known_fields(value, Source.__slots__, "source")})
-    raise InvalidInput("source", f"expected a mapping, got {type(value).__name__}",
-                       "pass {'kind': ..., 'ref': ...}")

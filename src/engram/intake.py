@@ -1,0 +1,121 @@
+"""Turning what a caller passes to `add` into a validated MemoryEntry. Pure: time and the
+device come in as arguments; every error names the field and the fix."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from engram.errors import InvalidInput
+from engram.events import next_id
+from engram.model import (
+    Confidence,
+    Kind,
+    MemoryEntry,
+    Privacy,
+    Source,
+    Tier,
+    Truth,
+    check_id,
+    check_metadata,
+    check_unit,
+    content_hash,
+    normalize_content,
+    normalize_labels,
+    parse_enum,
+    parse_time,
+)
+
+DEFAULT_USER = "default"
+ADD_FIELDS = frozenset({
+    "text", "user_id", "agent_id", "session_id", "at", "tags", "memory_type", "tier",
+    "truth_category", "metadata", "confidence", "source", "privacy", "entities", "domains",
+    "summary", "dedupe",
+})
+
+
+def prepare(item: Mapping[str, Any], *, now: datetime, device_id: str,
+            max_content_bytes: int) -> tuple[MemoryEntry, bool]:
+    """The entry `item` describes, and whether it may corroborate an exact duplicate."""
+    if not isinstance(item, Mapping):
+        raise InvalidInput("item", f"expected a mapping, got {type(item).__name__}",
+                           "pass dicts with add()'s fields")
+    unknown = sorted(set(item) - ADD_FIELDS)
+    if unknown:
+        raise InvalidInput(unknown[0], "is not a field of a memory",
+                           f"use only: {', '.join(sorted(ADD_FIELDS))}")
+    if "text" not in item:
+        raise InvalidInput("text", "is missing", "give each memory a text")
+    text = normalize_content(item["text"], max_content_bytes)
+    at = item.get("at")
+    user_id = check_id(item.get("user_id", DEFAULT_USER), "user_id", required=True)
+    assert user_id is not None
+    entry = MemoryEntry(
+        id=next_id(int(now.timestamp() * 1000)),
+        content=text,
+        content_hash=content_hash(text),
+        created_at=now,
+        updated_at=now,
+        occurred_at=parse_time(at, "at") if at is not None else now,
+        user_id=user_id,
+        agent_id=check_id(item.get("agent_id"), "agent_id"),
+        session_id=check_id(item.get("session_id"), "session_id"),
+        summary=optional_text(item.get("summary"), "summary"),
+        tier=parse_enum(Tier, item.get("tier", Tier.SHORT_TERM), "tier"),
+        truth_category=parse_enum(Truth, item.get("truth_category", Truth.CONTEXTUAL),
+                                  "truth_category"),
+        memory_type=parse_enum(Kind, item.get("memory_type", Kind.FACT), "memory_type"),
+        confidence=_confidence(item.get("confidence")),
+        tags=normalize_labels(item.get("tags"), "tags"),
+        domains=normalize_labels(item.get("domains"), "domains"),
+        entities=normalize_labels(item.get("entities"), "entities"),
+        sources=(_source(item.get("source"), device_id),),
+        device_id=device_id,
+        privacy=parse_enum(Privacy, item.get("privacy", Privacy.PRIVATE), "privacy"),
+        metadata=check_metadata(item.get("metadata")),
+    )
+    dedupe = item.get("dedupe", True)
+    if not isinstance(dedupe, bool):
+        raise InvalidInput("dedupe", f"{dedupe!r} is not a bool", "pass True or False")
+    return entry, dedupe
+
+
+def optional_text(value: object, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(name, f"expected a string, got {type(value).__name__}",
+                           f"pass {name} as text")
+    return value.strip() or None
+
+
+def _known_fields(value: Mapping[str, Any], fields: Iterable[str],
+                  name: str) -> Mapping[str, Any]:
+    unknown = sorted(set(value) - set(fields))
+    if unknown:
+        raise InvalidInput(f"{name}.{unknown[0]}", f"is not a {name} field",
+                           f"use: {', '.join(fields)}")
+    return value
+
+
+def _confidence(value: object) -> Confidence:
+    if value is None:
+        return Confidence()
+    if isinstance(value, Confidence):
+        return value
+    if isinstance(value, Mapping):
+        return Confidence(**_known_fields(value, Confidence.__slots__, "confidence"))
+    return Confidence(overall=check_unit(value, "confidence"))
+
+
+def _source(value: object, device_id: str) -> Source:
+    if value is None:
+        return Source(kind="api", device_id=device_id)
+    if isinstance(value, Source):
+        return value
+    if isinstance(value, Mapping):
+        return Source(**{"device_id": device_id,
+                         **_known_fields(value, Source.__slots__, "source")})
+    raise InvalidInput("source", f"expected a mapping, got {type(value).__name__}",
+                       "pass {'kind': ..., 'ref': ...}")
