@@ -76,6 +76,7 @@ class SQLiteStore:
         self._hlc = HLC(0)
         self.vectors = VectorScopes(self._conn, self.directory)
         self._vocab_ready = False
+        self._term_cache: dict[str, tuple[int, int]] = {}  # stem -> (rows, store size then)
         self._closed = False
         if self._meta("projection_layout") != PROJECTION_LAYOUT:
             self.rebuild()  # projections are derived: a new layout only needs a replay
@@ -240,15 +241,30 @@ class SQLiteStore:
                       list(enumerate(terms, start=1)))
         stems = dict(c.execute("SELECT doc, term FROM temp.query_stems").fetchall())
         total = c.execute("SELECT COALESCE(MAX(rowid), 0) FROM memories").fetchone()[0]
-        docs = dict(c.execute(
-            f"SELECT term, doc FROM temp.memory_terms WHERE term IN "
-            f"({', '.join('?' * len(stems))})", list(stems.values())).fetchall())
+        docs = self._term_rows(set(stems.values()), total)
         counted = sorted((docs.get(stems.get(i, ""), 0), term)
                          for i, term in enumerate(terms, 1))
         counted = [(n, t) for n, t in counted if n > 0]
         cap = min(MAX_TERM_SHARE * total, MAX_TERM_ROWS)
         kept = [(n, t) for n, t in counted if n <= cap]
         return kept or counted[:1]
+
+    def _term_rows(self, stems: set[str], total: int) -> dict[str, int]:
+        """Rows holding each stem. FTS5 counts them by walking the term's whole posting list
+        (5 ms for a term in 289k rows), so counts are cached; in a store of 10k rows or more
+        a count may be reused until the store has grown or shrunk by 1%."""
+        fresh = {t for t in stems if (hit := self._term_cache.get(t)) is None
+                 or not (hit[1] == total or (total >= 10_000
+                                             and abs(hit[1] - total) <= total // 100))}
+        if fresh:
+            found = dict(self._conn.execute(
+                f"SELECT term, doc FROM temp.memory_terms WHERE term IN "
+                f"({', '.join('?' * len(fresh))})", list(fresh)).fetchall())
+            if len(self._term_cache) > 50_000:
+                self._term_cache.clear()
+            for term in fresh:
+                self._term_cache[term] = (found.get(term, 0), total)
+        return {t: self._term_cache[t][0] for t in stems}
 
     def missing_embeddings(self, model: str, hashes: Iterable[str]) -> set[str]:
         wanted = list(dict.fromkeys(hashes))
@@ -366,6 +382,7 @@ class SQLiteStore:
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('projection_layout', ?)",
                          (PROJECTION_LAYOUT,))
         self.vectors.reset()
+        self._term_cache.clear()
         shutil.rmtree(self.directory / "vectors", ignore_errors=True)
         return len(state)
 
