@@ -8,12 +8,22 @@ from engram.clock import Clock, ManualClock, SystemClock
 from engram.errors import EngramError, InvalidInput, NotFound, StoreError
 from engram.events import Event, EventType
 from engram.memory import Memory
-from engram.model import Confidence, Kind, LinkKind, MemoryEntry, Privacy, Source, Tier, Truth
+from engram.model import (
+    Confidence,
+    Kind,
+    LinkKind,
+    MemoryEntry,
+    Privacy,
+    Source,
+    Status,
+    Tier,
+    Truth,
+)
 from engram.recall import Hit
 
 __all__ = [
     "Clock", "Confidence", "EngramError", "Event", "EventType", "Hit", "InvalidInput", "Kind",
     "LinkKind", "ManualClock", "Memory", "MemoryEntry", "NotFound", "Privacy", "Source",
-    "StoreError", "SystemClock", "Tier", "Truth",
+    "Status", "StoreError", "SystemClock", "Tier", "Truth",
 ]
 __version__ = "0.1.0"

@@ -29,6 +29,11 @@ class EventType(StrEnum):
     CORROBORATED = "memory.corroborated"
     ACCESSED = "memory.accessed"
     FORGOTTEN = "memory.forgotten"
+    SUPERSEDED = "memory.superseded"
+    CONTRADICTED = "memory.contradicted"
+    EXPIRED = "memory.expired"
+    FEEDBACK = "memory.feedback"
+    DECAYED = "memory.decayed"
 
 
 def canonical_json(value: Any) -> str:

@@ -31,7 +31,7 @@ DEFAULT_USER = "default"
 ADD_FIELDS = frozenset({
     "text", "user_id", "agent_id", "session_id", "at", "tags", "memory_type", "tier",
     "truth_category", "metadata", "confidence", "source", "privacy", "entities", "domains",
-    "summary", "dedupe",
+    "summary", "dedupe", "shared_with", "sensitive",
 })
 
 
@@ -73,12 +73,17 @@ def prepare(item: Mapping[str, Any], *, now: datetime, device_id: str,
         sources=(_source(item.get("source"), device_id),),
         device_id=device_id,
         privacy=parse_enum(Privacy, item.get("privacy", Privacy.PRIVATE), "privacy"),
+        shared_with=normalize_labels(item.get("shared_with"), "shared_with"),
+        sensitive=_flag(item.get("sensitive", False), "sensitive"),
         metadata=check_metadata(item.get("metadata")),
     )
-    dedupe = item.get("dedupe", True)
-    if not isinstance(dedupe, bool):
-        raise InvalidInput("dedupe", f"{dedupe!r} is not a bool", "pass True or False")
-    return entry, dedupe
+    return entry, _flag(item.get("dedupe", True), "dedupe")
+
+
+def _flag(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput(name, f"{value!r} is not a bool", "pass True or False")
+    return value
 
 
 def optional_text(value: object, name: str) -> str | None:

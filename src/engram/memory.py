@@ -26,6 +26,7 @@ from engram.model import (
     MemoryEntry,
     Privacy,
     Source,
+    Status,
     Tier,
     Truth,
     check_id,
@@ -101,6 +102,7 @@ class Memory:
             source: Source | Mapping[str, Any] | None = None,
             privacy: Privacy | str = Privacy.PRIVATE, entities: Iterable[str] | None = None,
             domains: Iterable[str] | None = None, summary: str | None = None,
+            shared_with: Iterable[str] | None = None, sensitive: bool = False,
             dedupe: bool = True) -> MemoryEntry:
         """Remember `text`. `at` is when it happened; the time it was recorded is now.
 
@@ -249,11 +251,12 @@ class Memory:
              session_id: str | None = None, tags: Iterable[str] | None = None,
              memory_type: Kind | str | None = None, tier: Tier | str | None = None,
              since: datetime | str | None = None, until: datetime | str | None = None,
-             limit: int | None = 100, offset: int = 0,
+             status: Status | str = Status.ACTIVE, limit: int | None = 100, offset: int = 0,
              newest_first: bool = True) -> builtins.list[MemoryEntry]:
-        """Memories matching every filter, newest first. `user_id=None` lists all users."""
+        """Memories matching every filter, newest first. `user_id=None` lists all users;
+        `status="all"` includes superseded and expired ones."""
         filters = self._filters(user_id, agent_id, session_id, tags, memory_type, tier,
-                                since, until)
+                                since, until, statuses=_statuses(status))
         if limit is not None:
             _check_limit(limit)
         return self.store.select(filters, limit=limit, offset=offset, newest_first=newest_first)
@@ -265,13 +268,17 @@ class Memory:
                agent_id: str | None = None, session_id: str | None = None,
                tags: Iterable[str] | None = None, memory_type: Kind | str | None = None,
                tier: Tier | str | None = None, since: datetime | str | None = None,
-               until: datetime | str | None = None) -> builtins.list[Hit]:
-        """The user's memories that best match `query`, best first, each with its score."""
+               until: datetime | str | None = None, include_superseded: bool = False,
+               include_sensitive: bool = True) -> builtins.list[Hit]:
+        """The user's memories that best match `query`, best first, each with its score.
+        Superseded memories (an old value of something that changed) only on request."""
         if not isinstance(query, str) or not query.strip():
             raise InvalidInput("query", "is empty", "say what to search for")
         _check_limit(limit)
+        statuses = (Status.ACTIVE, Status.SUPERSEDED) if include_superseded else (Status.ACTIVE,)
         filters = self._filters(check_id(user_id, "user_id", required=True), agent_id,
-                                session_id, tags, memory_type, tier, since, until)
+                                session_id, tags, memory_type, tier, since, until,
+                                statuses=statuses, include_sensitive=include_sensitive)
         hits = self.hybrid.search(query, filters, limit, self.clock.now(), self.weights)
         self._note_access([h.memory.id for h in hits])
         return hits
@@ -280,11 +287,13 @@ class Memory:
                  conversation: Sequence[Mapping[str, str]] = (), budget_tokens: int = 4000,
                  style: str = "openai", instructions: str = "",
                  limits: ctx.Limits = ctx.DEFAULT_LIMITS,
-                 summarize: ctx.Summarizer | None = None, limit: int = 50) -> ctx.ContextPlan:
+                 summarize: ctx.Summarizer | None = None, limit: int = 50,
+                 include_sensitive: bool = True) -> ctx.ContextPlan:
         """Everything a model needs for the next turn, within `budget_tokens`: recalled
         memories grouped by kind, the latest exchanges verbatim and a summary of older ones.
         `query` defaults to the conversation's last user turn. Only memories that made it
-        into the prompt count as accessed; `plan.memory_ids` says which."""
+        into the prompt count as accessed; `plan.memory_ids` says which. Pass
+        `include_sensitive=False` for a model that runs elsewhere."""
         if style not in ctx.STYLES:
             raise InvalidInput("style", f"unknown style {style!r}",
                                f"use one of: {', '.join(ctx.STYLES)}")
@@ -295,7 +304,8 @@ class Memory:
             raise InvalidInput("query", "is empty", "pass a query or a conversation that ends "
                                "with a user turn")
         _check_limit(limit)
-        filters = self._filters(check_id(user_id, "user_id", required=True))
+        filters = self._filters(check_id(user_id, "user_id", required=True),
+                                include_sensitive=include_sensitive)
         hits = self.hybrid.search(query, filters, limit, self.clock.now(), self.weights)
         if self._count is None:
             self._count = ctx.load_counter()
@@ -306,17 +316,20 @@ class Memory:
         return plan
 
     def context(self, query: str, *, user_id: str = DEFAULT_USER, budget_tokens: int = 1500,
-                style: str = "claude", limit: int = 50) -> str:
+                style: str = "claude", limit: int = 50,
+                include_sensitive: bool = True) -> str:
         """The memories relevant to `query`, rendered for a model within `budget_tokens`."""
         plan = self.assemble(query, user_id=user_id, budget_tokens=budget_tokens, style=style,
-                             limit=limit)
+                             limit=limit, include_sensitive=include_sensitive)
         return ctx.render(plan.memories, style)
 
     def _filters(self, user_id: str | None, agent_id: str | None = None,
                  session_id: str | None = None, tags: Iterable[str] | None = None,
                  memory_type: Kind | str | None = None, tier: Tier | str | None = None,
                  since: datetime | str | None = None,
-                 until: datetime | str | None = None) -> Filters:
+                 until: datetime | str | None = None,
+                 statuses: tuple[Status, ...] | None = (Status.ACTIVE,),
+                 include_sensitive: bool = True) -> Filters:
         return Filters(
             user_id=check_id(user_id, "user_id"), agent_id=check_id(agent_id, "agent_id"),
             session_id=check_id(session_id, "session_id"),
@@ -325,6 +338,7 @@ class Memory:
             tier=parse_enum(Tier, tier, "tier") if tier else None,
             since=parse_time(since, "since") if since is not None else None,
             until=parse_time(until, "until") if until is not None else None,
+            statuses=statuses, include_sensitive=include_sensitive,
         )
 
     # ------------------------------------------------------------ access statistics
@@ -381,6 +395,11 @@ def _require(entry: MemoryEntry | None, memory_id: str) -> MemoryEntry:
     if entry is None:
         raise NotFound(memory_id)
     return entry
+
+
+def _statuses(status: Status | str) -> tuple[Status, ...] | None:
+    """A status choice: one status, or "all" for any."""
+    return None if status == "all" else (parse_enum(Status, status, "status"),)
 
 
 def _check_limit(limit: object) -> None:

@@ -45,11 +45,22 @@ class Privacy(StrEnum):
     PUBLIC = "public"
 
 
+class Status(StrEnum):
+    """Whether a memory takes part in default recall. Inactive memories stay inspectable
+    (get, history, list with a status filter) until forgotten."""
+
+    ACTIVE = "active"
+    SUPERSEDED = "superseded"  # a newer memory replaced its value (contradiction)
+    EXPIRED = "expired"  # short-term, and its TTL ran out before anything promoted it
+
+
 class LinkKind(StrEnum):
     RELATED = "related"
     CONTRADICTS = "contradicts"
     SUPPORTS = "supports"
     SUPERSEDES = "supersedes"
+    SUPERSEDED_BY = "superseded_by"
+    DERIVED_FROM = "derived_from"  # an extracted memory → the turn it came from
 
 
 E = TypeVar("E", bound=StrEnum)
@@ -86,6 +97,11 @@ class Confidence:
                 raise InvalidInput(f"confidence.{name}", f"{value!r} is not a count",
                                    "give a whole number >= 0")
 
+    @property
+    def effective(self) -> float:
+        """What ranking trusts: the overall confidence, faded by recency decay."""
+        return self.overall * self.recency
+
 
 @dataclass(frozen=True, slots=True)
 class Source:
@@ -105,6 +121,8 @@ class Links:
     contradicts: tuple[str, ...] = ()
     supports: tuple[str, ...] = ()
     supersedes: tuple[str, ...] = ()
+    superseded_by: tuple[str, ...] = ()
+    derived_from: tuple[str, ...] = ()
 
     def add(self, kind: LinkKind, target: str) -> Links:
         current: tuple[str, ...] = getattr(self, kind.value)
@@ -140,6 +158,12 @@ class MemoryEntry:
     session_id: str | None = None
     device_id: str | None = None
     privacy: Privacy = Privacy.PRIVATE
+    shared_with: tuple[str, ...] = ()
+    sensitive: bool = False
+    status: Status = Status.ACTIVE
+    validated: bool = False  # the user confirmed it (feedback good or a correction)
+    training_weight: float = 1.0
+    slot: str | None = None  # "subject/attribute" of a single-valued claim: contradictions
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -185,6 +209,12 @@ class MemoryEntry:
             session_id=data.get("session_id"),
             device_id=data.get("device_id"),
             privacy=parse_enum(Privacy, data.get("privacy", Privacy.PRIVATE), "privacy"),
+            shared_with=tuple(data.get("shared_with", ())),
+            sensitive=bool(data.get("sensitive", False)),
+            status=parse_enum(Status, data.get("status", Status.ACTIVE), "status"),
+            validated=bool(data.get("validated", False)),
+            training_weight=float(data.get("training_weight", 1.0)),
+            slot=data.get("slot"),
             metadata=dict(data.get("metadata", {})),
         )
 
@@ -196,6 +226,8 @@ _DEFAULTS: dict[str, Any] = {
     "memory_type": Kind.FACT, "confidence": Confidence(), "tags": (), "domains": (),
     "entities": (), "links": Links(), "sources": (), "last_accessed": None, "access_count": 0,
     "agent_id": None, "session_id": None, "device_id": None, "privacy": Privacy.PRIVATE,
+    "shared_with": (), "sensitive": False, "status": Status.ACTIVE, "validated": False,
+    "training_weight": 1.0, "slot": None,
     "metadata": {},
 }
 

@@ -10,6 +10,7 @@ from engram.model import (
     LinkKind,
     MemoryEntry,
     Source,
+    Status,
     Tier,
     parse_time,
 )
@@ -17,7 +18,7 @@ from engram.model import (
 # Fields an `memory.updated` event may change; the rest have their own event types.
 UPDATABLE = frozenset({
     "content", "content_hash", "summary", "metadata", "memory_type", "truth_category",
-    "privacy", "confidence", "occurred_at", "entities", "domains",
+    "privacy", "confidence", "occurred_at", "entities", "domains", "shared_with", "sensitive",
 })
 
 
@@ -56,15 +57,37 @@ def apply(current: MemoryEntry | None, event: Event, memory_id: str) -> MemoryEn
         return replace(current, links=links, updated_at=at)
     if event.type is EventType.TIER_CHANGED:
         return replace(current, tier=Tier(p["to"]), updated_at=at)
-    if event.type is EventType.CORROBORATED:
-        conf = current.confidence
+    conf = current.confidence
+    # Events carry the confidence their writer computed, so replay never re-derives it.
+    overall = p.get("confidence", conf.overall)
+    if event.type is EventType.CORROBORATED:  # also revives an expired or superseded memory
         return replace(
             current,
-            confidence=replace(conf, corroboration_count=conf.corroboration_count + 1),
+            confidence=replace(conf, overall=overall,
+                               corroboration_count=conf.corroboration_count + 1),
             sources=(*current.sources, Source(**p["source"])) if p.get("source") else
             current.sources,
+            status=Status.ACTIVE, updated_at=at,
+        )
+    if event.type in (EventType.SUPERSEDED, EventType.CONTRADICTED):
+        superseded = event.type is EventType.SUPERSEDED
+        links = current.links.add(LinkKind.SUPERSEDED_BY if superseded else
+                                  LinkKind.CONTRADICTS, p["by"])
+        return replace(
+            current,
+            confidence=replace(conf, overall=overall,
+                               contradiction_count=conf.contradiction_count + 1),
+            links=links, status=Status.SUPERSEDED if superseded else current.status,
             updated_at=at,
         )
+    if event.type is EventType.EXPIRED:
+        return replace(current, status=Status.EXPIRED, updated_at=at)
+    if event.type is EventType.FEEDBACK:
+        return replace(current, confidence=replace(conf, overall=overall),
+                       training_weight=p["training_weight"],
+                       validated=current.validated or p["rating"] != "bad", updated_at=at)
+    if event.type is EventType.DECAYED:  # bookkeeping: updated_at keeps its meaning
+        return replace(current, confidence=replace(conf, recency=p["recency"]))
     raise ValueError(f"no projection rule for {event.type}")
 
 

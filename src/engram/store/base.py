@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Protocol
 
 from engram.events import Draft, Event
-from engram.model import Kind, MemoryEntry, Tier
+from engram.model import Kind, MemoryEntry, Status, Tier
 from engram.recall import Brief
 from engram.vectors import Array, Vec8
 
@@ -19,6 +19,8 @@ class Filters:
     """Scope and narrowing of a read. `user_id` isolates; everything else narrows.
 
     Time bounds apply to `occurred_at` (when it happened): `since` inclusive, `until` exclusive.
+    `statuses` None means any status; by default only active memories are read.
+    `include_sensitive=False` leaves out memories flagged sensitive.
     """
 
     user_id: str | None = None
@@ -29,6 +31,13 @@ class Filters:
     tier: Tier | None = None
     since: datetime | None = None
     until: datetime | None = None
+    statuses: tuple[Status, ...] | None = (Status.ACTIVE,)
+    include_sensitive: bool = True
+
+    @property
+    def narrows(self) -> bool:
+        """Whether anything beyond the user scope and the status choice narrows the read."""
+        return self != Filters(user_id=self.user_id, statuses=self.statuses)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +60,11 @@ class Tx(Protocol):
     def get(self, memory_id: str) -> MemoryEntry | None: ...
 
     def find_by_hash(self, user_id: str, content_hash: str) -> MemoryEntry | None: ...
+
+    def find_by_slot(self, user_id: str, slot: str) -> list[MemoryEntry]:
+        """The user's memories of any status that fill `slot` (`MemoryEntry.slot`), oldest
+        first."""
+        ...
 
     def append(self, draft: Draft) -> Event:
         """Seal the draft into the chain, store it, and update the projections."""

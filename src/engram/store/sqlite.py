@@ -46,6 +46,9 @@ T = TypeVar("T")
 
 MAX_TERM_ROWS = 2000
 MAX_TERM_SHARE = 0.2  # FTS5 gives a term in over half the rows no weight at all
+# Inactive memories are skipped by over-fetching from the vector index while they are few,
+# by an allow-list of the active ones beyond that.
+MAX_EXCLUDED = 2000
 _WEIGHTS = ", ".join(str(w) for w in INDEX_WEIGHTS)
 _EVENT_COLUMNS = ("id, type, schema, device_id, seq, hlc, actor, memory_id, payload, "
                   "payload_hash, prev_hash, hash")
@@ -302,16 +305,27 @@ class SQLiteStore:
         index = self.vectors.scope(filters.user_id, model)
         if index is None:
             return []
-        allowed = None
-        if filters != Filters(user_id=filters.user_id):
+        allowed, excluded = None, self._excluded(filters)
+        if filters.narrows or len(excluded) > MAX_EXCLUDED:
             where, params = P.where(filters)
-            allowed = [r[0] for r in self._conn.execute(
-                f"SELECT m.rowid FROM memories m WHERE {where}", params)]
-        found = index.search(query, limit, allowed)
+            allowed, excluded = [r[0] for r in self._conn.execute(
+                f"SELECT m.rowid FROM memories m WHERE {where}", params)], set()
+        found = [hit for hit in index.search(query, limit + len(excluded), allowed)
+                 if hit[0] not in excluded][:limit]
         rows = {r["rowid"]: r for r in self._conn.execute(
             f"SELECT m.rowid, {P.BRIEF} FROM memories m WHERE m.rowid IN "
             f"({', '.join('?' * len(found))})", [rowid for rowid, _ in found])}
         return [(P.brief_from(rows[rowid]), sim) for rowid, sim in found if rowid in rows]
+
+    def _excluded(self, filters: Filters) -> set[int]:
+        """Rowids in the user's scope whose status the filters leave out (usually few: the
+        `memories_inactive` index holds only memories that are not active)."""
+        if filters.statuses is None:
+            return set()
+        keep = [status.value for status in filters.statuses]
+        return {r[0] for r in self._conn.execute(
+            "SELECT rowid FROM memories WHERE user_id = ? AND status <> 'active' AND status "
+            f"NOT IN ({', '.join('?' * len(keep))})", (filters.user_id, *keep))}
 
     def similarities(self, query: Array, user_id: str, model: str,
                      memory_ids: Iterable[str]) -> dict[str, float]:
@@ -409,9 +423,15 @@ class _SQLiteTx:
 
     def find_by_hash(self, user_id: str, content_hash: str) -> MemoryEntry | None:
         row = self._conn.execute(
-            "SELECT * FROM memories WHERE user_id = ? AND content_hash = ? LIMIT 1",
-            (user_id, content_hash)).fetchone()
+            "SELECT * FROM memories WHERE user_id = ? AND content_hash = ? "
+            "ORDER BY status = 'active' DESC LIMIT 1", (user_id, content_hash)).fetchone()
         return P.entry_from(row) if row else None
+
+    def find_by_slot(self, user_id: str, slot: str) -> list[MemoryEntry]:
+        rows = self._conn.execute(
+            "SELECT * FROM memories WHERE user_id = ? AND slot = ? ORDER BY occurred_at, id",
+            (user_id, slot))
+        return [P.entry_from(row) for row in rows]
 
     def put_embeddings(self, model: str, vectors: dict[str, Vec8]) -> None:
         self._conn.executemany(

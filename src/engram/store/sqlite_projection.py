@@ -15,7 +15,8 @@ from engram.store.base import Filters
 
 # Columns of `memories` besides `doc`, which holds the rest of the entry as JSON.
 _COLUMNS = ("id", "user_id", "agent_id", "session_id", "content", "content_hash", "tier",
-            "memory_type", "occurred_at", "created_at", "tags", "access_count")
+            "memory_type", "occurred_at", "created_at", "tags", "access_count", "status",
+            "sensitive", "slot")
 # What ranking reads of a candidate (recall.Brief), straight from columns.
 BRIEF = "m.id, m.user_id, m.session_id, m.occurred_at, m.tier, m.confidence, m.access_count"
 
@@ -119,7 +120,9 @@ def row_of(entry: MemoryEntry) -> tuple[Any, ...]:
     cols[_COLUMNS.index("memory_type")] = entry.memory_type.value
     cols[_COLUMNS.index("tags")] = json.dumps(list(entry.tags), ensure_ascii=False)
     cols[_COLUMNS.index("access_count")] = entry.access_count
-    return (*cols, entry.confidence.overall,
+    cols[_COLUMNS.index("status")] = entry.status.value
+    cols[_COLUMNS.index("sensitive")] = int(entry.sensitive)
+    return (*cols, entry.confidence.effective,
             json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
 
 
@@ -135,6 +138,7 @@ def entry_from(row: sqlite3.Row) -> MemoryEntry:
         if row[col] is not None:
             data[col] = row[col]
     data["tags"] = json.loads(row["tags"])
+    data["sensitive"] = bool(row["sensitive"])
     return MemoryEntry.from_dict(data)
 
 
@@ -174,6 +178,11 @@ def where(f: Filters) -> tuple[str, list[Any]]:
     if f.until is not None:
         clauses.append("m.occurred_at < ?")
         params.append(format_time(f.until))
+    if f.statuses is not None:
+        clauses.append(f"m.status IN ({', '.join('?' * len(f.statuses))})")
+        params.extend(status.value for status in f.statuses)
+    if not f.include_sensitive:
+        clauses.append("m.sensitive = 0")
     for tag in f.tags:
         clauses.append("EXISTS (SELECT 1 FROM json_each(m.tags) WHERE value = ?)")
         params.append(tag)

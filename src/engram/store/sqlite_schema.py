@@ -27,11 +27,16 @@ CREATE TABLE memories (
     tags TEXT NOT NULL DEFAULT '[]',
     access_count INTEGER NOT NULL DEFAULT 0,
     confidence REAL NOT NULL DEFAULT 0.5,
+    status TEXT NOT NULL DEFAULT 'active',
+    sensitive INTEGER NOT NULL DEFAULT 0,
+    slot TEXT,
     doc TEXT NOT NULL
 );
 CREATE INDEX memories_by_user ON memories(user_id, occurred_at);
 CREATE INDEX memories_by_session ON memories(user_id, session_id, occurred_at, id);
 CREATE INDEX memories_by_hash ON memories(user_id, content_hash);
+CREATE INDEX memories_by_slot ON memories(user_id, slot) WHERE slot IS NOT NULL;
+CREATE INDEX memories_inactive ON memories(user_id, status) WHERE status <> 'active';
 CREATE VIRTUAL TABLE memories_fts USING fts5(
     {", ".join(INDEX_COLUMNS)}, content='',
     tokenize='porter unicode61 remove_diacritics 2'
