@@ -12,6 +12,9 @@ from engram import ManualClock, Memory
 from engram.store.base import Filters
 
 WORDS = ["lisbon", "berlin", "dog", "pixel", "tea", "coffee", "run", "python", "maya", "japan"]
+# Statements the extractor turns into slot claims that corroborate and supersede each other.
+STATEMENTS = ["I live in Lisbon.", "I moved to Berlin.", "I live in Lisbon now.",
+              "I love jazz.", "I don't like jazz anymore.", "I'm tired today."]
 text = st.lists(st.sampled_from(WORDS), min_size=1, max_size=5).map(" ".join)
 op = st.one_of(
     st.tuples(st.just("add"), text, st.sampled_from(["u1", "u2"]), st.booleans()),
@@ -24,11 +27,15 @@ op = st.one_of(
               st.sampled_from(["short_term", "long_term", "persistent"])),
     st.tuples(st.just("search"), st.sampled_from(WORDS)),
     st.tuples(st.just("forget"), st.integers(0, 50)),
+    st.tuples(st.just("turn"), st.sampled_from(STATEMENTS), st.sampled_from(["s1", "s2"])),
+    st.tuples(st.just("feedback"), st.integers(0, 50), st.sampled_from(["good", "bad"])),
+    st.tuples(st.just("maintain"), st.integers(1, 100)),
 )
 
 
 def snapshot(mem: Memory) -> tuple[list[dict[str, object]], dict[str, list[str]]]:
-    entries = sorted((e.to_dict() for e in mem.list(limit=None)), key=lambda d: str(d["id"]))
+    entries = sorted((e.to_dict() for e in mem.list(limit=None, status="all")),
+                     key=lambda d: str(d["id"]))
     # The store's own query: Memory.search would count accesses and change what it reads.
     searches = {w: sorted(e.id for e, _ in mem.store.keyword_search([w], Filters(user_id=u), 100))
                 for w in WORDS for u in ("u1", "u2")}
@@ -45,6 +52,11 @@ def run(mem: Memory, clock: ManualClock, ops: list[tuple[Any, ...]]) -> None:
             mem.add_many([{"text": t, "user_id": "u1"} for t in args[0]])
         elif kind == "search":
             mem.search(args[0], user_id="u1")
+        elif kind == "turn":
+            mem.remember_turn(args[0], "ok", user_id="u1", session_id=args[1])
+        elif kind == "maintain":
+            clock.advance(timedelta(hours=args[0]))
+            mem.maintain()
         else:
             live = [e.id for e in mem.list(limit=None, newest_first=False)]
             if live:
@@ -66,6 +78,8 @@ def apply_to(mem: Memory, kind: str, args: list[Any]) -> None:
         mem.set_tier(target, args[1], reason="property test")
     elif kind == "forget":
         mem.forget(target)
+    elif kind == "feedback":
+        mem.feedback(target, args[1])
 
 
 @settings(max_examples=40, deadline=None,

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from engram import config, tiers
 from engram.errors import EngramError
 from engram.events import Event
 from engram.intake import DEFAULT_USER
@@ -26,8 +27,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Engram: long-term memory for LLMs, in one local store.")
 out = Console()
 
-DataOpt = Annotated[Path, typer.Option("--data", envvar="ENGRAM_DATA",
-                                       help="Store directory (env ENGRAM_DATA).")]
+DataOpt = Annotated[str, typer.Option("--data", envvar="ENGRAM_DATA",
+                                      help="Store directory or postgresql:// URL "
+                                           "(env ENGRAM_DATA).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 UserOpt = Annotated[str, typer.Option("--user", "-u", help="User the memories belong to.")]
 OptUser = Annotated[str | None, typer.Option("--user", "-u", help="Only this user.")]
@@ -40,7 +42,7 @@ SinceOpt = Annotated[str | None, typer.Option("--since", help="Happened at or af
 UntilOpt = Annotated[str | None, typer.Option("--until", help="Happened before (ISO 8601).")]
 LimitOpt = Annotated[int, typer.Option("--limit", "-n", help="Most results to show.")]
 
-_DEFAULT_DATA = Path("./engram-data")
+_DEFAULT_DATA = "./engram-data"
 
 
 def _fail(message: str) -> NoReturn:
@@ -50,7 +52,7 @@ def _fail(message: str) -> NoReturn:
 
 
 @contextmanager
-def _memory(data: Path) -> Iterator[Memory]:
+def _memory(data: str | Path) -> Iterator[Memory]:
     """Open the store for one command; any EngramError inside becomes `_fail`."""
     try:
         mem = Memory(data)
@@ -166,13 +168,15 @@ def list_(
     session: SessionOpt = None, tag: TagOpt = None, memory_type: TypeOpt = None,
     tier: TierOpt = None, since: SinceOpt = None, until: UntilOpt = None,
     limit: LimitOpt = 50, offset: Annotated[int, typer.Option("--offset")] = 0,
+    status: Annotated[str, typer.Option(
+        "--status", help="active, superseded, expired or all.")] = "active",
     as_json: JsonOpt = False,
 ) -> None:
     """List memories, newest first, with filters."""
     with _memory(data) as mem:
         entries = mem.list(user_id=user, agent_id=agent, session_id=session, tags=tag,
                            memory_type=memory_type, tier=tier, since=since, until=until,
-                           limit=limit, offset=offset)
+                           status=status, limit=limit, offset=offset)
     if as_json:
         _emit_json([e.to_dict() for e in entries])
     else:
@@ -186,10 +190,13 @@ def show(memory_id: Annotated[str, typer.Argument(metavar="ID")], data: DataOpt 
     with _memory(data) as mem:
         entry = mem.get(memory_id)
         events = mem.history(memory_id)
+        why = tiers.why(entry, events, mem.policy)
     if as_json:
-        _emit_json({"memory": entry.to_dict(), "history": [e.to_dict() for e in events]})
+        _emit_json({"memory": entry.to_dict(), "why": why,
+                    "history": [e.to_dict() for e in events]})
         return
     out.print(f"[bold]{entry.id}[/bold]  {entry.content}")
+    out.print(f"  [italic]{why}[/italic]", highlight=False)
     details = {k: v for k, v in entry.to_dict().items() if k not in ("id", "content")}
     for key, value in details.items():
         out.print(f"  {key}: {json.dumps(to_json(value), ensure_ascii=False)}")
@@ -346,6 +353,67 @@ def demo(data: DataOpt = _DEFAULT_DATA,
         out.rule(f"context for {question!r} (claude style, {budget} tokens)")
         out.print(mem.context(question, user_id=sample.user_id, budget_tokens=budget),
                   markup=False, highlight=False)
+
+
+
+
+@app.command()
+def maintain(data: DataOpt = _DEFAULT_DATA, as_json: JsonOpt = False) -> None:
+    """Apply the tier rules now: promotions, expiries and recency decay."""
+    with _memory(data) as mem:
+        report = mem.maintain().to_dict()
+    if as_json:
+        _emit_json(report)
+    else:
+        out.print(", ".join(f"{k} {v}" for k, v in report.items()))
+
+
+@app.command()
+def feedback(memory_id: Annotated[str, typer.Argument(metavar="ID")],
+             rating: Annotated[str, typer.Argument(help="good, bad or correction.")],
+             correction: Annotated[str | None, typer.Argument(
+                 help="The corrected text (with 'correction').")] = None,
+             data: DataOpt = _DEFAULT_DATA) -> None:
+    """Rate a memory; a correction replaces its text."""
+    with _memory(data) as mem:
+        entry = mem.feedback(memory_id, rating, correction)
+    out.print(f"{entry.id}: confidence {entry.confidence.overall:.2f}, "
+              f"training weight {entry.training_weight:g}")
+
+
+config_app = typer.Typer(no_args_is_help=True, help="Tier and maintenance settings (TOML).")
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+def config_show(data: DataOpt = _DEFAULT_DATA, as_json: JsonOpt = False) -> None:
+    """Every setting with its value and what it does."""
+    rows = config.show(config.load(config.path_for(data)))
+    if as_json:
+        _emit_json({key: value for key, value, _ in rows})
+        return
+    table = Table(title=str(config.path_for(data)))
+    for name in ("setting", "value", "meaning"):
+        table.add_column(name)
+    for key, value, doc in rows:
+        table.add_row(key, str(value), doc)
+    out.print(table)
+
+
+@config_app.command("set")
+def config_set(key: Annotated[str, typer.Argument(help="e.g. short_term.ttl_hours")],
+               value: Annotated[str, typer.Argument(help="e.g. 48")],
+               data: DataOpt = _DEFAULT_DATA) -> None:
+    """Change one setting (written to the store's engram.toml)."""
+    path = config.path_for(data)
+    try:
+        policy = config.set_value(config.load(path), key, value)
+    except EngramError as exc:
+        _fail(str(exc))
+    config.save(path, policy)
+    out.print(f"{key} = {value}  ({path})")
+
+
 
 
 def main() -> None:

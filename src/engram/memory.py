@@ -11,9 +11,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from engram import config, intake, maintenance, remember
 from engram import context as ctx
-from engram import intake
 from engram.clock import Clock, SystemClock
+from engram.consolidate import FEEDBACK_FACTORS, after_feedback
 from engram.embed import Embedder
 from engram.errors import InvalidInput, NotFound
 from engram.events import Draft, Event, EventType
@@ -41,8 +42,9 @@ from engram.model import (
     to_json,
 )
 from engram.recall import DEFAULT_WEIGHTS, Hit, Weights
+from engram.store import open_store
 from engram.store.base import ChainReport, Filters, Store
-from engram.store.sqlite import SQLiteStore
+from engram.tiers import Policy
 
 
 class Memory:
@@ -60,13 +62,13 @@ class Memory:
                  access_batch: int = 256, access_flush_s: float = 60.0,
                  actor: str = "user", synchronous: str = "NORMAL",
                  embedder: Embedder | str | None = AUTO,
-                 weights: Weights = DEFAULT_WEIGHTS) -> None:
-        if str(path).startswith(("postgres://", "postgresql://")):
-            raise InvalidInput("path", "PostgreSQL stores are not supported by this version",
-                               "use a directory path for the embedded SQLite store")
+                 weights: Weights = DEFAULT_WEIGHTS, policy: Policy | None = None) -> None:
+        """`policy` (tier thresholds) defaults to the store's engram.toml (`engram config`),
+        or to ENGRAM_CONFIG's file for a PostgreSQL store."""
         self.clock: Clock = clock or SystemClock()
-        self.store: Store = SQLiteStore(path, clock=self.clock, device_id=device_id,
-                                        synchronous=synchronous)
+        self.policy = policy or config.load(config.path_for(path))
+        self.store: Store = open_store(path, clock=self.clock, device_id=device_id,
+                                       synchronous=synchronous)
         self.hybrid = Hybrid(self.store, embedder)
         self._count: ctx.TokenCounter | None = None  # the prompt's token counter, loaded lazily
         self.weights = weights
@@ -103,14 +105,67 @@ class Memory:
             privacy: Privacy | str = Privacy.PRIVATE, entities: Iterable[str] | None = None,
             domains: Iterable[str] | None = None, summary: str | None = None,
             shared_with: Iterable[str] | None = None, sensitive: bool = False,
-            dedupe: bool = True) -> MemoryEntry:
+            dedupe: bool = True, infer: bool = False) -> MemoryEntry:
         """Remember `text`. `at` is when it happened; the time it was recorded is now.
 
         An exact duplicate (same user, same normalised text) corroborates the existing memory
-        instead of adding a copy, unless `dedupe=False`.
+        instead of adding a copy, unless `dedupe=False`. With `infer=True` the facts,
+        preferences and events the text states are extracted and consolidated too
+        (see `remember_turn`); they link to the returned memory.
         """
-        item = {k: v for k, v in locals().items() if k not in ("self",)}
+        item = {k: v for k, v in locals().items() if k not in ("self", "infer")}
+        if infer:
+            return remember.remember(self, {**item, "dedupe": False}).turn
         return self.add_many([item])[0]
+
+    def remember_turn(self, user_msg: str, assistant_msg: str | None = None, *,
+                      user_id: str = DEFAULT_USER, session_id: str,
+                      at: datetime | str | None = None,
+                      agent_id: str | None = None) -> remember.Remembered:
+        """Record a chat exchange verbatim (short-term context of the session) and consolidate
+        what the user stated in it: new facts are added, repeated ones corroborated, changed
+        ones supersede the old value. One transaction."""
+        item = remember.turn_item(user_msg, assistant_msg, user_id=user_id,
+                                  session_id=session_id, agent_id=agent_id, at=at)
+        if maintenance.overdue(self.store, self.policy, self.clock.now()):
+            self.maintain()
+        return remember.remember(self, item, text=user_msg)
+
+    def conversation(self, session_id: str, *,
+                     user_id: str = DEFAULT_USER) -> builtins.list[dict[str, str]]:
+        """The session's recorded turns as chat messages (role, content), oldest first."""
+        session = check_id(session_id, "session_id", required=True)
+        owner = check_id(user_id, "user_id", required=True)
+        assert session is not None and owner is not None
+        return remember.conversation(self, session, owner)
+
+    def feedback(self, memory_id: str, rating: str,
+                 correction: str | None = None) -> MemoryEntry:
+        """Rate a memory: "good" (confidence and training weight times 1.5), "bad" (0.5) or
+        "correction" (3.0, and `correction` becomes its content). Good and corrected
+        memories count as validated by the user."""
+        if rating not in FEEDBACK_FACTORS:
+            raise InvalidInput("rating", f"{rating!r} is not a rating",
+                               f"use one of: {', '.join(FEEDBACK_FACTORS)}")
+        if (rating == "correction") != (correction is not None):
+            raise InvalidInput("correction", "goes with rating='correction', and only with it",
+                               "pass the corrected text with rating='correction'")
+        if correction is not None:
+            self.update(memory_id, text=correction)
+        with self.store.transaction() as tx:
+            current = _require(tx.get(memory_id), memory_id)
+            confidence, weight = after_feedback(current.confidence.overall,
+                                                current.training_weight, rating)
+            tx.append(Draft(EventType.FEEDBACK, memory_id, {
+                "rating": rating, "confidence": confidence, "training_weight": weight,
+                "at": format_time(self.clock.now())}, self.actor))
+            return _require(tx.get(memory_id), memory_id)
+
+    def maintain(self) -> maintenance.MaintenanceReport:
+        """Apply the tier rules now: promotions, expiries, recency decay (also run lazily by
+        `remember_turn` when `maintenance.every_hours` have passed)."""
+        self.flush()
+        return maintenance.maintain(self.store, self.policy, self.clock.now(), "engram")
 
     def add_many(self, items: Iterable[Mapping[str, Any]]) -> list[MemoryEntry]:
         """Add several memories (each with `add`'s fields) in one transaction: all or none."""

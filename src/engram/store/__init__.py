@@ -1,0 +1,34 @@
+"""Stores: `open_store` picks the backend from the location (a directory or a PostgreSQL URL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engram.clock import Clock
+from engram.errors import InvalidInput
+from engram.store.base import Store
+
+URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_url(location: str | Path) -> bool:
+    return str(location).startswith(URL_SCHEMES)
+
+
+def open_store(location: str | Path, *, clock: Clock, device_id: str | None = None,
+               synchronous: str = "NORMAL") -> Store:
+    """The embedded SQLite store in a directory, or the PostgreSQL store at a
+    `postgresql://` URL (imported lazily: it needs the `postgres` extra)."""
+    if not is_url(location):
+        from engram.store.sqlite import SQLiteStore
+
+        return SQLiteStore(location, clock=clock, device_id=device_id, synchronous=synchronous)
+    if synchronous.upper() != "NORMAL":
+        raise InvalidInput("synchronous", "applies to the embedded SQLite store only",
+                           "set synchronous_commit on the PostgreSQL server instead")
+    try:
+        from engram.store.postgres import PostgresStore
+    except ImportError as exc:
+        raise InvalidInput("path", f"a PostgreSQL store needs psycopg ({exc.name} is missing)",
+                           "pip install 'engram-memory[postgres]'") from None
+    return PostgresStore(str(location), clock=clock, device_id=device_id)

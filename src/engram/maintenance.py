@@ -1,0 +1,69 @@
+"""`Memory.maintain()`: apply the tier rules of `tiers.py` to every active memory, as events
+(promotions and expiries with their reasons, recency decay), in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from engram import tiers
+from engram.events import Draft, EventType
+from engram.model import Tier, format_time
+from engram.store.base import Filters, Store
+from engram.tiers import Policy
+
+LAST_RUN = "maintained_at"  # store setting: when maintenance last ran
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceReport:
+    at: datetime
+    examined: int
+    promoted: int
+    expired: int
+    decayed: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"at": format_time(self.at), "examined": self.examined,
+                "promoted": self.promoted, "expired": self.expired, "decayed": self.decayed}
+
+
+def maintain(store: Store, policy: Policy, now: datetime, actor: str) -> MaintenanceReport:
+    """Promote, expire and decay what the rules say, and record when it ran."""
+    counts = {"examined": 0, "promoted": 0, "expired": 0, "decayed": 0}
+    stamp = format_time(now)
+    with store.transaction() as tx:
+        for tier in (Tier.SHORT_TERM, Tier.LONG_TERM):
+            for entry in store.select(Filters(tier=tier), newest_first=False):
+                counts["examined"] += 1
+                history = store.history(entry.id) if policy.identity_tag in entry.tags else []
+                change = tiers.review(entry, history, now, policy)
+                if change is not None and change.to_tier is not None:
+                    tx.append(Draft(EventType.TIER_CHANGED, entry.id, {
+                        "from": entry.tier.value, "to": change.to_tier.value,
+                        "reason": change.reason, "at": stamp}, actor))
+                    counts["promoted"] += 1
+                elif change is not None:
+                    tx.append(Draft(EventType.EXPIRED, entry.id,
+                                    {"reason": change.reason, "at": stamp}, actor))
+                    counts["expired"] += 1
+                    continue
+                current = tx.get(entry.id)
+                fresh = tiers.decayed(current, now, policy) if current else None
+                if fresh is not None:
+                    tx.append(Draft(EventType.DECAYED, entry.id, {"recency": fresh, "at": stamp},
+                                    actor))
+                    counts["decayed"] += 1
+    store.set_setting(LAST_RUN, stamp)
+    return MaintenanceReport(now, **counts)
+
+
+def overdue(store: Store, policy: Policy, now: datetime) -> bool:
+    """Whether lazy maintenance should run now (never when `every_hours` is 0)."""
+    if policy.every_hours <= 0:
+        return False
+    last = store.get_setting(LAST_RUN)
+    if last is None:
+        return True
+    return (now - datetime.fromisoformat(last)).total_seconds() >= policy.every_hours * 3600

@@ -1,0 +1,141 @@
+"""Tier rules (pure) and maintenance over simulated months with an injected clock."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from engram import ManualClock, Memory, Status, Tier
+from engram.model import Confidence, Kind, MemoryEntry, Truth
+from engram.tiers import Policy, decayed, recency, review, tagged_since, why
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+POLICY = Policy()
+
+
+def entry(**fields: object) -> MemoryEntry:
+    base = MemoryEntry(id="m1", content="User lives in Lisbon", content_hash="h",
+                       created_at=T0, updated_at=T0, occurred_at=T0, user_id="u1")
+    return replace(base, **fields)  # type: ignore[arg-type]
+
+
+def at(**delta: float) -> datetime:
+    return T0 + timedelta(**delta)
+
+
+def test_new_memories_stay_short_term_until_a_rule_holds() -> None:
+    assert review(entry(), [], at(hours=71), POLICY) is None
+
+
+@pytest.mark.parametrize(("fields", "reason"), [
+    ({"validated": True}, "validated by the user"),
+    ({"confidence": Confidence(overall=0.7, corroboration_count=2)}, "corroborated 2 times"),
+])
+def test_short_term_is_promoted_when_validated_or_corroborated(fields: dict[str, object],
+                                                               reason: str) -> None:
+    change = review(entry(**fields), [], at(hours=1), POLICY)
+    assert change is not None and change.to_tier is Tier.LONG_TERM and reason in change.reason
+
+
+def test_corroboration_needs_enough_confidence() -> None:
+    weak = entry(confidence=Confidence(overall=0.5, corroboration_count=5))
+    assert review(weak, [], at(hours=1), POLICY) is None
+
+
+def test_a_memory_that_persisted_three_days_uncontradicted_is_promoted() -> None:
+    change = review(entry(), [], at(days=3), POLICY)
+    assert change is not None and change.to_tier is Tier.LONG_TERM
+    assert "persisted 3 days without contradiction" in change.reason
+
+
+def test_contradicted_or_situational_memories_expire_instead() -> None:
+    for fields in ({"confidence": Confidence(contradiction_count=1)},
+                   {"memory_type": Kind.CONTEXT}):
+        change = review(entry(**fields), [], at(days=3), POLICY)
+        assert change is not None and change.to_tier is None and "TTL 72 h" in change.reason
+
+
+def test_a_shorter_ttl_expires_unused_memories_before_they_persist() -> None:
+    short = replace(POLICY, ttl_hours=24)
+    assert review(entry(), [], at(hours=23), short) is None
+    change = review(entry(), [], at(hours=24), short)
+    assert change is not None and change.to_tier is None
+    used = entry(last_accessed=at(hours=20), access_count=1)
+    assert review(used, [], at(hours=30), short) is None  # recall keeps it alive
+
+
+def test_long_term_becomes_persistent_by_the_three_rules() -> None:
+    long = entry(tier=Tier.LONG_TERM)
+    assert review(long, [], at(days=400), POLICY) is None
+    absolute = replace(long, truth_category=Truth.ABSOLUTE, confidence=Confidence(overall=0.95))
+    assert _to(review(absolute, [], at(days=1), POLICY)) is Tier.PERSISTENT
+    liked = replace(long, memory_type=Kind.PREFERENCE, access_count=10,
+                    last_accessed=at(days=59))
+    assert review(liked, [], at(days=61), POLICY) is None  # 10 recalls, but over 59 days
+    assert _to(review(replace(liked, last_accessed=at(days=60)), [], at(days=61),
+                      POLICY)) is Tier.PERSISTENT
+
+
+def test_the_identity_tag_counts_from_when_it_was_put_on(tmp_path: object) -> None:
+    clock = ManualClock(T0)
+    with Memory(f"{tmp_path}/s", clock=clock, embedder=None) as mem:
+        m = mem.add("My name is Ada", user_id="u1", tier="long_term")
+        clock.advance(timedelta(days=10))
+        mem.tag(m.id, add=["identity"])
+        history = mem.history(m.id)
+        assert tagged_since(history, "identity") == at(days=10)
+        assert review(mem.get(m.id), history, at(days=39), POLICY) is None
+        assert _to(review(mem.get(m.id), history, at(days=40), POLICY)) is Tier.PERSISTENT
+        mem.tag(m.id, remove=["identity"])
+        assert tagged_since(mem.history(m.id), "identity") is None
+
+
+def test_recency_halves_per_half_life_and_is_recorded_in_steps() -> None:
+    long = entry(tier=Tier.LONG_TERM)
+    assert recency(long, at(days=90), POLICY) == pytest.approx(0.5)
+    assert recency(replace(long, tier=Tier.PERSISTENT), at(days=900), POLICY) == 1.0
+    assert decayed(long, at(days=2), POLICY) is None  # moved less than one step
+    assert decayed(long, at(days=90), POLICY) == pytest.approx(0.5)
+
+
+def test_maintenance_over_simulated_months(tmp_path: object) -> None:
+    """Facts persist and fade unless used; chatter expires; identity becomes permanent."""
+    clock = ManualClock(T0)
+    with Memory(f"{tmp_path}/s", clock=clock, embedder=None) as mem:
+        fact = mem.add("Ada lives in Lisbon", user_id="u1")
+        chatter = mem.add("Ada is tired today", user_id="u1", memory_type="context")
+        name = mem.add("Ada's full name is Ada Lovelace", user_id="u1", tags=["identity"])
+        used = mem.add("Ada prefers window seats", user_id="u1", memory_type="preference")
+        reports = []
+        for _day in range(120):
+            clock.advance(timedelta(days=1))
+            if _day % 5 == 0:
+                mem.search("window seats", user_id="u1")
+            reports.append(mem.maintain())
+        assert mem.get(chatter.id).status is Status.EXPIRED
+        assert mem.get(fact.id).tier is Tier.LONG_TERM
+        assert mem.get(name.id).tier is Tier.PERSISTENT
+        assert mem.get(used.id).tier is Tier.PERSISTENT  # recalled every 5 days for 4 months
+        assert mem.get(fact.id).confidence.recency < 0.45  # unused for 120 days
+        assert mem.get(used.id).confidence.recency == 1.0
+        assert sum(r.expired for r in reports) == 1
+        assert [m.id for m in mem.list(user_id="u1", status="expired")] == [chatter.id]
+        assert chatter.id not in [h.memory.id for h in mem.search("tired", user_id="u1")]
+        assert "persisted" in why(mem.get(fact.id), mem.history(fact.id), mem.policy)
+        assert "expired on" in why(mem.get(chatter.id), mem.history(chatter.id), mem.policy)
+
+
+def test_remember_turn_runs_overdue_maintenance_lazily(tmp_path: object) -> None:
+    clock = ManualClock(T0)
+    with Memory(f"{tmp_path}/s", clock=clock, embedder=None) as mem:
+        mem.remember_turn("I'm feeling tired today.", user_id="u1", session_id="s1")
+        clock.advance(timedelta(days=4))
+        assert mem.list(user_id="u1", status="expired") == []
+        mem.remember_turn("Hello again.", user_id="u1", session_id="s2")
+        assert len(mem.list(user_id="u1", status="expired")) == 2  # the turn and its context
+
+
+def _to(change: object) -> Tier | None:
+    return getattr(change, "to_tier", None)
