@@ -1,6 +1,7 @@
 """JSONL export/import is a lossless round trip; bad files are refused whole."""
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,8 @@ import pytest
 from engram import ManualClock, Memory
 from engram.errors import InvalidInput, StoreError
 from engram.export import read_events, write_events
+
+pytestmark = pytest.mark.all_backends
 
 
 def export(mem: Memory) -> str:
@@ -26,12 +29,12 @@ def populate(mem: Memory) -> None:
     mem.forget(c.id)
 
 
-def test_round_trip_is_lossless(tmp_path: Path, clock: ManualClock) -> None:
-    with Memory(tmp_path / "a", clock=clock) as source:
+def test_round_trip_is_lossless(new_store: Callable[[], Path], clock: ManualClock) -> None:
+    with Memory(new_store(), clock=clock) as source:
         populate(source)
         text = export(source)
         memories = source.list(limit=None)
-    with Memory(tmp_path / "b", clock=clock) as copy:
+    with Memory(new_store(), clock=clock) as copy:
         assert copy.import_events(read_events(text.encode())) == len(text.splitlines())
         assert export(copy) == text
         assert copy.list(limit=None) == memories
@@ -40,11 +43,11 @@ def test_round_trip_is_lossless(tmp_path: Path, clock: ManualClock) -> None:
         assert copy.import_events(read_events(text.encode())) == 0
 
 
-def test_bad_files_name_the_line_and_change_nothing(tmp_path: Path) -> None:
-    with Memory(tmp_path / "a") as source:
+def test_bad_files_name_the_line_and_change_nothing(new_store: Callable[[], Path]) -> None:
+    with Memory(new_store()) as source:
         populate(source)
         lines = export(source).encode().splitlines(keepends=True)
-    with Memory(tmp_path / "b") as target:
+    with Memory(new_store()) as target:
         with pytest.raises(InvalidInput, match="line 3: is not valid JSON"):
             read_events(b"".join(lines[:2]) + lines[2][:40])
         with pytest.raises(InvalidInput, match="line 2: is not valid UTF-8"):

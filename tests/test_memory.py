@@ -7,6 +7,8 @@ import pytest
 from engram import EventType, Kind, ManualClock, Memory, NotFound, Tier
 from engram.errors import InvalidInput
 
+pytestmark = pytest.mark.all_backends
+
 
 def test_add_then_get_keeps_every_field(mem: Memory) -> None:
     at = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)
@@ -147,7 +149,8 @@ def test_context_renders_recalled_memories_within_budget(mem: Memory) -> None:
     assert small.count("\n- ") == 1
 
 
-def test_assemble_builds_a_prompt_and_counts_only_used_memories(mem: Memory) -> None:
+def test_assemble_builds_a_prompt_and_counts_only_used_memories(mem: Memory,
+                                                                store_dir: str) -> None:
     used = mem.add("I am allergic to peanuts", user_id="u", memory_type="preference")
     conversation = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
                     {"role": "user", "content": "suggest a snack, mind my peanut allergy"}]
@@ -159,7 +162,7 @@ def test_assemble_builds_a_prompt_and_counts_only_used_memories(mem: Memory) -> 
     assert messages[-1]["content"].startswith("suggest a snack")
     assert plan.tokens_used <= 300
     mem.close()  # flushes access statistics
-    reopened = Memory(mem.store.directory, clock=mem.clock)  # type: ignore[attr-defined]
+    reopened = Memory(store_dir, clock=mem.clock)
     assert reopened.get(used.id).access_count == 1
     reopened.close()
 

@@ -8,7 +8,10 @@ import pytest
 from engram import Memory, StoreError
 from engram.store.sqlite_schema import MIGRATIONS
 
+pytestmark = pytest.mark.all_backends
 
+
+@pytest.mark.sqlite_only("reads the SQLite file's user_version and journal mode")
 def test_new_store_is_at_the_latest_schema(store_dir: Path) -> None:
     Memory(store_dir).close()
     with sqlite3.connect(store_dir / "engram.db") as db:
@@ -16,6 +19,7 @@ def test_new_store_is_at_the_latest_schema(store_dir: Path) -> None:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+@pytest.mark.sqlite_only("compares the SQLite file's bytes (test_postgres.py has its own)")
 def test_store_from_a_newer_version_is_refused_untouched(store_dir: Path) -> None:
     with Memory(store_dir) as mem:
         mem.add("keep me", user_id="u")
@@ -34,6 +38,7 @@ def test_device_id_is_stable_across_opens(store_dir: Path) -> None:
         assert mem.store.device_id == first
 
 
+@pytest.mark.sqlite_only("rewrites the FTS5 table (test_postgres.py has its own)")
 def test_a_changed_projection_layout_is_rebuilt_on_open(store_dir: Path) -> None:
     with Memory(store_dir) as mem:
         kept = mem.add("the keyword index is derived data", user_id="u", session_id="s")

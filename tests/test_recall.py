@@ -14,6 +14,8 @@ from engram.errors import InvalidInput
 from engram.model import MemoryEntry
 from engram.recall import Brief, Candidate, rank
 
+pytestmark = pytest.mark.all_backends
+
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
@@ -135,6 +137,7 @@ def graph_files(store_dir: Path) -> list[Path]:
     return sorted((store_dir / "vectors").rglob("*.usearch"))
 
 
+@pytest.mark.sqlite_only("the SQLite store's usearch graph files")
 def test_graph_cache_is_detected_stale_or_broken_and_repaired(store_dir: Path,
                                                               small_graphs: None) -> None:
     texts = [f"note {i} about topic{i % 7} and thing{i % 11}" for i in range(120)]
@@ -159,6 +162,7 @@ def test_graph_cache_is_detected_stale_or_broken_and_repaired(store_dir: Path,
     assert ids[0] == late.id and expected[0] not in ids
 
 
+@pytest.mark.sqlite_only("the SQLite store's usearch graph files")
 def test_rebuild_rebuilds_the_vector_index(store_dir: Path, small_graphs: None) -> None:
     with Memory(store_dir, embedder=HashingEmbedder()) as mem:
         mem.add_many([{"text": f"item {i} colour{i % 5}", "user_id": "u"} for i in range(80)])
