@@ -21,6 +21,7 @@ from engram.intake import DEFAULT_USER
 from engram.memory import Memory
 from engram.model import MemoryEntry, to_json
 from engram.recall import Hit
+from engram.server.commands import register as register_server
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   pretty_exceptions_enable=False,
@@ -414,6 +415,9 @@ def config_set(key: Annotated[str, typer.Argument(help="e.g. short_term.ttl_hour
     out.print(f"{key} = {value}  ({path})")
 
 
+
+
+register_server(app)  # serve, mcp, keys
 
 
 def main() -> None:

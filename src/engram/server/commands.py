@@ -1,0 +1,171 @@
+"""`engram serve`, `engram mcp` and `engram keys`: registered on the main CLI by `register`.
+FastAPI, uvicorn and the MCP SDK are imported only when a command that needs them runs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from engram.errors import EngramError
+from engram.memory import Memory
+from engram.server.access import SCOPE_HELP
+from engram.server.keys import KeyRing
+from engram.server.service import DEFAULT_MAX_BODY, LOOPBACK, ServerConfig
+
+DataOpt = Annotated[Path, typer.Option("--data", envvar="ENGRAM_DATA",
+                                       help="Store directory (env ENGRAM_DATA).")]
+_DATA = Path("./engram-data")
+keys_app = typer.Typer(no_args_is_help=True, help="API keys for `engram serve` (stored hashed "
+                       "in the store, so every server on it sees them).")
+
+
+def _fail(message: str) -> NoReturn:
+    sys.stderr.write(f"error: {message}\n")
+    raise typer.Exit(2)
+
+
+def _need_server_extra() -> None:
+    try:
+        import fastapi  # noqa: F401
+        import mcp  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ModuleNotFoundError as exc:
+        _fail(f"{exc.name} is not installed; pip install 'engram-memory[server]'")
+
+
+@contextmanager
+def _keyring(data: Path) -> Iterator[tuple[Memory, KeyRing]]:
+    try:
+        with Memory(data, embedder=None) as mem:
+            yield mem, KeyRing(mem.store)
+    except EngramError as exc:
+        _fail(str(exc))
+
+
+def serve(
+    data: DataOpt = _DATA,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8765,
+    upstream: Annotated[str | None, typer.Option(
+        "--upstream", envvar="ENGRAM_UPSTREAM",
+        help="OpenAI-compatible base URL the proxy forwards to, e.g. "
+             "http://127.0.0.1:8000/v1.")] = None,
+    upstream_key: Annotated[str | None, typer.Option(
+        "--upstream-key", envvar="ENGRAM_UPSTREAM_KEY", help="API key for the upstream.")]
+    = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", help="Or an Engram provider spec, e.g. ollama:phi3.")] = None,
+    require_key: Annotated[bool, typer.Option(
+        "--require-key", help="Authenticate loopback requests too, even with no key yet.")]
+    = False,
+    max_body: Annotated[int, typer.Option("--max-body", help="Largest request body in bytes.")]
+    = DEFAULT_MAX_BODY,
+    send_sensitive: Annotated[bool, typer.Option(
+        "--send-sensitive", help="Let sensitive memories into contexts for remote upstreams.")]
+    = False,
+) -> None:
+    """Serve the REST API, the OpenAI-compatible proxy (/v1), MCP (/mcp) and /dashboard."""
+    _need_server_extra()
+    import uvicorn
+
+    from engram.server.app import create_app
+
+    with _keyring(data) as (_, keys):
+        has_key = keys.any_active()
+    if host not in LOOPBACK and not has_key:
+        _fail(f"--host: refusing to listen on {host} while the store has no API key (anyone "
+              "who can reach it could read every memory); create one with `engram keys "
+              "create --user NAME --scope read,write`, or listen on 127.0.0.1")
+    config = ServerConfig(data=data, host=host, port=port, upstream=upstream,
+                          upstream_key=upstream_key, model=model, require_key=require_key,
+                          max_body_bytes=max_body, send_sensitive=send_sensitive)
+    try:
+        app = create_app(config)
+    except EngramError as exc:
+        _fail(str(exc))
+    sys.stderr.write(f"engram: serving {data} on http://{host}:{port} (dashboard: "
+                     f"http://{host}:{port}/dashboard, MCP: http://{host}:{port}/mcp)\n")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def mcp(
+    data: DataOpt = _DATA,
+    user: Annotated[str, typer.Option("--user", "-u", help="The user the tools act for.")]
+    = "default",
+) -> None:
+    """Run the MCP server over stdio (for Claude Desktop and other local MCP clients)."""
+    _need_server_extra()
+    from engram.mcp_server import build_mcp
+    from engram.server.access import Principal
+    from engram.server.service import Service
+
+    try:
+        mem = Memory(data)
+    except EngramError as exc:
+        _fail(str(exc))
+    service = Service(mem, ServerConfig(data=data))
+    who = Principal.local()
+    acting = Principal(user, who.scopes - {"any-user", "admin"}, None)
+    try:
+        build_mcp(service, acting).run("stdio")
+    finally:
+        service.close()
+
+
+@keys_app.command("create")
+def keys_create(
+    user: Annotated[str, typer.Option("--user", "-u", help="The user the key acts for.")],
+    scope: Annotated[str, typer.Option("--scope", help="Comma-separated: " + "; ".join(
+        f"{k} ({v})" for k, v in SCOPE_HELP.items()))] = "read,write",
+    label: Annotated[str | None, typer.Option("--label", help="A note: who or what uses it.")]
+    = None,
+    data: DataOpt = _DATA,
+) -> None:
+    """Create a key; the token is printed once and only its hash is kept."""
+    with _keyring(data) as (mem, keys):
+        try:
+            token, key = keys.create(user, scope, now=mem.clock.now(), label=label)
+        except EngramError as exc:
+            _fail(str(exc))
+    sys.stderr.write(f"key {key.id} for {key.user_id} ({', '.join(key.scopes)}); "
+                     "store the token now, it is not shown again:\n")
+    sys.stdout.write(token + "\n")
+
+
+@keys_app.command("list")
+def keys_list(data: DataOpt = _DATA,
+              as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every key: id, user, scopes, created, revoked (never the token)."""
+    with _keyring(data) as (_, keys):
+        found = keys.all()
+    if as_json:
+        sys.stdout.write(json.dumps([k.public() for k in found], indent=2) + "\n")
+        return
+    for k in found:
+        state = f"revoked {k.revoked_at}" if k.revoked_at else "active"
+        sys.stdout.write(f"{k.id}  {k.user_id:<16} {','.join(k.scopes):<24} "
+                         f"created {k.created_at}  {state}  {k.label or ''}\n")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(metavar="KEY_ID")],
+                data: DataOpt = _DATA) -> None:
+    """Revoke a key at once, for every server on this store."""
+    with _keyring(data) as (mem, keys):
+        try:
+            key = keys.revoke(key_id, now=mem.clock.now())
+        except EngramError as exc:
+            _fail(str(exc))
+    sys.stdout.write(f"revoked {key.id} ({key.user_id})\n")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+    app.command()(mcp)
+    app.add_typer(keys_app, name="keys")

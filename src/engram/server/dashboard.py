@@ -1,0 +1,117 @@
+"""The dashboard at /dashboard: server-rendered HTML (Jinja2) with inline SVG charts; nothing
+is loaded from the internet. It shows the whole store, so it needs the admin scope (or a
+request from 127.0.0.1 while the store has no key); a browser signs in once at
+/dashboard/login, which keeps the key in an HTTP-only cookie."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from engram.errors import EngramError, NotFound
+from engram.model import MemoryEntry
+from engram.server import charts
+from engram.server.access import ADMIN, Principal
+from engram.server.insights import gather
+from engram.server.service import Service
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+KEY_COOKIE = "engram_key"
+
+
+def static_files() -> StaticFiles:
+    return StaticFiles(directory=HERE / "static")
+
+
+def _caller(request: Request) -> tuple[Service, Principal]:
+    who: Principal = request.state.principal
+    who.require(ADMIN)
+    svc: Service = request.app.state.service
+    return svc, who
+
+
+@router.get("", response_class=HTMLResponse)
+def overview(request: Request) -> Response:
+    svc, _ = _caller(request)
+    with svc.lock:
+        found = gather(svc.memory.events())
+        top_ids = [i for i, _ in found.recalls.most_common(10)]
+        top = svc.memory.store.get_many(top_ids)
+        stats = svc.memory.stats()
+        usage = svc.usage.summary()
+    tier_lines, tier_top = charts.lines(found.by_tier)
+    type_lines, type_top = charts.lines(found.by_type)
+    moves, moves_top = charts.bars(found.days, {"promotions": found.promotions,
+                                                "expiries": found.expiries})
+    days = sorted(usage["days"])
+    used = {d: usage["days"][d][1] for d in days}
+    budget = {d: usage["days"][d][2] for d in days}
+    usage_bars, usage_top = charts.bars(days, {"tokens used": used, "budget": budget})
+    samples = usage["samples"]
+    share = (sum(s["tokens_used"] for s in samples) / sum(s["budget_tokens"] for s in samples)
+             if samples else None)
+    context: dict[str, Any] = {
+        "stats": stats, "days": found.days, "tier_lines": tier_lines, "tier_top": tier_top,
+        "type_lines": type_lines, "type_top": type_top, "moves": moves, "moves_top": moves_top,
+        "promoted": sum(found.promotions.values()), "expired": sum(found.expiries.values()),
+        "edges": charts.transitions(found.transitions), "nodes": charts.NODES,
+        "top": [(top[i], found.recalls[i]) for i in top_ids if i in top],
+        "usage_bars": usage_bars, "usage_top": usage_top, "usage_days": days,
+        "contexts": len(samples), "share": share, "recent": samples[-10:][::-1],
+        "width": charts.WIDTH, "height": charts.HEIGHT, "pad": charts.PAD,
+    }
+    return templates.TemplateResponse(request, "overview.html", context)
+
+
+@router.get("/memories", response_class=HTMLResponse)
+def browse(request: Request, q: str = "", user: str = "") -> Response:
+    svc, who = _caller(request)
+    error: str | None = None
+    hits: list[tuple[MemoryEntry, float | None]] = []
+    try:
+        if q.strip():
+            hits = [(h.memory, h.score) for h in svc.search(who, q, user or None, limit=50)]
+        else:
+            hits = [(m, None) for m in svc.list(who, user or None, limit=50)]
+    except EngramError as exc:
+        error = str(exc)
+    return templates.TemplateResponse(request, "browse.html",
+                                      {"q": q, "user": user, "hits": hits, "error": error})
+
+
+@router.get("/memories/{memory_id}", response_class=HTMLResponse)
+def memory(request: Request, memory_id: str) -> Response:
+    svc, who = _caller(request)
+    try:
+        entry = svc.visible(who, memory_id)
+    except NotFound:
+        return templates.TemplateResponse(request, "missing.html", {"id": memory_id},
+                                          status_code=404)
+    events = svc.history(who, memory_id)
+    return templates.TemplateResponse(request, "memory.html", {
+        "m": entry, "fields": entry.to_dict(), "events": events})
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> Response:
+    return templates.TemplateResponse(request, "login.html", {"error": None})
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(request: Request, key: str = Form(...)) -> Response:
+    svc: Service = request.app.state.service
+    try:
+        svc.authenticate(key, None).require(ADMIN)
+    except EngramError as exc:
+        return templates.TemplateResponse(request, "login.html", {"error": str(exc)},
+                                          status_code=401)
+    response = RedirectResponse("/dashboard", status_code=303)
+    response.set_cookie(KEY_COOKIE, key, httponly=True, samesite="strict")
+    return response

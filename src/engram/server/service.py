@@ -1,0 +1,197 @@
+"""The operations the REST API, the proxy and the MCP server share, with access checks.
+
+One `Memory` serves every request; it is not thread-safe, so each operation holds the lock
+(FastAPI runs plain handlers in a thread pool). The checks live here once, so REST and MCP
+cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import builtins
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from engram.context import ContextPlan
+from engram.errors import InvalidInput, NotFound
+from engram.events import Event
+from engram.memory import Memory
+from engram.model import MemoryEntry, format_time
+from engram.recall import Hit
+from engram.server.access import (
+    ADMIN,
+    READ,
+    WRITE,
+    Forbidden,
+    Principal,
+    Unauthorized,
+    can_read,
+    can_write,
+)
+from engram.server.keys import KeyRing
+from engram.server.usage import ContextUsage, Sample
+
+T = TypeVar("T")
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+DEFAULT_MAX_BODY = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """What `engram serve` was started with."""
+
+    data: str | Path = "./engram-data"
+    host: str = "127.0.0.1"
+    port: int = 8765
+    upstream: str | None = None  # an OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1
+    upstream_key: str | None = None
+    upstream_local: bool | None = None  # None: local when its host is a loopback address
+    model: str | None = None  # or a provider spec (engram.llm.load_provider)
+    require_key: bool = False  # refuse unauthenticated loopback requests even with no key
+    max_body_bytes: int = DEFAULT_MAX_BODY
+    send_sensitive: bool = False  # allow sensitive memories in contexts for remote upstreams
+    proxy_budget_tokens: int = 1500
+
+
+class Service:
+    def __init__(self, memory: Memory, config: ServerConfig) -> None:
+        self.memory, self.config = memory, config
+        self.lock = threading.RLock()
+        self.keys = KeyRing(memory.store)
+        self.usage = ContextUsage(memory.store)
+
+    def locked(self, fn: Callable[[], T]) -> T:
+        with self.lock:
+            return fn()
+
+    def close(self) -> None:
+        with self.lock:
+            self.usage.flush()
+            self.memory.close()
+
+    # ------------------------------------------------------------ who is asking
+
+    def authenticate(self, token: str | None, client_host: str | None) -> Principal:
+        with self.lock:
+            if token:
+                return self.keys.authenticate(token)
+            if client_host in LOOPBACK and not self.config.require_key \
+                    and not self.keys.any_active():
+                return Principal.local()
+        raise Unauthorized("no API key was sent", "send `Authorization: Bearer egm_…` "
+                           "(create one with `engram keys create --user NAME`)")
+
+    # ------------------------------------------------------------ reads
+
+    def visible(self, who: Principal, memory_id: str) -> MemoryEntry:
+        """The memory if `who` may read it; NotFound otherwise (existence is not leaked)."""
+        who.require(READ)
+        with self.lock:
+            entry = self.memory.get(memory_id)
+        if not can_read(who, entry):
+            raise NotFound(memory_id)
+        return entry
+
+    def owned(self, who: Principal, memory_id: str) -> MemoryEntry:
+        """The memory if `who` may change it."""
+        who.require(WRITE)
+        with self.lock:
+            entry = self.memory.get(memory_id)
+        if not can_read(who, entry):
+            raise NotFound(memory_id)
+        if not can_write(who, entry):
+            raise Forbidden("id", f"memory {memory_id} belongs to another user",
+                            "only its owner may change or forget it")
+        return entry
+
+    def history(self, who: Principal, memory_id: str) -> list[Event]:
+        self.visible(who, memory_id)
+        with self.lock:
+            return self.memory.history(memory_id)
+
+    def list(self, who: Principal, user_id: str | None,
+             **filters: Any) -> builtins.list[MemoryEntry]:
+        """Memories of `user_id` (default: the key's user) that `who` may read."""
+        who.require(READ)
+        if user_id is None and ADMIN not in who.scopes:
+            user_id = who.user_id  # a key lists its own user's memories unless told otherwise
+        with self.lock:
+            entries = self.memory.list(user_id=user_id, **filters)
+        return [e for e in entries if can_read(who, e)]
+
+    def search(self, who: Principal, query: str, user_id: str | None,
+               **options: Any) -> builtins.list[Hit]:
+        who.require(READ)
+        user = who.acting_user(user_id)
+        with self.lock:
+            return self.memory.search(query, user_id=user, **options)
+
+    def context(self, who: Principal, *, query: str | None, user_id: str | None,
+                conversation: Sequence[Mapping[str, str]] = (), budget_tokens: int = 1500,
+                style: str = "claude", limit: int = 50, include_sensitive: bool = True,
+                via: str = "context") -> ContextPlan:
+        """What a model should see for the user's next turn; recorded for the dashboard."""
+        who.require(READ)
+        user = who.acting_user(user_id)
+        with self.lock:
+            plan = self.memory.assemble(query, user_id=user, conversation=conversation,
+                                        budget_tokens=budget_tokens, style=style, limit=limit,
+                                        include_sensitive=include_sensitive)
+            self.usage.record(Sample(format_time(self.memory.clock.now()), user,
+                                     plan.budget_tokens, plan.tokens_used,
+                                     len(plan.memories), via))
+        return plan
+
+    # ------------------------------------------------------------ writes
+
+    def remember(self, who: Principal, text: str, user_id: str | None,
+                 **fields: Any) -> MemoryEntry:
+        who.require(WRITE)
+        user = who.acting_user(user_id)
+        with self.lock:
+            try:
+                return self.memory.add(text, user_id=user, **fields)
+            except InvalidInput as exc:  # add() reports fields as items[0].<name>
+                raise InvalidInput(exc.field.removeprefix("items[0]."), exc.problem,
+                                   exc.fix) from None
+
+    def update(self, who: Principal, memory_id: str, *, add_tags: Sequence[str] = (),
+               remove_tags: Sequence[str] = (), **changes: Any) -> MemoryEntry:
+        self.owned(who, memory_id)
+        with self.lock:
+            entry = self.memory.get(memory_id)
+            if changes:
+                entry = self.memory.update(memory_id, **changes)
+            if add_tags or remove_tags:
+                entry = self.memory.tag(memory_id, add=add_tags, remove=remove_tags)
+            if not changes and not add_tags and not remove_tags:
+                self.memory.update(memory_id)  # raises: nothing to change
+        return entry
+
+    def forget(self, who: Principal, memory_id: str, reason: str | None = None) -> None:
+        self.owned(who, memory_id)
+        with self.lock:
+            self.memory.forget(memory_id, reason=reason)
+
+    def feedback(self, who: Principal, memory_id: str, rating: str,
+                 correction: str | None = None) -> MemoryEntry:
+        self.owned(who, memory_id)
+        with self.lock:
+            return self.memory.feedback(memory_id, rating, correction)
+
+    def turn(self, who: Principal, user_msg: str, assistant_msg: str | None, *,
+             user_id: str | None, session_id: str, agent_id: str | None = None,
+             at: str | None = None) -> Any:
+        who.require(WRITE)
+        user = who.acting_user(user_id)
+        with self.lock:
+            return self.memory.remember_turn(user_msg, assistant_msg, user_id=user,
+                                             session_id=session_id, agent_id=agent_id, at=at)
+
+    def maintain(self, who: Principal) -> dict[str, Any]:
+        who.require(ADMIN)
+        with self.lock:
+            report: dict[str, Any] = self.memory.maintain().to_dict()
+            return report
