@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from engram import config, tiers
+from engram.chat_cli import chat
 from engram.errors import EngramError
 from engram.events import Event
 from engram.intake import DEFAULT_USER
@@ -356,6 +357,8 @@ def demo(data: DataOpt = _DEFAULT_DATA,
                   markup=False, highlight=False)
 
 
+
+app.command()(chat)  # engram chat: in chat_cli.py
 
 
 @app.command()

@@ -1,0 +1,229 @@
+"""A chat with memory, without the terminal: slash commands parsed, and each turn carried from
+the user's message through recall and context assembly to the model and back into memory.
+
+`chat_cli` is the thin terminal loop around it. Every model a `Chat` talks to reads and writes
+the same store, so switching models mid-session keeps what the first one was told.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+from urllib.parse import urlsplit
+
+from engram.context import ContextPlan
+from engram.errors import InvalidInput, NotFound
+from engram.llm import Provider, load_provider
+from engram.memory import Memory
+from engram.model import MemoryEntry, check_id
+
+if TYPE_CHECKING:  # httpx is imported only when an Ollama model is chosen
+    from engram.llm.ollama import GenerationStream, OllamaProvider
+
+INSTRUCTIONS = ("You are a helpful assistant with a long-term memory of this user. Use what "
+                "you remember when it helps, and say so when you do not know.")
+# command → (argument shown in /help, what it does)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "remember": ("TEXT", "remember TEXT for this user"),
+    "forget": ("ID", "forget a memory everywhere"),
+    "why": ("", "the memories the last answer was given"),
+    "memories": ("", "this user's latest memories"),
+    "session": ("new | resume ID", "start a new conversation or go back to one"),
+    "model": ("SPEC", "talk to another model, with the same memory"),
+    "help": ("", "this list"),
+    "quit": ("", "leave (Ctrl-D too)"),
+}
+ALIASES = {"exit": "quit", "q": "quit", "?": "help"}
+NEEDS_ARGUMENT = frozenset({"remember", "forget", "session", "model"})
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A slash command: its name (aliases resolved) and the rest of the line."""
+
+    name: str
+    argument: str = ""
+
+
+def parse(line: str) -> Command | str:
+    """A `/command`, or the message itself; `//text` sends a message that starts with `/`."""
+    text = line.strip()
+    if text.startswith("//"):
+        return text[1:]
+    if not text.startswith("/"):
+        return text
+    head, _, rest = text[1:].partition(" ")
+    name = ALIASES.get(head.lower(), head.lower())
+    if name not in COMMANDS:
+        raise InvalidInput("command", f"/{head} is not a command", "type /help for the list")
+    argument = rest.strip()
+    if name in NEEDS_ARGUMENT and not argument:
+        raise InvalidInput(f"/{name}", "needs an argument",
+                           f"type /{name} {COMMANDS[name][0]}")
+    return Command(name, argument)
+
+
+def help_lines() -> list[str]:
+    usages = {name: f"/{name} {arg}".rstrip() for name, (arg, _) in COMMANDS.items()}
+    width = max(map(len, usages.values())) + 2
+    return [usages[name].ljust(width) + what for name, (_, what) in COMMANDS.items()]
+
+
+def new_session_id() -> str:
+    return f"chat-{secrets.token_hex(4)}"
+
+
+def style_for(provider: Provider) -> str:
+    """The context style the provider's models read best."""
+    kind = provider.name.partition(":")[0]
+    return {"anthropic": "claude", "ollama": "ollama"}.get(kind, "openai")
+
+
+def is_local(provider: Provider) -> bool:
+    """True when the model runs on this machine (its base URL is a loopback address)."""
+    url = getattr(provider, "base_url", None)
+    return isinstance(url, str) and urlsplit(url).hostname in LOCAL_HOSTS
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a command did, for the terminal to show: a line, a list of memories, or quit."""
+
+    message: str = ""
+    memories: tuple[MemoryEntry, ...] = ()
+    quit: bool = False
+
+
+class Chat:
+    """One user's conversation with a model over a memory store.
+
+    `send` streams the answer and, once it is complete, records the exchange and what can be
+    extracted from it; an answer that fails midway records nothing.
+    """
+
+    def __init__(self, mem: Memory, provider: Provider, *, user_id: str,
+                 session_id: str | None = None, budget_tokens: int = 2000,
+                 load: Callable[[str], Provider] = load_provider) -> None:
+        self.mem, self.provider = mem, provider
+        self.user_id = check_id(user_id, "user_id", required=True) or user_id
+        self.session_id = check_id(session_id, "session_id") or new_session_id()
+        self.budget_tokens = budget_tokens
+        self.last_plan: ContextPlan | None = None
+        self._load = load
+
+    # ------------------------------------------------------------ turns
+
+    def history(self) -> list[dict[str, str]]:
+        """This session's recorded turns, oldest first."""
+        return self.mem.conversation(self.session_id, user_id=self.user_id)
+
+    def plan(self, text: str) -> ContextPlan:
+        """Recall and assemble the context for the next message (nothing is sent)."""
+        conversation = [*self.history(), {"role": "user", "content": text}]
+        return self.mem.assemble(conversation=conversation, user_id=self.user_id,
+                                 budget_tokens=self.budget_tokens,
+                                 style=style_for(self.provider), instructions=INSTRUCTIONS,
+                                 include_sensitive=is_local(self.provider))
+
+    def send(self, text: str) -> Iterator[str]:
+        """The answer to `text`, piece by piece; the turn is remembered after the last piece."""
+        if not text.strip():
+            raise InvalidInput("message", "is empty", "type something to say")
+        plan = self.plan(text)
+        self.last_plan = plan
+        pieces: list[str] = []
+        if self.provider.name.startswith("ollama:"):
+            stream = self._ollama_stream(cast("OllamaProvider", self.provider), plan, text)
+            for piece in stream:
+                pieces.append(piece)
+                yield piece
+            if stream.context is not None:
+                self.mem.store.set_setting(self._context_key(), json.dumps(stream.context))
+        else:
+            for piece in self.provider.stream(plan.prompt.chat()):
+                pieces.append(piece)
+                yield piece
+        self.mem.remember_turn(text, "".join(pieces), user_id=self.user_id,
+                               session_id=self.session_id)
+
+    def _ollama_stream(self, provider: OllamaProvider, plan: ContextPlan,
+                       text: str) -> GenerationStream:
+        """Ollama's /api/generate, continuing from the session's saved context tokens: the
+        earlier turns live in those tokens, so only memories and the new message are sent.
+        Without saved tokens (a new session, or one another model began) the recent turns
+        go into the system prompt."""
+        saved = self.mem.store.get_setting(self._context_key())
+        context = json.loads(saved) if saved else None
+        system = plan.prompt.system
+        earlier = plan.window[:-1]
+        if context is None and earlier:
+            lines = "\n".join(f"{t['role']}: {t['content']}" for t in earlier)
+            system = f"{system}\n\nRecent conversation:\n{lines}".strip()
+        return provider.generate_stream(text, context=context, system=system or None)
+
+    def _context_key(self) -> str:
+        """Ollama's context tokens are one model's state: kept per user, session and model."""
+        return f"chat.ollama_context:{self.user_id}:{self.session_id}:{self.provider.name}"
+
+    # ------------------------------------------------------------ commands
+
+    def run(self, command: Command) -> Outcome:
+        handler: Callable[[str], Outcome] = getattr(self, f"_cmd_{command.name}")
+        return handler(command.argument)
+
+    def _cmd_remember(self, text: str) -> Outcome:
+        entry = self.mem.add(text, user_id=self.user_id, session_id=self.session_id)
+        return Outcome(f"remembered {entry.id}")
+
+    def _cmd_forget(self, memory_id: str) -> Outcome:
+        entry = self.mem.get(memory_id)
+        if entry.user_id != self.user_id:
+            raise NotFound(memory_id)  # another user's memory does not exist for this one
+        self.mem.forget(memory_id, reason="forgotten in chat")
+        return Outcome(f"forgot {memory_id}")
+
+    def _cmd_why(self, _: str) -> Outcome:
+        if self.last_plan is None:
+            return Outcome("nothing asked yet in this chat")
+        used = self.mem.store.get_many(self.last_plan.memory_ids)
+        memories = tuple(used[i] for i in self.last_plan.memory_ids if i in used)
+        if not memories:
+            return Outcome("the last answer used no memories")
+        return Outcome(f"the last answer was given {len(memories)} memories", memories)
+
+    def _cmd_memories(self, _: str) -> Outcome:
+        entries = tuple(self.mem.list(user_id=self.user_id, limit=20))
+        return Outcome(f"{len(entries)} latest memories of {self.user_id}", entries)
+
+    def _cmd_session(self, argument: str) -> Outcome:
+        action, _, session_id = argument.partition(" ")
+        if action == "new" and not session_id.strip():
+            self.session_id, self.last_plan = new_session_id(), None
+            return Outcome(f"new session {self.session_id}")
+        if action == "resume" and session_id.strip():
+            return Outcome(self.resume(session_id.strip()))
+        raise InvalidInput("/session", f"{argument!r} is not understood",
+                           "type /session new, or /session resume ID")
+
+    def resume(self, session_id: str) -> str:
+        """Go back to a session; says how many of its turns were found."""
+        self.session_id = check_id(session_id, "session_id", required=True) or session_id
+        self.last_plan = None
+        turns = len(self.history())
+        if not turns:
+            return f"session {self.session_id} has no turns yet; starting it"
+        return f"resumed session {self.session_id} ({turns} turns)"
+
+    def _cmd_model(self, spec: str) -> Outcome:
+        self.provider = self._load(spec)
+        return Outcome(f"now talking to {self.provider.name}, with the same memory")
+
+    def _cmd_help(self, _: str) -> Outcome:
+        return Outcome("\n".join(help_lines()))
+
+    def _cmd_quit(self, _: str) -> Outcome:
+        return Outcome(quit=True)
