@@ -75,11 +75,11 @@ class Service:
 
     def authenticate(self, token: str | None, client_host: str | None) -> Principal:
         with self.lock:
-            if token:
-                return self.keys.authenticate(token)
             if client_host in LOOPBACK and not self.config.require_key \
                     and not self.keys.any_active():
-                return Principal.local()
+                return Principal.local()  # any token is ignored: OpenAI clients must send one
+            if token:
+                return self.keys.authenticate(token)
         raise Unauthorized("no API key was sent", "send `Authorization: Bearer egm_…` "
                            "(create one with `engram keys create --user NAME`)")
 
