@@ -59,15 +59,38 @@ def date_words(moment: datetime) -> str:
     return f"{moment.day} {moment.strftime('%B %Y')}"
 
 
+# Fact-augmented keys: words a question about a slot uses that its statement may not
+# ("What diet do I follow?" → "User is vegan"). By the attribute's first part.
+SLOT_TOPICS = {
+    "name": "name called", "nationality": "nationality country", "age": "age old years",
+    "birthday": "birthday born", "relationship_status": "relationship partner married single",
+    "relation": "family relative", "children": "children kids", "residence": "live home city",
+    "origin": "from hometown origin", "employer": "work company employer job",
+    "job_title": "job work profession occupation", "school": "school study university",
+    "field_of_study": "study subject major", "diet": "diet eat food", "allergy": "allergy",
+    "pet": "pet animal name", "favorite": "favorite favourite", "preference": "like",
+    "skill": "skill", "learning": "learning",
+}
+
+
+def slot_topic(slot: str | None) -> str:
+    """The topic words of a slot ("user/diet:meat" → "diet eat food")."""
+    if not slot:
+        return ""
+    attribute = slot.rpartition("/")[2]
+    return SLOT_TOPICS.get(attribute.partition(":")[0], "")
+
+
 def index_keys(text: str, occurred_at: datetime, before: Sequence[str],
-               after: Sequence[str]) -> tuple[str, ...]:
+               after: Sequence[str], slot: str | None = None) -> tuple[str, ...]:
     """The keyword-index columns of a memory, given up to NEIGHBOURS texts on each side,
-    nearest first."""
+    nearest first, and its slot, whose topic words join its text."""
     def at(side: Sequence[str], i: int) -> str:
         return side[i] if i < len(side) else ""
 
-    return (text, at(before, 0), at(after, 0), at(before, 1), at(after, 1),
-            date_words(occurred_at))
+    topic = slot_topic(slot)
+    return (f"{text} {topic}" if topic else text, at(before, 0), at(after, 0), at(before, 1),
+            at(after, 1), date_words(occurred_at))
 
 
 @dataclass(frozen=True, slots=True)

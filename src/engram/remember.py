@@ -14,7 +14,7 @@ from engram import consolidate, intake
 from engram.errors import InvalidInput
 from engram.events import Draft, EventType
 from engram.extract import extract
-from engram.model import Kind, MemoryEntry, Status, format_time, to_json
+from engram.model import Kind, LinkKind, MemoryEntry, Status, format_time, to_json
 from engram.store.base import Filters, Tx
 from engram.vectors import Vec8
 
@@ -85,16 +85,29 @@ def _apply(tx: Tx, entry: MemoryEntry, decision: consolidate.Decision,
             "at": stamp, "source": to_json(entry.sources[0]),
             "confidence": consolidate.corroborated(max(target.confidence.overall,
                                                        entry.confidence.overall))}, actor))
+        for turn_id in entry.links.derived_from:  # every turn that said it
+            tx.append(Draft(EventType.LINKED, target.id, {
+                "kind": LinkKind.DERIVED_FROM.value, "target": turn_id, "at": stamp}, actor))
         found = tx.get(target.id)
         assert found is not None
         stored = found
     for old in decision.supersede:
-        tx.append(Draft(EventType.SUPERSEDED, old.id, {
-            "by": stored.id, "at": stamp, "reason": f"now: {stored.content}",
-            "confidence": consolidate.contradicted(old.confidence.overall)}, actor))
+        _supersede(tx, old, stored, stamp, actor)
         tx.append(Draft(EventType.LINKED, stored.id, {"kind": "supersedes", "target": old.id,
                                                       "at": stamp}, actor))
+        # The turns that stated the old value leave recall with it (the session's
+        # conversation still shows them); what else they said lives on in its own memories.
+        for turn_id in old.links.derived_from:
+            turn = tx.get(turn_id)
+            if turn is not None and turn.status is Status.ACTIVE and TURN_TAG in turn.tags:
+                _supersede(tx, turn, stored, stamp, actor)
     return tx.get(stored.id) or stored
+
+
+def _supersede(tx: Tx, old: MemoryEntry, new: MemoryEntry, stamp: str, actor: str) -> None:
+    tx.append(Draft(EventType.SUPERSEDED, old.id, {
+        "by": new.id, "at": stamp, "reason": f"now: {new.content}",
+        "confidence": consolidate.contradicted(old.confidence.overall)}, actor))
 
 
 def _nearest(memory: Memory, claims: list[MemoryEntry],

@@ -98,7 +98,8 @@ def _short_term(entry: MemoryEntry, now: datetime, policy: Policy) -> Transition
     ttl = timedelta(hours=policy.ttl_hours)
     mark = entry.created_at + timedelta(days=policy.persisted_days)
     survived = now >= mark and mark - last_seen(entry) <= ttl  # not expired at the mark
-    if survived and entry.memory_type is not Kind.CONTEXT and conf.contradiction_count == 0:
+    if survived and entry.memory_type is not Kind.CONTEXT and \
+            conf.contradiction_count <= conf.corroboration_count:
         return Transition(f"persisted {_span(now - entry.created_at)} without contradiction",
                           Tier.LONG_TERM)
     idle = now - last_seen(entry)

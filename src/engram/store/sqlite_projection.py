@@ -67,7 +67,7 @@ def _window(c: sqlite3.Connection, entry: MemoryEntry) -> set[int]:
 
 def _keys(c: sqlite3.Connection, rowid: int) -> tuple[str, ...] | None:
     """The keyword-index columns of the stored memory `rowid`, or None if there is none."""
-    row = c.execute("SELECT id, user_id, session_id, content, occurred_at FROM memories "
+    row = c.execute("SELECT id, user_id, session_id, content, occurred_at, slot FROM memories "
                     "WHERE rowid = ?", (rowid,)).fetchone()
     if row is None:
         return None
@@ -79,7 +79,8 @@ def _keys(c: sqlite3.Connection, rowid: int) -> tuple[str, ...] | None:
                 f"(occurred_at, id) {op} (?, ?) ORDER BY occurred_at {order}, id {order} "
                 "LIMIT ?", (row["user_id"], row["session_id"], row["occurred_at"], row["id"],
                             NEIGHBOURS))]
-    return index_keys(row["content"], parse_time(row["occurred_at"], "occurred_at"), *sides)
+    return index_keys(row["content"], parse_time(row["occurred_at"], "occurred_at"), *sides,
+                      slot=row["slot"])
 
 
 def _index(c: sqlite3.Connection, rowid: int, keys: tuple[str, ...]) -> None:

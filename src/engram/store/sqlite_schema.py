@@ -46,7 +46,7 @@ CREATE VIRTUAL TABLE memories_fts USING fts5(
 
 # Changes whenever the projections' tables or what the keyword index holds change; a store
 # whose recorded layout differs is rebuilt from its log on open.
-INDEX_KEYS_VERSION = 1
+INDEX_KEYS_VERSION = 2  # 2: slot topic words join the text column
 PROJECTION_LAYOUT = hashlib.sha256(
     f"{PROJECTIONS_DDL}|{INDEX_WEIGHTS}|{INDEX_KEYS_VERSION}".encode()).hexdigest()[:16]
 
