@@ -83,7 +83,19 @@ def test_style_and_locality_follow_the_provider(double: OpenAIDouble) -> None:
     assert style_for(local) == "openai" and is_local(local)
     remote = load_provider("openai:gpt-4o-mini@https://api.example.com/v1", api_key="sk-x")
     assert not is_local(remote)
+    assert is_local(load_provider("openai:m@http://localhost:8000/v1"))
+    assert is_local(load_provider("openai:m@http://[::1]:8000/v1"))
     assert style_for(load_provider("ollama:phi3")) == "ollama"
+
+
+def test_sensitive_memories_reach_only_a_local_model(mem: Memory,
+                                                     double: OpenAIDouble) -> None:
+    pin = mem.add("Alice's PIN is 4821", user_id="alice", sensitive=True)
+    local = Chat(mem, openai_at(double), user_id="alice")
+    assert pin.id in local.plan("What is my PIN?").memory_ids
+    remote = Chat(mem, load_provider("openai:gpt-4o-mini@https://api.example.com/v1",
+                                     api_key="sk-x"), user_id="alice")
+    assert pin.id not in remote.plan("What is my PIN?").memory_ids
 
 
 # --- turns ---------------------------------------------------------------------------------

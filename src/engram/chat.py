@@ -7,6 +7,7 @@ the same store, so switching models mid-session keeps what the first one was tol
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
 from collections.abc import Callable, Iterator
@@ -38,7 +39,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 ALIASES = {"exit": "quit", "q": "quit", "?": "help"}
 NEEDS_ARGUMENT = frozenset({"remember", "forget", "session", "model"})
-LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +84,16 @@ def style_for(provider: Provider) -> str:
 
 
 def is_local(provider: Provider) -> bool:
-    """True when the model runs on this machine (its base URL is a loopback address)."""
+    """True when the model runs on this machine (its base URL is a loopback address): only
+    then may memories marked sensitive reach it."""
     url = getattr(provider, "base_url", None)
-    return isinstance(url, str) and urlsplit(url).hostname in LOCAL_HOSTS
+    host = urlsplit(url).hostname if isinstance(url, str) else None
+    if host is None:
+        return False
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 @dataclass(frozen=True, slots=True)
