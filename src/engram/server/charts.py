@@ -44,7 +44,7 @@ def bars(days: list[str], groups: dict[str, dict[str, int]]) -> tuple[list[Bar],
     """Side-by-side bars per day, one colour per group (e.g. promotions, expiries)."""
     top = max((v for g in groups.values() for v in g.values()), default=0) or 1
     slot = (WIDTH - 2 * PAD) / max(len(days), 1)
-    width = max(slot / (len(groups) + 1), 1.0)
+    width = min(max(slot / (len(groups) + 1), 1.0), 36.0)
     out = []
     for d, day in enumerate(days):
         for g, (name, values) in enumerate(groups.items()):

@@ -1,0 +1,143 @@
+"""The dashboard: the event-log fold behind it (pure), and the page itself in a real headless
+Chromium (Debian's `chromium`, driven by Playwright through its executable path), clicking
+search → memory → history. Set ENGRAM_UPDATE_SCREENSHOT=1 to refresh docs/dashboard.png."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from engram import ManualClock
+from engram.memory import Memory
+from engram.server import charts
+from engram.server.app import create_app
+from engram.server.background import serving
+from engram.server.insights import gather
+from engram.server.service import ServerConfig
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SCREENSHOT = Path(__file__).parent.parent / "docs" / "dashboard.png"
+WEEK = [
+    ("I moved to Lisbon", "fact"), ("I prefer green tea in the morning", "preference"),
+    ("I can play the cello", "skill"), ("I went hiking in Sintra", "event"),
+    ("I'm tired today", "context"), ("My sister Ana lives in Porto", "fact"),
+    ("I think remote work is better", "belief"),
+]
+
+
+def populate(mem: Memory, clock: ManualClock, days: int = 10) -> None:
+    """A few memories a day for `days` days, recalled and maintained as a user would."""
+    for day in range(days):
+        for i, (text, kind) in enumerate(WEEK[: 2 + day % 4]):
+            mem.add(f"{text} (day {day}, note {i})", user_id="ana", memory_type=kind,
+                    confidence=0.9 if kind in ("fact", "preference") else 0.5)
+        for query in ("tea", "Lisbon", "sister"):
+            mem.search(query, user_id="ana", limit=3)
+        mem.flush()
+        mem.maintain()
+        clock.advance(timedelta(days=1))
+
+
+def test_gather_counts_tiers_moves_and_recalls(tmp_path: Path) -> None:
+    clock = ManualClock(datetime(2026, 3, 1, 9, tzinfo=UTC))
+    with Memory(tmp_path, clock=clock, embedder=None) as mem:
+        first = mem.add("I live in Lisbon", user_id="ana")
+        tired = mem.add("I'm tired today", user_id="ana", memory_type="context")
+        gone = mem.add("My bank PIN is 4711", user_id="ana")
+        clock.advance(timedelta(days=1))
+        mem.set_tier(first.id, "long_term", "test")
+        mem.search("Lisbon", user_id="ana")
+        mem.flush()
+        mem.forget(gone.id)
+        clock.advance(timedelta(days=4))
+        mem.maintain()  # the unconfirmed, unused context expires
+        found = gather(mem.events())
+    assert found.days == ["2026-03-01", "2026-03-02", "2026-03-06"]
+    assert found.by_tier == {"short_term": [2, 1, 0], "long_term": [0, 1, 1]}
+    assert found.by_type == {"context": [1, 1, 0], "fact": [1, 1, 1]}
+    assert found.promotions == {"2026-03-02": 1}
+    assert found.expiries == {"2026-03-06": 1}
+    assert found.transitions[("new", "short_term")] == 2  # the forgotten one left no trace
+    assert found.transitions[("short_term", "long_term")] == 1
+    assert found.transitions[("short_term", "expired")] == 1
+    assert found.recalls == {first.id: 1} and tired.id not in found.recalls
+
+
+def test_charts_scale_to_the_largest_value() -> None:
+    drawn, top = charts.lines({"short_term": [0, 5, 10], "long_term": [0, 0, 2]})
+    assert top == 10 and drawn[0].last == 10
+    ys = [float(p.split(",")[1]) for p in drawn[0].points.split()]
+    assert ys[0] == charts.HEIGHT - charts.PAD and ys[-1] == charts.PAD
+    edges = charts.transitions(Counter({("short_term", "long_term"): 9,
+                                        ("short_term", "nowhere"): 1}))
+    assert [e.count for e in edges] == [9]
+
+
+@pytest.fixture
+def dashboard(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    clock = ManualClock(datetime(2026, 3, 1, 9, tzinfo=UTC))
+    mem = Memory(tmp_path / "store", clock=clock, embedder=None)
+    populate(mem, clock)
+    app = create_app(ServerConfig(data=tmp_path / "store"), mem)
+    target = mem.list(user_id="ana", limit=None)[-1].id
+    with serving(app) as url:
+        for budget in (300, 600, 1200):
+            httpx.post(f"{url}/context", json={"query": "green tea in Lisbon",
+                                               "user_id": "ana", "budget_tokens": budget})
+        yield url, target
+
+
+def test_overview_renders_without_the_internet(dashboard: tuple[str, str]) -> None:
+    url, _ = dashboard
+    page = httpx.get(f"{url}/dashboard")
+    assert page.status_code == 200
+    html = page.text
+    for part in ('id="tiers-chart"', 'id="types-chart"', 'id="moves-chart"',
+                 'id="transitions"', 'id="usage-chart"', 'id="most-recalled"'):
+        assert part in html
+    assert "http://" not in html.replace(url, "") and "https://" not in html
+    assert '<span id="utilisation">' in html
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
+                    "(apt-get install -y chromium; .ci/run does it)")
+def test_search_memory_history_in_chromium(dashboard: tuple[str, str],
+                                           tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    url, _ = dashboard
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 1300})
+        failed: list[str] = []
+        page.on("requestfailed", lambda r: failed.append(r.url))
+        page.goto(f"{url}/dashboard")
+        assert page.locator("#tiers-chart polyline").count() >= 2
+        assert page.locator("#transitions line").count() >= 2
+        assert int(page.locator("#promoted").inner_text()) > 0
+        shot = tmp_path / "dashboard.png"
+        page.screenshot(path=str(shot), full_page=True)
+
+        page.fill("input[name=user]", "ana")
+        page.fill("input[name=q]", "green tea")
+        page.click("#search-button")
+        page.wait_for_selector("#results a.memory-link")
+        first = page.locator("#results a.memory-link").first
+        assert "green tea" in first.inner_text()
+        first.click()
+        page.wait_for_selector("#history")
+        assert "green tea" in page.locator("#memory-text").inner_text()
+        kinds = page.locator("#history tr.event td:nth-child(2)").all_inner_texts()
+        assert kinds[0] == "memory.added"
+        assert failed == []
+        browser.close()
+    if os.environ.get("ENGRAM_UPDATE_SCREENSHOT"):
+        shutil.copyfile(shot, SCREENSHOT)

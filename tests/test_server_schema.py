@@ -1,0 +1,42 @@
+"""Schemathesis against /openapi.json: generated requests (valid and invalid) to a live server
+on 127.0.0.1 never get a 5xx. Example counts are kept modest so the suite stays quick."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+
+from engram.memory import Memory
+from engram.server.app import create_app
+from engram.server.background import serving
+from engram.server.service import ServerConfig
+
+schema = schemathesis.openapi.from_dict(create_app(ServerConfig()).openapi())
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data = tmp_path_factory.mktemp("schema") / "store"
+    mem = Memory(data, embedder=None)
+    mem.add("Alice adopted a puppy named Oscar", user_id="default")
+    with serving(create_app(ServerConfig(data=data), mem)) as url:
+        yield url
+
+
+def test_the_schema_has_examples() -> None:
+    spec = create_app(ServerConfig()).openapi()
+    body = spec["components"]["schemas"]["MemoryCreate"]
+    assert body["examples"][0]["text"]
+    assert spec["paths"]["/v1/chat/completions"]["post"]["requestBody"]["content"][
+        "application/json"]["example"]["messages"]
+
+
+@schema.parametrize()
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_server_errors(case: schemathesis.Case, live: str) -> None:
+    response = case.call(base_url=live)
+    case.validate_response(response, checks=[not_a_server_error])
