@@ -4,7 +4,7 @@ consolidated memories (corroborating, adding, superseding) — all in one transa
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +14,7 @@ from engram import consolidate, intake
 from engram.errors import InvalidInput
 from engram.events import Draft, EventType
 from engram.extract import extract
+from engram.extract.llm import LLMExtractor, Proposal
 from engram.model import Kind, LinkKind, MemoryEntry, Status, format_time, to_json
 from engram.store.base import Filters, Tx
 from engram.vectors import Vec8
@@ -47,8 +48,10 @@ def remember(memory: Memory, item: Mapping[str, Any], *, speaker: str = "user",
     now = memory.clock.now()
     record, _ = intake.prepare(item, now=now, device_id=memory.store.device_id,
                                max_content_bytes=memory.max_content_bytes)
-    found = extract(text if text is not None else record.content, at=record.occurred_at,
-                    speaker=speaker)
+    said = text if text is not None else record.content
+    if memory.extractor is not None:
+        return _remember_with_llm(memory, memory.extractor, record, said)
+    found = extract(said, at=record.occurred_at, speaker=speaker)
     claims = []
     for claim in found:
         entry, _ = intake.prepare(consolidate.claim_item(claim, turn=record, at=record.occurred_at),
@@ -71,6 +74,51 @@ def remember(memory: Memory, item: Mapping[str, Any], *, speaker: str = "user",
             superseded += [old.id for old in decision.supersede]
             kept.append(stored)
     return Remembered(record, kept, superseded)
+
+
+def _remember_with_llm(memory: Memory, extractor: LLMExtractor, record: MemoryEntry,
+                       said: str) -> Remembered:
+    """The LLM proposes memories and decides against the user's nearest ones; its decisions
+    are applied like the rule-based ones, in one transaction."""
+    now = memory.clock.now()
+    hits = memory.hybrid.search(said, Filters(user_id=record.user_id), extractor.neighbours,
+                                now, memory.weights)
+    existing = [h.memory for h in hits if TURN_TAG not in h.memory.tags]
+    proposals = extractor.propose(said, record.occurred_at, existing)
+    known = {m.id: m for m in existing}
+    plans = []
+    for p in proposals.accepted:
+        entry, _ = intake.prepare(_proposal_item(p, record, extractor.provider.name), now=now,
+                                  device_id=memory.store.device_id,
+                                  max_content_bytes=memory.max_content_bytes)
+        entry = replace(entry, slot=f"user/{p.attribute}" if p.attribute else None,
+                        links=entry.links.add(LinkKind.DERIVED_FROM, record.id))
+        target = known.get(p.target_id or "")
+        decision = consolidate.Decision(None, (target,) if target else ()) \
+            if p.action == "SUPERSEDE" else consolidate.Decision(target)
+        plans.append((entry, decision, p.action == "UPDATE"))
+    vectors = memory.hybrid.vectors_for([record, *(entry for entry, _, _ in plans)])
+    with memory.store.transaction() as tx:
+        memory.hybrid.store_vectors(tx, vectors)
+        tx.append(Draft(EventType.ADDED, record.id, {"memory": record.to_dict()}, memory.actor))
+        kept, superseded = [], []
+        for entry, decision, update in plans:
+            if update and decision.target is not None:
+                tx.append(Draft(EventType.UPDATED, decision.target.id, {
+                    "changes": {"content": entry.content, "content_hash": entry.content_hash},
+                    "at": format_time(now)}, memory.actor))
+            kept.append(_apply(tx, entry, decision, memory.actor))
+            superseded += [old.id for old in decision.supersede]
+    return Remembered(record, kept, superseded)
+
+
+def _proposal_item(p: Proposal, turn: MemoryEntry, model: str) -> dict[str, Any]:
+    return {"text": p.content, "user_id": turn.user_id, "agent_id": turn.agent_id,
+            "session_id": turn.session_id, "at": turn.occurred_at,
+            "memory_type": p.memory_type, "truth_category": p.truth_category,
+            "confidence": p.confidence, "entities": list(p.entities),
+            "source": {"kind": "extraction", "ref": turn.id, "model": model},
+            "privacy": turn.privacy, "sensitive": turn.sensitive}
 
 
 def _apply(tx: Tx, entry: MemoryEntry, decision: consolidate.Decision,
