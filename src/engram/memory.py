@@ -18,6 +18,7 @@ from engram.consolidate import FEEDBACK_FACTORS, after_feedback
 from engram.embed import Embedder
 from engram.errors import InvalidInput, NotFound
 from engram.events import Draft, Event, EventType
+from engram.extract.llm import LLMExtractor
 from engram.hybrid import AUTO, Hybrid
 from engram.intake import DEFAULT_USER
 from engram.model import (
@@ -62,10 +63,13 @@ class Memory:
                  access_batch: int = 256, access_flush_s: float = 60.0,
                  actor: str = "user", synchronous: str = "NORMAL",
                  embedder: Embedder | str | None = AUTO,
-                 weights: Weights = DEFAULT_WEIGHTS, policy: Policy | None = None) -> None:
+                 weights: Weights = DEFAULT_WEIGHTS, policy: Policy | None = None,
+                 extractor: LLMExtractor | None = None) -> None:
         """`policy` (tier thresholds) defaults to the store's engram.toml (`engram config`),
-        or to ENGRAM_CONFIG's file for a PostgreSQL store."""
+        or to ENGRAM_CONFIG's file for a PostgreSQL store. `extractor` replaces the offline
+        rule-based extraction of `remember_turn` by an LLM's."""
         self.clock: Clock = clock or SystemClock()
+        self.extractor = extractor
         self.policy = policy or config.load(config.path_for(path))
         self.store: Store = open_store(path, clock=self.clock, device_id=device_id,
                                        synchronous=synchronous)
