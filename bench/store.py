@@ -12,6 +12,7 @@ tags, metadata {"dia_id": ...}):
   search (keyword)            p50 / p95 latency of 200 user-scoped queries at --max
 
 Keyword only (`embedder=None`): what vectors cost is measured by bench/recall_scale.py.
+`--store` runs the same measurements on PostgreSQL (see bench/stores.py).
 
 Prints a markdown table. Not a test: run it by hand (`make bench-store`):
 
@@ -26,7 +27,6 @@ import os
 import platform
 import random
 import shutil
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from engram import Memory
+from stores import STORE_HELP, Locations
 
 BATCH = 1000
 FIRST = 10_000
@@ -99,20 +100,16 @@ def _timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - began
 
 
-def _bytes_on_disk(directory: Path) -> int:
-    return sum(f.stat().st_size for f in directory.iterdir() if f.is_file())
-
-
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def bench_one_at_a_time(root: Path, n: int, repeats: int) -> float:
+def bench_one_at_a_time(locs: Locations, n: int, repeats: int) -> float:
     rates = []
     for repeat in range(repeats):
         items = _take(memories(100 + repeat), n)
-        with Memory(root / f"single-{repeat}", embedder=None) as mem:
+        with Memory(locs.new(f"single-{repeat}"), embedder=None) as mem:
             rates.append(n / _timed(lambda mem=mem, items=items: [mem.add(**i) for i in items]))
     return statistics.median(rates)
 
@@ -126,20 +123,20 @@ def _add_batches(mem: Memory, stream: Iterator[dict[str, Any]], n: int) -> float
     return spent
 
 
-def bench_batches(root: Path, n_max: int, repeats: int) -> dict[str, float]:
+def bench_batches(locs: Locations, n_max: int, repeats: int) -> dict[str, float]:
     first = min(FIRST, n_max)
     first_rates = []
     for repeat in range(1, repeats):  # extra fresh stores, only for the first 10k
-        with Memory(root / f"batch-{repeat}", embedder=None) as mem:
+        with Memory(locs.new(f"batch-{repeat}"), embedder=None) as mem:
             first_rates.append(first / _add_batches(mem, memories(200 + repeat), first))
 
-    main = root / "batch-0"
+    main = locs.new("batch-0")
     stream = memories(200)
     mem = Memory(main, embedder=None)
     spent = _add_batches(mem, stream, first)
     first_rates.append(first / spent)
     mem.close()
-    out = {"first_rate": statistics.median(first_rates), "first_bytes": _bytes_on_disk(main),
+    out = {"first_rate": statistics.median(first_rates), "first_bytes": locs.bytes_on_disk(main),
            "first_count": first}
 
     mem = Memory(main, embedder=None)
@@ -151,11 +148,11 @@ def bench_batches(root: Path, n_max: int, repeats: int) -> dict[str, float]:
     out |= {"max_rate": n_max / spent, "last_rate": last / last_spent if last else 0.0,
             "count": mem.count()}
     mem.close()
-    out["max_bytes"] = _bytes_on_disk(main)
+    out["max_bytes"] = locs.bytes_on_disk(main)
     return out
 
 
-def bench_rebuild(store: Path, repeats: int) -> tuple[float, int]:
+def bench_rebuild(store: str | Path, repeats: int) -> tuple[float, int]:
     times = []
     with Memory(store, embedder=None) as mem:
         for _ in range(repeats):
@@ -165,7 +162,7 @@ def bench_rebuild(store: Path, repeats: int) -> tuple[float, int]:
     return statistics.median(times), len(times)
 
 
-def bench_search(store: Path, queries: int, repeats: int) -> tuple[float, float, int]:
+def bench_search(store: str | Path, queries: int, repeats: int) -> tuple[float, float, int]:
     rng = random.Random(7)
     vocabulary = NAMES + VERBS + NOUNS + ADJECTIVES + TAGS
     asked = [(" ".join(rng.sample(vocabulary, rng.randint(2, 5))), rng.choice(USERS))
@@ -196,18 +193,23 @@ def main() -> int:
                         help="repeats of the cheap measurements; the median is reported")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--keep", type=Path, help="write the stores here and keep them")
+    parser.add_argument("--store", default="sqlite", help=STORE_HELP)
     args = parser.parse_args()
     if args.max < BATCH or args.one_at_a_time < 1 or args.repeats < 1:
         parser.error("--max must be >= 1000, --one-at-a-time and --repeats >= 1")
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="engram-bench-"))
     root.mkdir(parents=True, exist_ok=True)
+    locs = Locations(root, args.store)
     try:
-        single = bench_one_at_a_time(root, args.one_at_a_time, args.repeats)
-        batches = bench_batches(root, args.max, args.repeats)
-        rebuild_s, rebuild_runs = bench_rebuild(root / "batch-0", args.repeats)
-        p50, p95, search_runs = bench_search(root / "batch-0", args.queries, args.repeats)
+        single = bench_one_at_a_time(locs, args.one_at_a_time, args.repeats)
+        batches = bench_batches(locs, args.max, args.repeats)
+        rebuild_s, rebuild_runs = bench_rebuild(locs.at("batch-0"), args.repeats)
+        p50, p95, search_runs = bench_search(locs.at("batch-0"), args.queries, args.repeats)
+        engine = locs.describe()
     finally:
+        if args.keep is None:
+            locs.close()
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
 
@@ -237,7 +239,7 @@ def main() -> int:
     print(f"Command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {platform.processor() or 'cpu'}, "
           f"{os.cpu_count()} cores; Python {platform.python_version()}, "
-          f"SQLite {sqlite3.sqlite_version}; {platform.system()} {platform.release()}")
+          f"{engine}; {platform.system()} {platform.release()}")
     print()
     print("| Measurement | Result | Notes |")
     print("|---|---:|---|")

@@ -455,10 +455,12 @@ class _PostgresTx:
 
     def append(self, draft: Draft) -> Event:
         store, c = self._store, self._conn
-        head = c.execute("SELECT pos, hash, hlc FROM events ORDER BY pos DESC LIMIT 1").fetchone()
-        row = c.execute("SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM events "
-                        "WHERE device_id = %s", (store.device_id,)).fetchone()
+        row = c.execute("SELECT (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE "
+                        "device_id = %s) AS seq, h.pos, h.hash, h.hlc FROM (SELECT 1) one LEFT "
+                        "JOIN (SELECT pos, hash, hlc FROM events ORDER BY pos DESC LIMIT 1) h "
+                        "ON TRUE", (store.device_id,)).fetchone()
         assert row is not None
+        head = row if row["pos"] is not None else None
         now_ms = int(store.clock.now().timestamp() * 1000)
         last = max(store._hlc, HLC.parse(head["hlc"])) if head else store._hlc
         hlc = last.tick(now_ms)

@@ -84,16 +84,16 @@ def write(c: Cursor, old: MemoryEntry | None, new: MemoryEntry | None) -> None:
 
 def _window(c: Cursor, entry: MemoryEntry) -> set[str]:
     """Ids of the memory (if stored) and of the NEIGHBOURS on each side of its place."""
-    ids = {r["id"] for r in c.execute("SELECT id FROM memories WHERE id = %s", (entry.id,))}
     if entry.session_id is None:
-        return ids
+        return {r["id"] for r in c.execute("SELECT id FROM memories WHERE id = %s",
+                                           (entry.id,))}
     key = (entry.user_id, entry.session_id, format_time(entry.occurred_at), entry.id)
-    for op, order in _SIDES:
-        ids |= {r["id"] for r in c.execute(
-            "SELECT id FROM memories WHERE user_id = %s AND session_id = %s AND "
-            f"(occurred_at, id) {op} (%s, %s) ORDER BY occurred_at {order}, id {order} "
-            f"LIMIT {NEIGHBOURS}", key)}
-    return ids
+    sides = " UNION ALL ".join(
+        f"(SELECT id FROM memories WHERE user_id = %s AND session_id = %s AND "
+        f"(occurred_at, id) {op} (%s, %s) ORDER BY occurred_at {order}, id {order} "
+        f"LIMIT {NEIGHBOURS})" for op, order in _SIDES)
+    return {r["id"] for r in c.execute(
+        f"SELECT id FROM memories WHERE id = %s UNION ALL {sides}", (entry.id, *key, *key))}
 
 
 def write_all(c: Cursor, entries: Iterable[MemoryEntry]) -> None:
