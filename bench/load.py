@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Load benchmark: `engram serve` under concurrent clients on loopback.
+
+Starts three things: the OpenAI-compatible test double as the upstream model
+(`python -m engram.testing --port N`, its own process), `engram serve --upstream …` on a
+seeded store (its own process), and --clients concurrent clients in this process that each,
+for --seconds, alternate POST /search and POST /v1/chat/completions (every other chat
+streamed). Every client has its own API key, user and session, and every chat message is
+unique, so each successful chat must leave exactly one recorded turn.
+
+Prints a markdown table: requests, throughput, p50 / p95 / p99 latency and errors per
+endpoint; then stops the server and counts the recorded turns per session against the chats
+that succeeded (no write lost means equal counts).
+
+    .venv/bin/python bench/load.py                   # 32 clients, 60 s
+    .venv/bin/python bench/load.py --seconds 10      # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from engram import Memory
+from engram.server.keys import KeyRing
+
+TOPICS = ["tea", "hiking", "Lisbon", "the cello", "my sister", "sourdough", "the garden",
+          "running", "a new job", "the piano", "photography", "the kayak"]
+
+
+@dataclass
+class Tally:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    chats: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # session -> ok
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(url: str, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not come up within {timeout_s:.0f} s")
+
+
+def seed(data: Path, clients: int, per_user: int) -> list[str]:
+    """A store with `per_user` memories for each client's user, and one key per client."""
+    with Memory(data) as mem:
+        ring = KeyRing(mem.store)
+        tokens = []
+        for c in range(clients):
+            user = f"user-{c:02d}"
+            mem.add_many([{"text": f"{user} likes {TOPICS[(c + i) % len(TOPICS)]} "
+                                   f"(note {i})", "user_id": user} for i in range(per_user)])
+            tokens.append(ring.create(user, "read,write", now=mem.clock.now())[0])
+    return tokens
+
+
+async def client(n: int, token: str, base: str, until: float, tally: Tally) -> None:
+    user, session = f"user-{n:02d}", f"load-{n:02d}"
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as http:
+        i = 0
+        while time.monotonic() < until:
+            topic = TOPICS[(n + i) % len(TOPICS)]
+            if i % 2 == 0:
+                name = "/search"
+                call = http.post("/search", json={"query": f"what about {topic}", "limit": 5})
+                await _timed(name, call, tally)
+            else:
+                stream = i % 4 == 3
+                name = "/v1/chat/completions" + (" (stream)" if stream else "")
+                body = {"model": "double-1", "stream": stream, "messages": [
+                    {"role": "user", "content": f"Tell me about {topic}, request {i} of {user}"}],
+                    "engram": {"session_id": session}}
+                if await _timed(name, _chat(http, body), tally):
+                    tally.chats[session] += 1
+            i += 1
+
+
+async def _chat(http: httpx.AsyncClient, body: dict[str, object]) -> httpx.Response:
+    async with http.stream("POST", "/v1/chat/completions", json=body) as response:
+        await response.aread()
+        return response
+
+
+async def _timed(name: str, call: object, tally: Tally) -> bool:
+    started = time.perf_counter()
+    try:
+        response = await call  # type: ignore[misc]
+        ok = response.status_code == 200
+    except httpx.HTTPError:
+        ok = False
+    if ok:
+        tally.latencies[name].append(time.perf_counter() - started)
+    else:
+        tally.errors[name] += 1
+    return ok
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def table(tally: Tally, seconds: float) -> str:
+    rows = ["| endpoint | requests | req/s | p50 ms | p95 ms | p99 ms | errors |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
+    names = sorted(set(tally.latencies) | set(tally.errors))
+    everything = [v for name in names for v in tally.latencies[name]]
+    for name, values in [*((n, tally.latencies[n]) for n in names), ("all", everything)]:
+        errors = sum(tally.errors.values()) if name == "all" else tally.errors[name]
+        if not values:
+            rows.append(f"| {name} | 0 | 0 | - | - | - | {errors} |")
+            continue
+        rows.append(f"| {name} | {len(values)} | {len(values) / seconds:.1f} | "
+                    f"{statistics.median(values) * 1000:.0f} | {pct(values, 0.95):.0f} | "
+                    f"{pct(values, 0.99):.0f} | {errors} |")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--memories", type=int, default=50, help="seeded per client's user")
+    parser.add_argument("--data", type=Path, help="store directory (default: a temporary one)")
+    args = parser.parse_args()
+
+    data = args.data or Path(tempfile.mkdtemp(prefix="engram-load-")) / "store"
+    started = time.perf_counter()
+    tokens = seed(data, args.clients, args.memories)
+    print(f"seeded {args.clients * args.memories} memories and {args.clients} keys in "
+          f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
+    up_port, port = free_port(), free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    upstream = subprocess.Popen([sys.executable, "-m", "engram.testing", "--port",
+                                 str(up_port)], env=env, stdout=subprocess.DEVNULL)
+    server = subprocess.Popen([sys.executable, "-m", "engram", "serve", "--data", str(data),
+                               "--port", str(port), "--upstream",
+                               f"http://127.0.0.1:{up_port}/v1"], env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"http://127.0.0.1:{up_port}/v1/models")
+        wait_for(f"{base}/health")
+        tally = Tally()
+
+        async def run() -> float:
+            begin = time.monotonic()
+            await asyncio.gather(*(client(n, tokens[n], base, begin + args.seconds, tally)
+                                   for n in range(args.clients)))
+            return time.monotonic() - begin
+
+        took = asyncio.run(run())
+    finally:
+        server.send_signal(signal.SIGINT)  # graceful: pending turn writes finish first
+        server.wait(60)
+        upstream.terminate()
+        upstream.wait(10)
+
+    with Memory(data, embedder=None) as mem:
+        recorded = {s: sum(1 for t in mem.conversation(s, user_id=f"user-{s[-2:]}")
+                           if t["role"] == "user") for s in tally.chats}
+    lost = {s: tally.chats[s] - recorded.get(s, 0) for s in tally.chats
+            if tally.chats[s] != recorded.get(s, 0)}
+    print(f"\n{args.clients} clients for {took:.0f} s against engram serve on loopback "
+          f"({platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()})\n")
+    print(table(tally, took))
+    print(f"\nturns: {sum(tally.chats.values())} chats answered, "
+          f"{sum(recorded.values())} turns recorded, lost: {sum(lost.values())}"
+          + (f" {lost}" if lost else ""))
+    if lost or sum(tally.errors.values()):
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
