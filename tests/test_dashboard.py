@@ -20,6 +20,7 @@ from engram.server import charts
 from engram.server.app import create_app
 from engram.server.background import serving
 from engram.server.insights import gather
+from engram.server.keys import KeyRing
 from engram.server.service import ServerConfig
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -141,3 +142,20 @@ def test_search_memory_history_in_chromium(dashboard: tuple[str, str],
         browser.close()
     if os.environ.get("ENGRAM_UPDATE_SCREENSHOT"):
         shutil.copyfile(shot, SCREENSHOT)
+
+
+def test_sign_in_keeps_an_admin_key_in_a_cookie(tmp_path: Path) -> None:
+    mem = Memory(tmp_path / "store", embedder=None)
+    ring = KeyRing(mem.store)
+    admin = ring.create("ops", "read,admin", now=mem.clock.now())[0]
+    plain = ring.create("alice", "read,write", now=mem.clock.now())[0]
+    with serving(create_app(ServerConfig(data=tmp_path / "store"), mem)) as url, \
+            httpx.Client(base_url=url) as browser:
+        assert browser.get("/dashboard").headers["location"] == "/dashboard/login"
+        refused = browser.post("/dashboard/login", data={"key": plain})
+        assert refused.status_code == 401 and "admin" in refused.text
+        assert browser.get("/dashboard", headers={"Authorization": f"Bearer {plain}"}
+                           ).status_code == 403
+        signed = browser.post("/dashboard/login", data={"key": admin})
+        assert signed.status_code == 303 and "httponly" in signed.headers["set-cookie"].lower()
+        assert browser.get("/dashboard").status_code == 200  # the cookie does it now

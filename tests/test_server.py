@@ -4,6 +4,11 @@ feedback, turns, stats, export; errors as JSON naming the field and the fix; bod
 from __future__ import annotations
 
 import json
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -136,3 +141,30 @@ def test_bodies_over_the_limit_get_413(api: httpx.Client) -> None:
                        headers={"content-type": "application/json"})
     assert chunked.status_code == 413
     assert api.get("/memories").json() == []  # nothing half-written
+
+
+def test_engram_serve_runs_as_a_command(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "engram", "serve", "--data",
+                               str(tmp_path / "store"), "--port", str(port)],
+                              stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{url}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        made = httpx.post(f"{url}/memories", json={"text": "served over HTTP"})
+        assert made.status_code == 201 and made.json()["user_id"] == "default"
+        assert httpx.get(f"{url}/openapi.json").json()["info"]["title"] == "Engram"
+    finally:
+        server.send_signal(signal.SIGINT)
+        _, err = server.communicate(timeout=60)
+    assert server.returncode == 0, err
+    assert f"on http://127.0.0.1:{port}" in err
+    with Memory(tmp_path / "store", embedder=None) as mem:
+        assert [m.content for m in mem.list()] == ["served over HTTP"]

@@ -162,3 +162,36 @@ def test_sse_text_collects_split_chunks() -> None:
     for i in range(0, len(raw), 7):
         sse.feed(raw[i:i + 7])
     assert pieces == ["Hello world"]
+
+
+def test_a_provider_upstream_speaks_openais_wire(store_dir: Path,
+                                                 upstream: OpenAIDouble) -> None:
+    """`--model SPEC`: an Engram provider (here the OpenAI one, pointed at the double) whose
+    answers the proxy writes as chat completions and chunks."""
+    mem, base = start(store_dir, upstream)
+    config = ServerConfig(data=store_dir, model=f"openai:double-1@{base}")
+    with serving(create_app(config, mem)) as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="x")
+        assert [m.id for m in client.models.list()] == ["openai:double-1"]
+        answer = client.chat.completions.create(model="any", messages=ASK, user="alice")
+        assert answer.choices[0].message.content == "You said: What am I allergic to?"
+        assert "peanuts" in sent_system(upstream)
+        chunks = list(client.chat.completions.create(
+            model="any", messages=ASK, user="alice", stream=True,
+            extra_body={"engram": {"session_id": "p1"}}))
+        assert "".join(c.choices[0].delta.content or "" for c in chunks) == \
+            "You said: What am I allergic to?"
+        assert chunks[-1].choices[0].finish_reason == "stop"
+        said = mem.conversation("p1", user_id="alice")
+        assert said[0]["content"] == "What am I allergic to?"
+
+
+def test_an_unreachable_upstream_is_a_502_naming_it(store_dir: Path) -> None:
+    mem = Memory(store_dir, embedder=None)
+    config = ServerConfig(data=store_dir, upstream="http://127.0.0.1:9/v1")
+    with serving(create_app(config, mem)) as url:
+        answer = httpx.post(f"{url}/v1/chat/completions", json={"model": "m", "messages": ASK})
+        assert answer.status_code == 502
+        error = answer.json()["error"]
+        assert error["field"] == "upstream" and "127.0.0.1:9" in error["problem"]
+        assert "--upstream" in error["fix"]

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -66,8 +66,10 @@ class Gate:
                 who = await run_in_threadpool(svc.authenticate, _token(headers),
                                               client[0] if client else None)
             except Unauthorized as exc:
-                await self._refuse(scope, receive, send, error_response(
-                    401, exc.field, exc.problem, exc.fix))
+                refusal: Response = error_response(401, exc.field, exc.problem, exc.fix)
+                if path.startswith("/dashboard") and scope["method"] == "GET":
+                    refusal = RedirectResponse("/dashboard/login", status_code=303)
+                await self._refuse(scope, receive, send, refusal)
                 return
             scope.setdefault("state", {})["principal"] = who
         await self.app(scope, _replay(body, receive), send)
@@ -93,8 +95,7 @@ class Gate:
         return b"".join(chunks)
 
     @staticmethod
-    async def _refuse(scope: Scope, receive: Receive, send: Send,
-                      response: JSONResponse) -> None:
+    async def _refuse(scope: Scope, receive: Receive, send: Send, response: Response) -> None:
         await response(scope, receive, send)
 
 

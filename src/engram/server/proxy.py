@@ -10,13 +10,14 @@ may carry an `engram` object (removed before forwarding): `session_id`, `budget_
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from engram import context as ctx
-from engram.errors import InvalidInput
+from engram.errors import EngramError, InvalidInput
 from engram.server.access import READ, WRITE, Principal
 from engram.server.service import ServerConfig, Service
 from engram.server.upstream import Upstream, load_upstream
@@ -24,6 +25,7 @@ from engram.server.upstream import Upstream, load_upstream
 router = APIRouter(prefix="/v1", tags=["openai proxy"])
 OPTIONS = {"session_id": str, "budget_tokens": int, "include_sensitive": bool, "remember": bool}
 DEFAULT_SESSION = "openai-proxy"
+log = logging.getLogger("engram.server")
 
 
 def upstream_of(config: ServerConfig) -> Upstream | None:
@@ -80,8 +82,13 @@ async def chat_completions(request: Request) -> Response:
     record = bool(said) and options.get("remember", True) and WRITE in who.scopes
 
     def done(answer: str) -> None:
-        if record:
+        """Record the exchange; a turn that cannot be kept must not cost the user the answer."""
+        if not record:
+            return
+        try:
             svc.turn(who, said, answer or None, user_id=user, session_id=session)
+        except EngramError as exc:
+            log.warning("proxy: the exchange was answered but not recorded: %s", exc)
 
     return await upstream.chat(body, done)
 

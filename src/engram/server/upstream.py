@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 
 import httpx
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from starlette.background import BackgroundTask
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from engram.llm import Provider, load_provider
@@ -79,23 +78,30 @@ class OpenAIUpstream:
             content = await answer.aread()
             await answer.aclose()
             text = _answer_text(content) if answer.status_code == 200 else None
-            task = BackgroundTask(done, text) if text is not None else None
-            return _pass(answer.status_code, content, answer.headers, task)
-        pieces: list[str] = []
+            if text is not None:
+                await run_in_threadpool(done, text)
+            return _pass(answer.status_code, content, answer.headers)
 
         async def relay() -> AsyncIterator[bytes]:
-            sse = SSEText(pieces)
+            """The upstream's bytes as they come, one chunk behind: the last is held back
+            until the exchange is recorded, so a client that has read the whole answer can
+            already recall it."""
+            pieces: list[str] = []
+            sse, held = SSEText(pieces), b""
             try:
                 async for chunk in answer.aiter_raw():
                     sse.feed(chunk)
-                    yield chunk
+                    if held:
+                        yield held
+                    held = chunk
             finally:
                 await answer.aclose()
+            await run_in_threadpool(done, "".join(pieces))
+            yield held
 
-        return StreamingResponse(
-            relay(), status_code=200, media_type=answer.headers.get("content-type"),
-            headers={"Cache-Control": "no-cache"},
-            background=BackgroundTask(lambda: done("".join(pieces))))
+        return StreamingResponse(relay(), status_code=200,
+                                 media_type=answer.headers.get("content-type"),
+                                 headers={"Cache-Control": "no-cache"})
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -126,30 +132,28 @@ class ProviderUpstream:
                 "model": body.get("model") or self.provider.name}
         if not body.get("stream"):
             text = await run_in_threadpool(self.provider.complete, messages)
+            await run_in_threadpool(done, text)
             return JSONResponse({**head, "object": "chat.completion", "choices": [
                 {"index": 0, "finish_reason": "stop",
-                 "message": {"role": "assistant", "content": text}}]},
-                background=BackgroundTask(done, text))
-        pieces: list[str] = []
+                 "message": {"role": "assistant", "content": text}}]})
+
+        def chunk(delta: dict[str, str], finish: str | None = None) -> str:
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+            return "data: " + json.dumps({**head, "object": "chat.completion.chunk",
+                                         "choices": [choice]}) + "\n\n"
 
         def chunks() -> Iterator[str]:
-            first = {"role": "assistant", "content": ""}
-            for delta in (first, *({"content": p} for p in self._stream(messages, pieces)),
-                          None):
-                choice = {"index": 0, "delta": delta or {},
-                          "finish_reason": None if delta is not None else "stop"}
-                yield "data: " + json.dumps({**head, "object": "chat.completion.chunk",
-                                             "choices": [choice]}) + "\n\n"
+            yield chunk({"role": "assistant", "content": ""})
+            pieces = []
+            for piece in self.provider.stream(messages):
+                pieces.append(piece)
+                yield chunk({"content": piece})
+            done("".join(pieces))  # recorded before the client sees the end
+            yield chunk({}, "stop")
             yield "data: [DONE]\n\n"
 
-        return StreamingResponse(
-            iterate_in_threadpool(chunks()), media_type="text/event-stream",
-            background=BackgroundTask(lambda: done("".join(pieces))))
-
-    def _stream(self, messages: list[dict[str, Any]], pieces: list[str]) -> Iterator[str]:
-        for piece in self.provider.stream(messages):
-            pieces.append(piece)
-            yield piece
+        return StreamingResponse(iterate_in_threadpool(chunks()),
+                                 media_type="text/event-stream")
 
     async def aclose(self) -> None:
         return None
@@ -188,10 +192,9 @@ def _answer_text(content: bytes) -> str | None:
     return text if isinstance(text, str) else None
 
 
-def _pass(status: int, content: bytes, headers: httpx.Headers,
-          background: BackgroundTask | None = None) -> Response:
+def _pass(status: int, content: bytes, headers: httpx.Headers) -> Response:
     """The upstream's answer as it came (its status, body and content type)."""
-    return Response(content, status_code=status, background=background,
+    return Response(content, status_code=status,
                     media_type=headers.get("content-type", "application/json"))
 
 
