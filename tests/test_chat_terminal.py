@@ -142,6 +142,18 @@ def test_model_switch_mid_session(store_dir: Path, double: OpenAIDouble) -> None
         term.quit()
 
 
+def test_ctrl_c_stops_an_answer_and_it_is_not_remembered(store_dir: Path) -> None:
+    with OpenAIDouble(model="slow", delay_s=3.0) as slow:
+        term, session = start(store_dir, model_at(slow))
+        term.child.sendline("Tell me a long story")
+        term.child.expect_exact("openai:slow> ")
+        term.child.sendintr()
+        term.child.expect_exact(PROMPT)
+        assert "stopped; not remembered" in str(term.child.before)
+        assert "has no turns yet" in term.say(f"/session resume {session}")
+        term.quit()
+
+
 def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
