@@ -148,6 +148,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--memories", type=int, default=50, help="seeded per client's user")
+    parser.add_argument("--readers", type=int, default=2, help="engram serve --readers")
     parser.add_argument("--data", type=Path, help="store directory (default: a temporary one)")
     args = parser.parse_args()
 
@@ -161,8 +162,8 @@ def main() -> None:
     upstream = subprocess.Popen([sys.executable, "-m", "engram.testing", "--port",
                                  str(up_port)], env=env, stdout=subprocess.DEVNULL)
     server = subprocess.Popen([sys.executable, "-m", "engram", "serve", "--data", str(data),
-                               "--port", str(port), "--upstream",
-                               f"http://127.0.0.1:{up_port}/v1"], env=env)
+                               "--port", str(port), "--readers", str(args.readers),
+                               "--upstream", f"http://127.0.0.1:{up_port}/v1"], env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(f"http://127.0.0.1:{up_port}/v1/models")
@@ -187,7 +188,8 @@ def main() -> None:
                            if t["role"] == "user") for s in tally.chats}
     lost = {s: tally.chats[s] - recorded.get(s, 0) for s in tally.chats
             if tally.chats[s] != recorded.get(s, 0)}
-    print(f"\n{args.clients} clients for {took:.0f} s against engram serve on loopback "
+    print(f"\n{args.clients} clients for {took:.0f} s against engram serve --readers "
+          f"{args.readers} on loopback "
           f"({platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()})\n")
     print(table(tally, took))

@@ -168,7 +168,8 @@ def _install_errors(app: FastAPI) -> None:
 
 
 def create_app(config: ServerConfig, memory: Memory | None = None) -> FastAPI:
-    """The service over `memory` (or the store at `config.data`, opened at startup)."""
+    """The service over `memory` (one connection for everything), or over the store at
+    `config.data`, opened at startup with `config.readers` extra connections for reads."""
     from engram.mcp_server import build_mcp
     from engram.server import dashboard, proxy, routes
 
@@ -176,7 +177,11 @@ def create_app(config: ServerConfig, memory: Memory | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        svc = Service(memory if memory is not None else Memory(config.data), config)
+        if memory is None:
+            svc = Service(Memory(config.data), config,
+                          [Memory(config.data) for _ in range(config.readers)])
+        else:
+            svc = Service(memory, config)
         app.state.service = svc
         app.state.upstream = proxy.upstream_of(config)
         try:

@@ -69,6 +69,9 @@ def serve(
     send_sensitive: Annotated[bool, typer.Option(
         "--send-sensitive", help="Let sensitive memories into contexts for remote upstreams.")]
     = False,
+    readers: Annotated[int, typer.Option(
+        "--readers", min=0, max=32, help="Extra store connections serving reads in parallel.")]
+    = 2,
 ) -> None:
     """Serve the REST API, the OpenAI-compatible proxy (/v1), MCP (/mcp) and /dashboard."""
     _need_server_extra()
@@ -77,14 +80,15 @@ def serve(
     from engram.server.app import create_app
 
     with _keyring(data) as (_, keys):
-        has_key = keys.any_active()
+        has_key = keys.exist()
     if host not in LOOPBACK and not has_key:
         _fail(f"--host: refusing to listen on {host} while the store has no API key (anyone "
               "who can reach it could read every memory); create one with `engram keys "
               "create --user NAME --scope read,write`, or listen on 127.0.0.1")
     config = ServerConfig(data=data, host=host, port=port, upstream=upstream,
                           upstream_key=upstream_key, model=model, require_key=require_key,
-                          max_body_bytes=max_body, send_sensitive=send_sensitive)
+                          max_body_bytes=max_body, send_sensitive=send_sensitive,
+                          readers=readers)
     try:
         app = create_app(config)
     except EngramError as exc:

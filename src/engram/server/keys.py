@@ -72,8 +72,10 @@ class KeyRing:
         raw = self.store.get_setting(SETTING)
         return [ApiKey(**{**k, "scopes": tuple(k["scopes"])}) for k in json.loads(raw or "[]")]
 
-    def any_active(self) -> bool:
-        return any(k.active for k in self.all())
+    def exist(self) -> bool:
+        """Whether any key was ever created: from then on, loopback requests need one too
+        (revoking every key does not reopen the store)."""
+        return bool(self.all())
 
     def create(self, user_id: str, scopes: str | list[str] | tuple[str, ...], *, now: datetime,
                label: str | None = None) -> tuple[str, ApiKey]:

@@ -8,8 +8,10 @@ cannot drift apart.
 from __future__ import annotations
 
 import builtins
+import queue
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -53,20 +55,47 @@ class ServerConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY
     send_sensitive: bool = False  # allow sensitive memories in contexts for remote upstreams
     proxy_budget_tokens: int = 1500
+    readers: int = 2  # extra store connections for reads (engram serve opens them)
 
 
 class Service:
-    def __init__(self, memory: Memory, config: ServerConfig) -> None:
+    """`memory` does every write, one at a time under `lock`; reads go to `readers` (more
+    `Memory` objects on the same store, each with its own connection) when there are any,
+    so searches run beside each other and beside a write (WAL readers do not block)."""
+
+    def __init__(self, memory: Memory, config: ServerConfig,
+                 readers: Sequence[Memory] = ()) -> None:
         self.memory, self.config = memory, config
         self.lock = threading.RLock()
         self.keys = KeyRing(memory.store)
         self.usage = ContextUsage(memory.store)
+        self._readers: queue.LifoQueue[Memory] | None = None
+        if readers:
+            self._readers = queue.LifoQueue()
+            for reader in readers:
+                self._readers.put(reader)
+        self._all_readers = tuple(readers)
+
+    @contextmanager
+    def reading(self) -> Iterator[Memory]:
+        """A `Memory` for one read: a free reader, or the writer under the lock."""
+        if self._readers is None:
+            with self.lock:
+                yield self.memory
+            return
+        reader = self._readers.get()
+        try:
+            yield reader
+        finally:
+            self._readers.put(reader)
 
     def locked(self, fn: Callable[[], T]) -> T:
         with self.lock:
             return fn()
 
     def close(self) -> None:
+        for reader in self._all_readers:
+            reader.close()  # writes out their batched access counts
         with self.lock:
             self.usage.flush()
             self.memory.close()
@@ -74,12 +103,13 @@ class Service:
     # ------------------------------------------------------------ who is asking
 
     def authenticate(self, token: str | None, client_host: str | None) -> Principal:
-        with self.lock:
+        with self.reading() as mem:
+            keys = KeyRing(mem.store)
             if client_host in LOOPBACK and not self.config.require_key \
-                    and not self.keys.any_active():
+                    and not keys.exist():
                 return Principal.local()  # any token is ignored: OpenAI clients must send one
             if token:
-                return self.keys.authenticate(token)
+                return keys.authenticate(token)
         raise Unauthorized("no API key was sent", "send `Authorization: Bearer egm_…` "
                            "(create one with `engram keys create --user NAME`)")
 
@@ -88,8 +118,8 @@ class Service:
     def visible(self, who: Principal, memory_id: str) -> MemoryEntry:
         """The memory if `who` may read it; NotFound otherwise (existence is not leaked)."""
         who.require(READ)
-        with self.lock:
-            entry = self.memory.get(memory_id)
+        with self.reading() as mem:
+            entry = mem.get(memory_id)
         if not can_read(who, entry):
             raise NotFound(memory_id)
         return entry
@@ -108,8 +138,8 @@ class Service:
 
     def history(self, who: Principal, memory_id: str) -> list[Event]:
         self.visible(who, memory_id)
-        with self.lock:
-            return self.memory.history(memory_id)
+        with self.reading() as mem:
+            return mem.history(memory_id)
 
     def list(self, who: Principal, user_id: str | None,
              **filters: Any) -> builtins.list[MemoryEntry]:
@@ -117,16 +147,16 @@ class Service:
         who.require(READ)
         if user_id is None and ADMIN not in who.scopes:
             user_id = who.user_id  # a key lists its own user's memories unless told otherwise
-        with self.lock:
-            entries = self.memory.list(user_id=user_id, **filters)
+        with self.reading() as mem:
+            entries = mem.list(user_id=user_id, **filters)
         return [e for e in entries if can_read(who, e)]
 
     def search(self, who: Principal, query: str, user_id: str | None,
                **options: Any) -> builtins.list[Hit]:
         who.require(READ)
         user = who.acting_user(user_id)
-        with self.lock:
-            return self.memory.search(query, user_id=user, **options)
+        with self.reading() as mem:
+            return mem.search(query, user_id=user, **options)
 
     def context(self, who: Principal, *, query: str | None, user_id: str | None,
                 conversation: Sequence[Mapping[str, str]] = (), budget_tokens: int = 1500,
@@ -135,10 +165,11 @@ class Service:
         """What a model should see for the user's next turn; recorded for the dashboard."""
         who.require(READ)
         user = who.acting_user(user_id)
+        with self.reading() as mem:
+            plan = mem.assemble(query, user_id=user, conversation=conversation,
+                                budget_tokens=budget_tokens, style=style, limit=limit,
+                                include_sensitive=include_sensitive)
         with self.lock:
-            plan = self.memory.assemble(query, user_id=user, conversation=conversation,
-                                        budget_tokens=budget_tokens, style=style, limit=limit,
-                                        include_sensitive=include_sensitive)
             self.usage.record(Sample(format_time(self.memory.clock.now()), user,
                                      plan.budget_tokens, plan.tokens_used,
                                      len(plan.memories), via))
