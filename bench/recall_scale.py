@@ -65,20 +65,25 @@ def table_bytes(db: Path) -> dict[str, int]:
 
 
 def measure(mem: Memory, questions: list[str], qvecs: np.ndarray,
-            model: str) -> tuple[float, list[float], list[float], list[float]]:
+            model: str) -> tuple[float, list[float], list[float], list[float], list[float]]:
     """First search (loads the scope, builds or adopts its graph), then every question:
-    the whole search, and its keyword and vector candidate queries alone."""
+    the whole search (keyword half in a worker thread, the default), the same search with
+    both halves in turn (the baseline), and its keyword and vector candidate queries alone."""
     first: list[float] = []
     timed(lambda: mem.search(questions[0], user_id="u"), first)
     full: list[float] = []
+    sequential: list[float] = []
     keyword: list[float] = []
     vector: list[float] = []
     filters = Filters(user_id="u")
     for q, v in zip(questions, qvecs, strict=True):
         timed(lambda q=q: mem.search(q, user_id="u", limit=10), full)
+        mem.hybrid.parallel = False
+        timed(lambda q=q: mem.search(q, user_id="u", limit=10), sequential)
+        mem.hybrid.parallel = True
         timed(lambda q=q: mem.store.keyword_search(keyword_terms(q), filters, 50), keyword)
         timed(lambda v=v: mem.store.vector_search(v, filters, model, 50), vector)
-    return first[0], full, keyword, vector
+    return first[0], full, sequential, keyword, vector
 
 
 def main() -> None:
@@ -125,7 +130,7 @@ def main() -> None:
             for item in batch:
                 del table[item["text"]]  # keep RAM flat: vectors now live in the store
         ingest_s = time.perf_counter() - started
-        first, full, keyword, vector = measure(mem, questions, qvecs, model.name)
+        first, full, sequential, keyword, vector = measure(mem, questions, qvecs, model.name)
         mem.close()
         files = [p for p in store.rglob("*") if p.is_file()]
         graph = sum(p.stat().st_size for p in files if p.suffix == ".usearch")
@@ -138,19 +143,21 @@ def main() -> None:
                             "--json"], env=env, check=True, capture_output=True)
             cold.append(time.perf_counter() - t)
         breakdown[size] = table_bytes(store / "engram.db")
-        rows.append((size, ingest_s, first, full, keyword, vector, total, graph, cold))
+        rows.append((size, ingest_s, first, full, sequential, keyword, vector, total, graph,
+                     cold))
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
 
     print(f"query embedding (MiniLM, NumPy, one query): p50 {pct(query_ms, 0.5):.1f} ms, "
           f"p95 {pct(query_ms, 0.95):.1f} ms")
     print("| memories | add_many/s | first search (load + graph) ms | search p50 / p95 ms | "
-          "keyword p50 / p95 ms | vector p50 / p95 ms | bytes/memory (all) | of which HNSW "
-          "file | cold `engram search` s (median of 3) |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for size, ingest_s, first_ms, full, keyword, vector, total, graph, cold in rows:
+          "sequential halves p50 / p95 ms | keyword p50 / p95 ms | vector p50 / p95 ms | "
+          "bytes/memory (all) | of which HNSW file | cold `engram search` s (median of 3) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for size, ingest_s, first_ms, full, sequential, keyword, vector, total, graph, cold in rows:
         print(f"| {size:,} | {size / ingest_s:,.0f} | {first_ms:,.0f} | "
               f"{pct(full, .5):.1f} / {pct(full, .95):.1f} | "
+              f"{pct(sequential, .5):.1f} / {pct(sequential, .95):.1f} | "
               f"{pct(keyword, .5):.1f} / {pct(keyword, .95):.1f} | "
               f"{pct(vector, .5):.1f} / {pct(vector, .95):.1f} | {total / size:,.0f} | "
               f"{graph / size:,.0f} | {statistics.median(cold):.2f} |")

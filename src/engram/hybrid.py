@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -16,14 +17,18 @@ from engram.store.base import Filters, Store, Tx
 from engram.vectors import quantize
 
 CANDIDATES = 50  # from each of the keyword and the vector query (docs/recall-research.md)
+# SQLite and the NumPy encoder release the GIL, so on two cores the halves really overlap.
+_KEYWORD_THREAD = ThreadPoolExecutor(max_workers=4, thread_name_prefix="engram-keyword")
 AUTO = "auto"
 
 
 class Hybrid:
     """Owns the store's embedder: resolved lazily, so commands without vectors stay fast."""
 
-    def __init__(self, store: Store, embedder: Embedder | str | None = AUTO) -> None:
+    def __init__(self, store: Store, embedder: Embedder | str | None = AUTO, *,
+                 parallel: bool = True) -> None:
         self.store = store
+        self.parallel = parallel  # keyword half in a worker thread; False on a single core
         self._requested = embedder
         self._embedder: Embedder | None = None
         self._resolved = False
@@ -82,13 +87,20 @@ class Hybrid:
     def search(self, query: str, filters: Filters, limit: int, now: datetime,
                weights: Weights) -> list[Hit]:
         pool = max(CANDIDATES, limit)
-        keyword = self.store.keyword_candidates(keyword_terms(query), filters, pool)
-        candidates = {b.id: Candidate(b, keyword=s) for b, s in keyword}
         embedder = self.embedder
-        if embedder is not None and filters.user_id is not None:
+        if embedder is None or filters.user_id is None:
+            keyword = self.store.keyword_candidates(keyword_terms(query), filters, pool)
+            candidates = {b.id: Candidate(b, keyword=s) for b, s in keyword}
+        else:  # the keyword half runs beside the query's embedding and the vector half
+            terms = keyword_terms(query)
+            pending = _KEYWORD_THREAD.submit(self.store.keyword_candidates, terms, filters,
+                                             pool) if self.parallel else None
             vector = embedder.embed([query])[0]
-            for brief, sim in self.store.vector_candidates(vector, filters, embedder.name,
-                                                           pool):
+            nearest = self.store.vector_candidates(vector, filters, embedder.name, pool)
+            keyword = pending.result() if pending else \
+                self.store.keyword_candidates(terms, filters, pool)
+            candidates = {b.id: Candidate(b, keyword=s) for b, s in keyword}
+            for brief, sim in nearest:
                 found = candidates.get(brief.id)
                 candidates[brief.id] = Candidate(brief, found.keyword if found else 0.0, sim)
             unscored = [i for i, c in candidates.items() if c.vector == 0.0]

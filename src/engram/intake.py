@@ -15,17 +15,20 @@ from engram.model import (
     MemoryEntry,
     Privacy,
     Source,
+    Status,
     Tier,
     Truth,
     check_id,
     check_metadata,
     check_unit,
     content_hash,
+    format_time,
     normalize_content,
     normalize_labels,
     parse_enum,
     parse_time,
 )
+from engram.store.base import Filters
 
 DEFAULT_USER = "default"
 ADD_FIELDS = frozenset({
@@ -84,6 +87,48 @@ def _flag(value: object, name: str) -> bool:
     if not isinstance(value, bool):
         raise InvalidInput(name, f"{value!r} is not a bool", "pass True or False")
     return value
+
+
+def changes(fields: Mapping[str, Any], max_content_bytes: int) -> dict[str, Any]:
+    """The validated `memory.updated` changes that update()'s arguments ask for."""
+    out: dict[str, Any] = {}
+    if "text" in fields:
+        content = normalize_content(fields["text"], max_content_bytes)
+        out |= {"content": content, "content_hash": content_hash(content)}
+    if "metadata" in fields:
+        out["metadata"] = check_metadata(fields["metadata"])
+    for name, enum in (("memory_type", Kind), ("truth_category", Truth), ("privacy", Privacy)):
+        if name in fields:
+            out[name] = parse_enum(enum, fields[name], name).value
+    if "summary" in fields:
+        out["summary"] = optional_text(fields["summary"], "summary")
+    if "at" in fields:
+        out["occurred_at"] = format_time(parse_time(fields["at"], "at"))
+    if "shared_with" in fields:
+        out["shared_with"] = list(normalize_labels(fields["shared_with"], "shared_with"))
+    if "sensitive" in fields:
+        out["sensitive"] = _flag(fields["sensitive"], "sensitive")
+    return out
+
+
+def filters(user_id: str | None, agent_id: str | None = None,
+             session_id: str | None = None, tags: Iterable[str] | None = None,
+             memory_type: Kind | str | None = None, tier: Tier | str | None = None,
+             since: datetime | str | None = None,
+             until: datetime | str | None = None,
+             statuses: tuple[Status, ...] | None = (Status.ACTIVE,),
+             include_sensitive: bool = True) -> Filters:
+    """Validated read filters (every scope id checked; times parsed)."""
+    return Filters(
+        user_id=check_id(user_id, "user_id"), agent_id=check_id(agent_id, "agent_id"),
+        session_id=check_id(session_id, "session_id"),
+        tags=normalize_labels(tags, "tags"),
+        memory_type=parse_enum(Kind, memory_type, "memory_type") if memory_type else None,
+        tier=parse_enum(Tier, tier, "tier") if tier else None,
+        since=parse_time(since, "since") if since is not None else None,
+        until=parse_time(until, "until") if until is not None else None,
+        statuses=statuses, include_sensitive=include_sensitive,
+    )
 
 
 def optional_text(value: object, name: str) -> str | None:

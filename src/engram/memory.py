@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -13,6 +12,7 @@ from typing import Any, Self
 
 from engram import config, intake, maintenance, remember
 from engram import context as ctx
+from engram.access import AccessLog
 from engram.clock import Clock, SystemClock
 from engram.consolidate import FEEDBACK_FACTORS, after_feedback
 from engram.embed import Embedder
@@ -32,19 +32,15 @@ from engram.model import (
     Tier,
     Truth,
     check_id,
-    check_metadata,
     check_unit,
-    content_hash,
     format_time,
-    normalize_content,
     normalize_labels,
     parse_enum,
-    parse_time,
     to_json,
 )
 from engram.recall import DEFAULT_WEIGHTS, Hit, Weights
 from engram.store import open_store
-from engram.store.base import ChainReport, Filters, Store
+from engram.store.base import ChainReport, Store
 from engram.tiers import Policy
 
 
@@ -78,9 +74,8 @@ class Memory:
         self.weights = weights
         self.max_content_bytes = max_content_bytes
         self.actor = actor
-        self._access_batch, self._access_flush_s = access_batch, access_flush_s
-        self._pending: dict[str, list[Any]] = {}
-        self._pending_since = time.monotonic()
+        self._access = AccessLog(self.store, self.clock, batch=access_batch,
+                                 flush_s=access_flush_s)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -206,25 +201,13 @@ class Memory:
                memory_type: Kind | str | None = None,
                truth_category: Truth | str | None = None,
                privacy: Privacy | str | None = None, summary: str | None = None,
-               confidence: float | None = None,
-               at: datetime | str | None = None) -> MemoryEntry:
+               confidence: float | None = None, at: datetime | str | None = None,
+               shared_with: Iterable[str] | None = None,
+               sensitive: bool | None = None) -> MemoryEntry:
         """Change a memory's content or attributes; its history keeps the old values."""
-        changes: dict[str, Any] = {}
-        if text is not None:
-            content = normalize_content(text, self.max_content_bytes)
-            changes |= {"content": content, "content_hash": content_hash(content)}
-        if metadata is not None:
-            changes["metadata"] = check_metadata(metadata)
-        if memory_type is not None:
-            changes["memory_type"] = parse_enum(Kind, memory_type, "memory_type").value
-        if truth_category is not None:
-            changes["truth_category"] = parse_enum(Truth, truth_category, "truth_category").value
-        if privacy is not None:
-            changes["privacy"] = parse_enum(Privacy, privacy, "privacy").value
-        if summary is not None:
-            changes["summary"] = intake.optional_text(summary, "summary")
-        if at is not None:
-            changes["occurred_at"] = format_time(parse_time(at, "at"))
+        fields = {k: v for k, v in locals().items()
+                  if k not in ("self", "memory_id", "confidence") and v is not None}
+        changes = intake.changes(fields, self.max_content_bytes)
         vectors = {}
         if "content" in changes:
             vectors = self.hybrid.vectors_for([replace(self.get(memory_id), **{
@@ -291,7 +274,7 @@ class Memory:
         with self.store.transaction() as tx:
             _require(tx.get(memory_id), memory_id)
             tx.append(Draft(EventType.FORGOTTEN, memory_id, payload, self.actor))
-        self._pending.pop(memory_id, None)
+        self._access.drop(memory_id)
         self.store.redact_residue()
 
     # ------------------------------------------------------------ reads
@@ -314,14 +297,14 @@ class Memory:
              newest_first: bool = True) -> builtins.list[MemoryEntry]:
         """Memories matching every filter, newest first. `user_id=None` lists all users;
         `status="all"` includes superseded and expired ones."""
-        filters = self._filters(user_id, agent_id, session_id, tags, memory_type, tier,
+        filters = intake.filters(user_id, agent_id, session_id, tags, memory_type, tier,
                                 since, until, statuses=_statuses(status))
         if limit is not None:
             _check_limit(limit)
         return self.store.select(filters, limit=limit, offset=offset, newest_first=newest_first)
 
     def count(self, *, user_id: str | None = None, **filters: Any) -> int:
-        return self.store.count(self._filters(user_id, **filters))
+        return self.store.count(intake.filters(user_id, **filters))
 
     def search(self, query: str, *, user_id: str = DEFAULT_USER, limit: int = 10,
                agent_id: str | None = None, session_id: str | None = None,
@@ -335,11 +318,11 @@ class Memory:
             raise InvalidInput("query", "is empty", "say what to search for")
         _check_limit(limit)
         statuses = (Status.ACTIVE, Status.SUPERSEDED) if include_superseded else (Status.ACTIVE,)
-        filters = self._filters(check_id(user_id, "user_id", required=True), agent_id,
+        filters = intake.filters(check_id(user_id, "user_id", required=True), agent_id,
                                 session_id, tags, memory_type, tier, since, until,
                                 statuses=statuses, include_sensitive=include_sensitive)
         hits = self.hybrid.search(query, filters, limit, self.clock.now(), self.weights)
-        self._note_access([h.memory.id for h in hits])
+        self._access.note([h.memory.id for h in hits])
         return hits
 
     def assemble(self, query: str | None = None, *, user_id: str = DEFAULT_USER,
@@ -363,7 +346,7 @@ class Memory:
             raise InvalidInput("query", "is empty", "pass a query or a conversation that ends "
                                "with a user turn")
         _check_limit(limit)
-        filters = self._filters(check_id(user_id, "user_id", required=True),
+        filters = intake.filters(check_id(user_id, "user_id", required=True),
                                 include_sensitive=include_sensitive)
         hits = self.hybrid.search(query, filters, limit, self.clock.now(), self.weights)
         if self._count is None:
@@ -371,7 +354,7 @@ class Memory:
         plan = ctx.build_context(hits, conversation, budget_tokens=budget_tokens, style=style,
                                  count=self._count, limits=limits, summarize=summarize,
                                  instructions=instructions)
-        self._note_access(list(plan.memory_ids))
+        self._access.note(list(plan.memory_ids))
         return plan
 
     def context(self, query: str, *, user_id: str = DEFAULT_USER, budget_tokens: int = 1500,
@@ -382,49 +365,9 @@ class Memory:
                              limit=limit, include_sensitive=include_sensitive)
         return ctx.render(plan.memories, style)
 
-    def _filters(self, user_id: str | None, agent_id: str | None = None,
-                 session_id: str | None = None, tags: Iterable[str] | None = None,
-                 memory_type: Kind | str | None = None, tier: Tier | str | None = None,
-                 since: datetime | str | None = None,
-                 until: datetime | str | None = None,
-                 statuses: tuple[Status, ...] | None = (Status.ACTIVE,),
-                 include_sensitive: bool = True) -> Filters:
-        return Filters(
-            user_id=check_id(user_id, "user_id"), agent_id=check_id(agent_id, "agent_id"),
-            session_id=check_id(session_id, "session_id"),
-            tags=normalize_labels(tags, "tags"),
-            memory_type=parse_enum(Kind, memory_type, "memory_type") if memory_type else None,
-            tier=parse_enum(Tier, tier, "tier") if tier else None,
-            since=parse_time(since, "since") if since is not None else None,
-            until=parse_time(until, "until") if until is not None else None,
-            statuses=statuses, include_sensitive=include_sensitive,
-        )
-
-    # ------------------------------------------------------------ access statistics
-
-    def _note_access(self, ids: builtins.list[str]) -> None:
-        """Count recalls in memory; write them as one event per batch, not one per search."""
-        if not ids:
-            return
-        if not self._pending:
-            self._pending_since = time.monotonic()
-        stamp = format_time(self.clock.now())
-        for memory_id in ids:
-            count, _ = self._pending.get(memory_id, (0, stamp))
-            self._pending[memory_id] = [count + 1, stamp]
-        if len(self._pending) >= self._access_batch or \
-                time.monotonic() - self._pending_since >= self._access_flush_s:
-            self.flush()
-
     def flush(self) -> None:
-        """Write pending access statistics now (done on close and every batch)."""
-        if not self._pending:
-            return
-        pending, self._pending = self._pending, {}
-        with self.store.transaction() as tx:
-            live = {k: v for k, v in pending.items() if tx.get(k) is not None}
-            if live:
-                tx.append(Draft(EventType.ACCESSED, None, {"accesses": live}, "engram"))
+        """Write batched access statistics now (done on close and every batch)."""
+        self._access.flush()
 
     # ------------------------------------------------------------ the log
 

@@ -7,6 +7,7 @@ import json
 import random
 import shutil
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -78,7 +79,8 @@ class SQLiteStore:
         self.device_id = self._device_id(device_id)
         self._hlc = HLC(0)
         self.vectors = VectorScopes(self._conn, self.directory)
-        self._vocab_ready = False
+        self._readers = threading.local()  # keyword search's connection, one per thread
+        self._reader_conns: list[sqlite3.Connection] = []
         self._term_cache: dict[str, tuple[int, int]] = {}  # stem -> (rows, store size then)
         self._closed = False
         if self._meta("projection_layout") != PROJECTION_LAYOUT:
@@ -131,6 +133,8 @@ class SQLiteStore:
         if self._closed:
             return
         self.vectors.save()
+        for reader in self._reader_conns:
+            reader.close()
         self.checkpoint()
         self._conn.close()
         self._closed = True
@@ -200,11 +204,12 @@ class SQLiteStore:
     def keyword_candidates(self, terms: list[str], filters: Filters,
                            limit: int) -> list[tuple[Brief, float]]:
         """BM25 over the query's informative terms (see `_document_counts`), best first."""
-        counted = self._document_counts(terms)
+        conn = self._reader()
+        counted = self._document_counts(conn, terms)
         if not counted:
             return []
         where, params = P.where(filters)
-        rows = self._conn.execute(
+        rows = conn.execute(
             f"SELECT {P.BRIEF}, -bm25(memories_fts, {_WEIGHTS}) AS score FROM memories_fts "
             "JOIN memories m ON m.rowid = memories_fts.rowid WHERE memories_fts MATCH ? "
             f"AND {where} ORDER BY score DESC LIMIT ?",
@@ -221,7 +226,26 @@ class SQLiteStore:
         entries = self.get_many(b.id for b, _ in found)
         return [(entries[b.id], s) for b, s in found if b.id in entries]
 
-    def _document_counts(self, terms: list[str]) -> list[tuple[int, str]]:
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's read-only connection for keyword search: `Hybrid` runs it beside
+        the vector search (and the query's embedding) in another thread. It sees what is
+        committed; a search never runs inside a write transaction."""
+        conn: sqlite3.Connection | None = getattr(self._readers, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                   timeout=self._busy_timeout_s)
+            conn.row_factory = sqlite3.Row
+            conn.execute("CREATE VIRTUAL TABLE temp.query_terms USING fts5(term, "
+                         "tokenize='porter unicode61 remove_diacritics 2')")
+            conn.execute("CREATE VIRTUAL TABLE temp.query_stems USING "
+                         "fts5vocab(temp, query_terms, 'instance')")
+            conn.execute("CREATE VIRTUAL TABLE temp.memory_terms USING "
+                         "fts5vocab(main, memories_fts, 'row')")
+            self._readers.conn = conn
+            self._reader_conns.append(conn)
+        return conn
+
+    def _document_counts(self, c: sqlite3.Connection, terms: list[str]) -> list[tuple[int, str]]:
         """(rows containing it, term) for the query's informative terms, rarest first.
 
         FTS5 scores every row that matches any term, so a common term costs time in
@@ -230,21 +254,12 @@ class SQLiteStore:
         dropped; the rarest term always stays. Measured in docs/recall.md."""
         if not terms:
             return []
-        c = self._conn
-        if not self._vocab_ready:
-            c.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_terms USING fts5(term, "
-                      "tokenize='porter unicode61 remove_diacritics 2')")
-            c.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_stems USING "
-                      "fts5vocab(temp, query_terms, 'instance')")
-            c.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.memory_terms USING "
-                      "fts5vocab(main, memories_fts, 'row')")
-            self._vocab_ready = True
         c.execute("DELETE FROM temp.query_terms")
         c.executemany("INSERT INTO temp.query_terms (rowid, term) VALUES (?, ?)",
                       list(enumerate(terms, start=1)))
         stems = dict(c.execute("SELECT doc, term FROM temp.query_stems").fetchall())
         total = c.execute("SELECT COALESCE(MAX(rowid), 0) FROM memories").fetchone()[0]
-        docs = self._term_rows(set(stems.values()), total)
+        docs = self._term_rows(c, set(stems.values()), total)
         counted = sorted((docs.get(stems.get(i, ""), 0), term)
                          for i, term in enumerate(terms, 1))
         counted = [(n, t) for n, t in counted if n > 0]
@@ -252,7 +267,8 @@ class SQLiteStore:
         kept = [(n, t) for n, t in counted if n <= cap]
         return kept or counted[:1]
 
-    def _term_rows(self, stems: set[str], total: int) -> dict[str, int]:
+    def _term_rows(self, c: sqlite3.Connection, stems: set[str],
+                   total: int) -> dict[str, int]:
         """Rows holding each stem. FTS5 counts them by walking the term's whole posting list
         (5 ms for a term in 289k rows), so counts are cached; in a store of 10k rows or more
         a count may be reused until the store has grown or shrunk by 1%."""
@@ -260,7 +276,7 @@ class SQLiteStore:
                  or not (hit[1] == total or (total >= 10_000
                                              and abs(hit[1] - total) <= total // 100))}
         if fresh:
-            found = dict(self._conn.execute(
+            found = dict(c.execute(
                 f"SELECT term, doc FROM temp.memory_terms WHERE term IN "
                 f"({', '.join('?' * len(fresh))})", list(fresh)).fetchall())
             if len(self._term_cache) > 50_000:
