@@ -10,6 +10,8 @@ import pytest
 from engram import InvalidInput, ManualClock, Memory, Status
 from engram.events import EventType
 
+pytestmark = pytest.mark.all_backends
+
 
 def test_a_turn_is_recorded_verbatim_and_what_it_states_is_extracted(mem: Memory) -> None:
     done = mem.remember_turn("I live in Paris and I'm allergic to peanuts.", "Noted.",
@@ -69,9 +71,9 @@ def test_users_never_consolidate_into_each_other(mem: Memory) -> None:
     assert mem.get(ada.id).status is Status.ACTIVE and bob.user_id == "bob"
 
 
-def test_near_duplicates_corroborate_with_the_real_embedder(tmp_path: Path,
+def test_near_duplicates_corroborate_with_the_real_embedder(store_dir: str | Path,
                                                             clock: ManualClock) -> None:
-    with Memory(tmp_path / "s", clock=clock) as mem:  # the default MiniLM, offline
+    with Memory(store_dir, clock=clock) as mem:  # the default MiniLM, offline
         first = mem.remember_turn("Yesterday I ran a half marathon in Lisbon.",
                                   user_id="ada", session_id="s1").extracted
         again = mem.remember_turn("Yesterday I ran a half-marathon in Lisbon!",

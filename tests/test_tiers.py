@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,7 @@ from engram import ManualClock, Memory, Status, Tier
 from engram.model import Confidence, Kind, MemoryEntry, Truth
 from engram.tiers import Policy, decayed, recency, review, tagged_since, why
 
+pytestmark = pytest.mark.all_backends
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 POLICY = Policy()
 
@@ -78,9 +80,9 @@ def test_long_term_becomes_persistent_by_the_three_rules() -> None:
                       POLICY)) is Tier.PERSISTENT
 
 
-def test_the_identity_tag_counts_from_when_it_was_put_on(tmp_path: object) -> None:
+def test_the_identity_tag_counts_from_when_it_was_put_on(store_dir: str | Path) -> None:
     clock = ManualClock(T0)
-    with Memory(f"{tmp_path}/s", clock=clock, embedder=None) as mem:
+    with Memory(store_dir, clock=clock, embedder=None) as mem:
         m = mem.add("My name is Ada", user_id="u1", tier="long_term")
         clock.advance(timedelta(days=10))
         mem.tag(m.id, add=["identity"])
@@ -100,10 +102,10 @@ def test_recency_halves_per_half_life_and_is_recorded_in_steps() -> None:
     assert decayed(long, at(days=90), POLICY) == pytest.approx(0.5)
 
 
-def test_maintenance_over_simulated_months(tmp_path: object) -> None:
+def test_maintenance_over_simulated_months(store_dir: str | Path) -> None:
     """Facts persist and fade unless used; chatter expires; identity becomes permanent."""
     clock = ManualClock(T0)
-    with Memory(f"{tmp_path}/s", clock=clock, embedder=None) as mem:
+    with Memory(store_dir, clock=clock, embedder=None) as mem:
         fact = mem.add("Ada lives in Lisbon", user_id="u1")
         chatter = mem.add("Ada is tired today", user_id="u1", memory_type="context")
         name = mem.add("Ada's full name is Ada Lovelace", user_id="u1", tags=["identity"])
@@ -127,9 +129,9 @@ def test_maintenance_over_simulated_months(tmp_path: object) -> None:
         assert "expired on" in why(mem.get(chatter.id), mem.history(chatter.id), mem.policy)
 
 
-def test_remember_turn_runs_overdue_maintenance_lazily(tmp_path: object) -> None:
+def test_remember_turn_runs_overdue_maintenance_lazily(store_dir: str | Path) -> None:
     clock = ManualClock(T0)
-    with Memory(f"{tmp_path}/s", clock=clock, embedder=None) as mem:
+    with Memory(store_dir, clock=clock, embedder=None) as mem:
         mem.remember_turn("I'm feeling tired today.", user_id="u1", session_id="s1")
         clock.advance(timedelta(days=4))
         assert mem.list(user_id="u1", status="expired") == []
