@@ -1,6 +1,7 @@
 """LoCoMo evidence recall: Engram against a plain BM25 and a plain dense baseline, one run.
 
     python bench/locomo.py --data ../shared/data/locomo
+    python bench/locomo.py --store pgserver --engram-only   # the same run on PostgreSQL
 
 Each turn becomes one memory ("Speaker: text", plus " [shares photo: CAPTION]"), scoped to its
 conversation (user_id), with metadata {"dia_id": ...} and `at` = the session's date. Every
@@ -29,6 +30,7 @@ import numpy as np
 from engram import Memory
 from engram.embed import load_embedder
 from engram.recall import keyword_terms
+from stores import STORE_HELP, Locations
 
 KS = (5, 10, 20)
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
@@ -97,7 +99,7 @@ def score(result: Result, category: int, evidence: set[str], ranked: list[str]) 
         result.recalls[k].append((category, len(evidence & set(ranked[:k])) / len(evidence)))
 
 
-def run_engram(conversations: list[Conversation], store: Path) -> Result:
+def run_engram(conversations: list[Conversation], store: str | Path) -> Result:
     result = Result()
     mem = Memory(store)
     started, count = time.perf_counter(), 0
@@ -176,18 +178,27 @@ def table(results: dict[str, Result]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/locomo"))
+    parser.add_argument("--store", default="sqlite", help=STORE_HELP)
+    parser.add_argument("--engram-only", action="store_true", help="skip the baselines")
     args = parser.parse_args()
     conversations = load(args.data)
     questions = sum(len(c.questions) for c in conversations)
     turns = sum(len(c.turns) for c in conversations)
     print(f"{len(conversations)} conversations, {turns} turns, {questions} questions (cat 1-4)",
           file=sys.stderr)
-    embedder = load_embedder()
-    results = {"BM25 (FTS5, porter, stopwords)": run_bm25(conversations),
-               "dense (MiniLM cosine)": run_dense(conversations,
-                                                  lambda texts: embedder.embed(texts))}
+    results = {}
+    if not args.engram_only:
+        embedder = load_embedder()
+        results = {"BM25 (FTS5, porter, stopwords)": run_bm25(conversations),
+                   "dense (MiniLM cosine)": run_dense(conversations,
+                                                      lambda texts: embedder.embed(texts))}
     with tempfile.TemporaryDirectory() as tmp:
-        results["Engram"] = run_engram(conversations, Path(tmp) / "store")
+        locs = Locations(Path(tmp), args.store)
+        try:
+            name = "Engram" if args.store == "sqlite" else f"Engram ({locs.describe()})"
+            results[name] = run_engram(conversations, locs.new("locomo"))
+        finally:
+            locs.close()
     print(table(results))
 
 
