@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -152,3 +153,22 @@ def test_memory_block_goes_first() -> None:
     assert with_memory_block([user], "M") == [{"role": "system", "content": "M"}, user]
     multi = {"role": "system", "content": [{"type": "text", "text": "s"}]}
     assert with_memory_block([multi, user], "M")[0] == {"role": "system", "content": "M"}
+
+
+def test_acompletion_gets_memory_streamed_and_not(litellm: Any, mem: Memory,
+                                                  double: OpenAIDouble) -> None:
+    mem.add("Alice's bike is a green Brompton", user_id="alice")
+    chat = with_memory(litellm.acompletion, mem, user_id="alice", session_id="s1")
+
+    async def talk() -> str:
+        response = await chat(**call_args(double, "What bike do I ride?"))
+        assert "Brompton" in double.requests[-1]["messages"][0]["content"]
+        chunks = await chat(**call_args(double, "What colour is my bike?", stream=True))
+        pieces = [c.choices[0].delta.content or "" async for c in chunks if c.choices]
+        assert double.requests[-1]["stream"] is True
+        return str(response.choices[0].message.content) + "|" + "".join(pieces)
+
+    assert asyncio.run(talk()) == "You said: What bike do I ride?|You said: What colour is my bike?"
+    assert [m["content"] for m in mem.conversation("s1", user_id="alice")] == [
+        "What bike do I ride?", "You said: What bike do I ride?",
+        "What colour is my bike?", "You said: What colour is my bike?"]

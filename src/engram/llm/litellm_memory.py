@@ -4,6 +4,7 @@ message, and the exchange is remembered once the answer is complete.
     from engram.llm.litellm_memory import with_memory
     completion = with_memory(litellm.completion, mem, user_id="alice")
     completion(model="groq/llama3-8b-8192", messages=[...])   # litellm's own arguments
+    acompletion = with_memory(litellm.acompletion, mem, user_id="alice")   # awaitable
 
 Why a wrapper and not a LiteLLM callback: no hook of LiteLLM's SDK both rewrites every call's
 messages and sees its answer. `CustomLogger.async_pre_call_hook` runs only in the LiteLLM
@@ -15,8 +16,9 @@ releases; success callbacks run later on a background thread. A function with
 
 from __future__ import annotations
 
+import inspect
 import secrets
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from engram.context import ContextPlan, render
@@ -25,12 +27,13 @@ from engram.llm.litellm import import_litellm
 from engram.memory import Memory
 from engram.model import check_id
 
-Completion = Callable[..., Any]
+Completion = Callable[..., Any]  # litellm.completion or litellm.acompletion
 
 
 class MemoryCompletion:
     """`completion` with memory; `last_plan.memory_ids` says which memories the last call was
-    given. Per call, `engram_user_id=` and `engram_session_id=` override the defaults."""
+    given. Per call, `engram_user_id=` and `engram_session_id=` override the defaults. An
+    async `completion` (litellm.acompletion) gives an awaitable call."""
 
     def __init__(self, completion: Completion, mem: Memory, *, user_id: str,
                  session_id: str | None = None, budget_tokens: int = 1000,
@@ -43,6 +46,31 @@ class MemoryCompletion:
         self.last_plan: ContextPlan | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        prepared = self._prepare(args, kwargs)
+        if inspect.iscoroutinefunction(self.completion):
+            return self._acall(kwargs, prepared)
+        response = self.completion(**kwargs)
+        if prepared is None or not self.record:
+            return response
+        if kwargs.get("stream"):
+            return self._recorded_stream(response, *prepared)
+        self._remember(response.choices[0].message.content, *prepared)
+        return response
+
+    async def _acall(self, kwargs: dict[str, Any],
+                     prepared: tuple[str, str, str] | None) -> Any:
+        response = await self.completion(**kwargs)
+        if prepared is None or not self.record:
+            return response
+        if kwargs.get("stream"):
+            return self._arecorded_stream(response, *prepared)
+        self._remember(response.choices[0].message.content, *prepared)
+        return response
+
+    def _prepare(self, args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> tuple[str, str, str] | None:
+        """Check the call and put the memories in its messages (in place, in `kwargs`);
+        (question, user, session) to remember it by, or None when there is no user turn."""
         user_id = check_id(kwargs.pop("engram_user_id", self.user_id), "engram_user_id",
                            required=True) or self.user_id
         session_id = check_id(kwargs.pop("engram_session_id", self.session_id),
@@ -55,22 +83,19 @@ class MemoryCompletion:
             raise InvalidInput("messages", "expected a list of {role, content} dicts",
                                'pass e.g. messages=[{"role": "user", "content": "hello"}]')
         question = last_user_text(messages)
+        self.last_plan = None
         if question is None:  # nothing to recall for, nothing to remember
-            self.last_plan = None
-            return self.completion(**kwargs)
+            return None
         plan = self.mem.assemble(question, user_id=user_id, budget_tokens=self.budget_tokens,
                                  style="openai", include_sensitive=self.include_sensitive)
         self.last_plan = plan
         kwargs["messages"] = with_memory_block(messages, render(plan.memories, "openai")
                                                if plan.memories else "")
-        response = self.completion(**kwargs)
-        if not self.record:
-            return response
-        if kwargs.get("stream"):
-            return self._recorded_stream(response, question, user_id, session_id)
-        answer = response.choices[0].message.content or ""
-        self.mem.remember_turn(question, answer, user_id=user_id, session_id=session_id)
-        return response
+        return question, user_id, session_id
+
+    def _remember(self, answer: str | None, question: str, user_id: str,
+                  session_id: str) -> None:
+        self.mem.remember_turn(question, answer or "", user_id=user_id, session_id=session_id)
 
     def _recorded_stream(self, chunks: Any, question: str, user_id: str,
                          session_id: str) -> Iterator[Any]:
@@ -78,11 +103,21 @@ class MemoryCompletion:
         its end (a stream abandoned midway is not)."""
         pieces: list[str] = []
         for chunk in chunks:
-            if chunk.choices and chunk.choices[0].delta.content:
-                pieces.append(str(chunk.choices[0].delta.content))
+            pieces.append(_delta_text(chunk))
             yield chunk
-        self.mem.remember_turn(question, "".join(pieces), user_id=user_id,
-                               session_id=session_id)
+        self._remember("".join(pieces), question, user_id, session_id)
+
+    async def _arecorded_stream(self, chunks: Any, question: str, user_id: str,
+                                session_id: str) -> AsyncIterator[Any]:
+        pieces: list[str] = []
+        async for chunk in chunks:
+            pieces.append(_delta_text(chunk))
+            yield chunk
+        self._remember("".join(pieces), question, user_id, session_id)
+
+
+def _delta_text(chunk: Any) -> str:
+    return str(chunk.choices[0].delta.content or "") if chunk.choices else ""
 
 
 def with_memory(completion: Completion, mem: Memory, *, user_id: str,
