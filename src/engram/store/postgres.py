@@ -9,10 +9,7 @@ Reads take no lock. Design notes and numbers: docs/postgres.md.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
-import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
@@ -22,7 +19,6 @@ from psycopg import sql
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from engram import vectors
 from engram.clock import Clock
 from engram.errors import StoreError
 from engram.events import (
@@ -40,6 +36,7 @@ from engram.model import MemoryEntry
 from engram.projection import apply, fold, targets
 from engram.recall import Brief
 from engram.store import postgres_projection as PP
+from engram.store import postgres_search as S
 from engram.store import sqlite_projection as P
 from engram.store.base import ChainReport, Filters
 from engram.store.postgres_schema import (
@@ -47,11 +44,10 @@ from engram.store.postgres_schema import (
     PROJECTION_LAYOUT,
     PROJECTION_TABLES,
     PROJECTIONS_DDL,
-    RANK_WEIGHTS,
-    TS_CONFIG,
+    read_meta,
     run_script,
+    write_meta,
 )
-from engram.store.sqlite import MAX_TERM_ROWS, MAX_TERM_SHARE
 from engram.vectors import Array, Vec8
 
 Conn = psycopg.Connection[DictRow]
@@ -59,7 +55,6 @@ Conn = psycopg.Connection[DictRow]
 WRITE_LOCK = 0x656E6772616D  # "engram"
 _EVENT_COLUMNS = ("id, type, schema, device_id, seq, hlc, actor, memory_id, payload, "
                   "payload_hash, prev_hash, hash")
-HNSW_EF_SEARCH = 100
 
 
 def redacted_url(url: str) -> str:
@@ -95,8 +90,7 @@ class PostgresStore:
                              f"{connect_timeout_s:.0f} s; check that the server runs and the "
                              "URL's host, port, user and database") from exc
         self._hlc = HLC(0)
-        self._stems: dict[str, str] = {}  # query word -> tsquery text ('' when it has none)
-        self._term_cache: dict[str, tuple[int, int]] = {}  # tsquery -> (rows, store size then)
+        self._keywords = S.KeywordIndex()
         self._closed = False
         self.device_id = self._setup(device_id)
 
@@ -114,13 +108,13 @@ class PostgresStore:
             for migration in MIGRATIONS[version:]:
                 migration(c)
             if version < len(MIGRATIONS):
-                _put_meta(c, "schema_version", str(len(MIGRATIONS)))
-            device = _meta(c, "device_id")
+                write_meta(c, "schema_version", str(len(MIGRATIONS)))
+            device = read_meta(c, "device_id")
             if device is None:
                 device = wanted_device or \
                     f"dev-{new_id(int(self.clock.now().timestamp() * 1000))[-12:]}"
-                _put_meta(c, "device_id", device)
-            if _meta(c, "projection_layout") != PROJECTION_LAYOUT:
+                write_meta(c, "device_id", device)
+            if read_meta(c, "projection_layout") != PROJECTION_LAYOUT:
                 self._rebuild(c)  # projections are derived: a new layout only needs a replay
         return device
 
@@ -129,15 +123,15 @@ class PostgresStore:
         row = c.execute("SELECT to_regclass('meta') IS NOT NULL AS present").fetchone()
         if row is None or not row["present"]:
             return 0
-        return int(_meta(c, "schema_version") or 0)
+        return int(read_meta(c, "schema_version") or 0)
 
     def get_setting(self, key: str) -> str | None:
         with self._pool.connection() as c:
-            return _meta(c, f"setting.{key}")
+            return read_meta(c, f"setting.{key}")
 
     def set_setting(self, key: str, value: str) -> None:
         with self._locked() as c:
-            _put_meta(c, f"setting.{key}", value)
+            write_meta(c, f"setting.{key}", value)
 
     def close(self) -> None:
         """Return the pool's connections. Closing twice is fine."""
@@ -198,58 +192,8 @@ class PostgresStore:
 
     def keyword_candidates(self, terms: list[str], filters: Filters,
                            limit: int) -> list[tuple[Brief, float]]:
-        """BM25-style ranking over the tsvector index: each kept term scores its ts_rank
-        (weighted by index column) times its inverse document frequency."""
         with self._pool.connection() as c:
-            total = self._size(c)
-            counted = self._document_counts(c, terms, total)
-            if not counted:
-                return []
-            queries = [q for _, q in counted]
-            idf = [max(math.log((total - n + 0.5) / (n + 0.5)), 1e-6) for n, _ in counted]
-            where, params = PP.where(filters)
-            rows = c.execute(
-                f"SELECT {PP.BRIEF}, (SELECT sum(q.idf * ts_rank('{RANK_WEIGHTS}', m.fts, "
-                "q.query, 1)) FROM unnest(%s::tsquery[], %s::float8[]) AS q(query, idf)) "
-                f"AS score FROM memories m WHERE m.fts @@ %s::tsquery AND {where} "
-                "ORDER BY score DESC, m.id LIMIT %s",
-                (queries, idf, " | ".join(f"({q})" for q in queries), *params, limit)
-            ).fetchall()
-        return [(P.brief_from(row), float(row["score"])) for row in rows]  # type: ignore[arg-type]
-
-    def _size(self, c: Conn) -> int:
-        """Rows in `memories`: the planner's estimate for large tables, counted when small."""
-        row = c.execute("SELECT reltuples::bigint AS n FROM pg_class "
-                        "WHERE oid = 'memories'::regclass").fetchone()
-        estimate = int(row["n"]) if row else -1
-        if estimate >= 10_000:
-            return estimate
-        counted = c.execute("SELECT COUNT(*) AS n FROM memories").fetchone()
-        return int(counted["n"]) if counted else 0
-
-    def _document_counts(self, c: Conn, terms: list[str], total: int) -> list[tuple[int, str]]:
-        """(rows containing it, tsquery) for the query's informative terms, rarest first;
-        the same caps as the SQLite store (`SQLiteStore._document_counts`)."""
-        missing = [t for t in dict.fromkeys(terms) if t not in self._stems]
-        if missing:
-            for row in c.execute(f"SELECT t, plainto_tsquery('{TS_CONFIG}', t)::text AS q "
-                                 "FROM unnest(%s::text[]) AS t", (missing,)):
-                self._stems[row["t"]] = row["q"]
-        queries = {q for t in terms if (q := self._stems.get(t))}
-        fresh = {q for q in queries if (hit := self._term_cache.get(q)) is None
-                 or not (hit[1] == total or (total >= 10_000
-                                             and abs(hit[1] - total) <= total // 100))}
-        if len(self._term_cache) > 50_000:
-            self._term_cache.clear()
-        for q in fresh:
-            found = c.execute("SELECT COUNT(*) AS n FROM memories WHERE fts @@ %s::tsquery",
-                              (q,)).fetchone()
-            self._term_cache[q] = (int(found["n"]) if found else 0, total)
-        counted = sorted((self._term_cache[q][0], q) for q in queries)
-        counted = [(n, q) for n, q in counted if n > 0]
-        cap = min(MAX_TERM_SHARE * total, MAX_TERM_ROWS)
-        kept = [(n, q) for n, q in counted if n <= cap]
-        return kept or counted[:1]
+            return self._keywords.candidates(c, terms, filters, limit)
 
     # ------------------------------------------------------------ vectors
 
@@ -271,15 +215,8 @@ class PostgresStore:
         return [(r["content_hash"], r["content"]) for r in rows]
 
     def drop_embeddings(self, keep_model: str) -> None:
-        """Delete every vector not made by `keep_model`, with those models' indexes."""
         with self._locked() as c:
-            for row in c.execute("SELECT key FROM meta WHERE key LIKE 'vector_dim.%%'").fetchall():
-                model = row["key"].removeprefix("vector_dim.")
-                if model != keep_model:
-                    c.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(
-                        sql.Identifier(_hnsw_name(model))))
-                    c.execute("DELETE FROM meta WHERE key = %s", (row["key"],))
-            c.execute("DELETE FROM embeddings WHERE model != %s", (keep_model,))
+            S.drop_other_models(c, keep_model)
 
     def vector_search(self, query: Array, filters: Filters, model: str,
                       limit: int) -> list[tuple[MemoryEntry, float]]:
@@ -287,48 +224,15 @@ class PostgresStore:
 
     def vector_candidates(self, query: Array, filters: Filters, model: str,
                           limit: int) -> list[tuple[Brief, float]]:
-        """Nearest memories by cosine; filters are part of the query, so they apply before
-        the top-k cut. A scope of up to EXACT_LIMIT memories is scanned exactly; a larger one
-        walks the model's HNSW index with iterative scans until `limit` rows pass the filter."""
         if filters.user_id is None:
             raise ValueError("vector search needs a user scope")
-        where, params = PP.where(filters)
-        with self._pool.connection() as c, c.transaction():
-            dim = _meta(c, f"vector_dim.{model}")
-            if dim is None:
-                return []
-            size = c.execute(f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM memories m WHERE "
-                             f"{where} LIMIT {vectors.EXACT_LIMIT + 1}) s", params).fetchone()
-            distance: sql.Composable
-            if size is None or size["n"] <= vectors.EXACT_LIMIT:
-                distance = sql.SQL("e.vec <=> %s::halfvec")
-            else:
-                c.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-                c.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(
-                    sql.Literal(max(HNSW_EF_SEARCH, limit))))
-                distance = sql.SQL("(e.vec::halfvec({dim})) <=> %s::halfvec({dim})").format(
-                    dim=sql.Literal(int(dim)))
-            rows = c.execute(sql.SQL(
-                "SELECT {brief}, 1 - ({distance}) AS sim FROM embeddings e JOIN memories m "
-                "ON m.content_hash = e.content_hash WHERE e.model = {model} AND {where} "
-                "ORDER BY {distance} LIMIT %s").format(
-                    brief=sql.SQL(PP.BRIEF), distance=distance, model=sql.Literal(model),
-                    where=sql.SQL(where)),
-                (_vector_text(query), *params, _vector_text(query), limit)).fetchall()
-        found = [(P.brief_from(r), float(r["sim"])) for r in rows]  # type: ignore[arg-type]
-        found.sort(key=lambda hit: -hit[1])  # an iterative scan may return slightly out of order
-        return found
+        with self._pool.connection() as c:
+            return S.vector_candidates(c, query, filters, model, limit)
 
     def similarities(self, query: Array, user_id: str, model: str,
                      memory_ids: Iterable[str]) -> dict[str, float]:
-        """Cosine of the query with each of these memories' vectors."""
         with self._pool.connection() as c:
-            rows = c.execute(
-                "SELECT m.id, 1 - (e.vec <=> %s::halfvec) AS sim FROM memories m JOIN embeddings "
-                "e ON e.content_hash = m.content_hash AND e.model = %s WHERE m.user_id = %s "
-                "AND m.id = ANY(%s)", (_vector_text(query), model, user_id, list(memory_ids))
-            ).fetchall()
-        return {r["id"]: float(r["sim"]) for r in rows}
+            return S.similarities(c, query, user_id, model, memory_ids)
 
     # ------------------------------------------------------------ the log
 
@@ -374,9 +278,9 @@ class PostgresStore:
         PP.write_all(c, state.values())
         c.execute("DELETE FROM embeddings e WHERE NOT EXISTS "
                   "(SELECT 1 FROM memories m WHERE m.content_hash = e.content_hash)")
-        _put_meta(c, "projection_layout", PROJECTION_LAYOUT)
+        write_meta(c, "projection_layout", PROJECTION_LAYOUT)
         c.execute("ANALYZE memories")
-        self._term_cache.clear()
+        self._keywords.clear()
         return len(state)
 
     def import_events(self, events: list[Event]) -> int:
@@ -437,21 +341,7 @@ class _PostgresTx:
         return [PP.entry_from(row) for row in rows]
 
     def put_embeddings(self, model: str, vectors: dict[str, Vec8]) -> None:
-        if not vectors:
-            return
-        c = self._conn
-        if _meta(c, f"vector_dim.{model}") is None:
-            dim = len(next(iter(vectors.values())))
-            c.execute(sql.SQL(
-                "CREATE INDEX IF NOT EXISTS {name} ON embeddings USING hnsw "
-                "((vec::halfvec({dim})) halfvec_cosine_ops) WHERE model = {model}").format(
-                    name=sql.Identifier(_hnsw_name(model)), dim=sql.Literal(dim),
-                    model=sql.Literal(model)))
-            _put_meta(c, f"vector_dim.{model}", str(dim))
-        c.cursor().executemany(
-            "INSERT INTO embeddings (model, content_hash, vec) VALUES (%s, %s, %s::halfvec) "
-            "ON CONFLICT DO NOTHING",
-            [(model, h, _vector_text(v)) for h, v in vectors.items()])
+        S.put_embeddings(self._conn, model, vectors)
 
     def append(self, draft: Draft) -> Event:
         store, c = self._store, self._conn
@@ -536,16 +426,6 @@ def _configure(conn: Conn) -> None:
     conn.execute("SET plan_cache_mode = force_custom_plan")
 
 
-def _meta(c: Conn, key: str) -> str | None:
-    row = c.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
-    return None if row is None else str(row["value"])
-
-
-def _put_meta(c: Conn, key: str, value: str) -> None:
-    c.execute("INSERT INTO meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET "
-              "value = excluded.value", (key, value))
-
-
 def _ensure_vector_extension(c: Conn, url: str) -> None:
     if c.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone():
         return
@@ -561,14 +441,3 @@ def _ensure_vector_extension(c: Conn, url: str) -> None:
 
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
-def _hnsw_name(model: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "_", model.lower())[:30]
-    return f"embeddings_hnsw_{slug}_{hashlib.sha256(model.encode()).hexdigest()[:8]}"
-
-
-def _vector_text(vector: Array | Vec8) -> str:
-    """pgvector's text form; int8 values are exact in a halfvec."""
-    return "[" + ",".join(f"{float(x):.6g}" for x in vector) + "]"
-

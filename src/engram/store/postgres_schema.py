@@ -59,6 +59,16 @@ PROJECTION_LAYOUT = hashlib.sha256(
 ).hexdigest()[:16]
 
 
+def read_meta(c: psycopg.Connection[Any], key: str) -> str | None:
+    row = c.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
+    return None if row is None else str(row["value"])
+
+
+def write_meta(c: psycopg.Connection[Any], key: str, value: str) -> None:
+    c.execute("INSERT INTO meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET "
+              "value = excluded.value", (key, value))
+
+
 def run_script(conn: psycopg.Connection[Any], script: str) -> None:
     """Execute `;`-separated statements (none of ours has a `;` inside)."""
     for statement in script.split(";"):
