@@ -1,4 +1,6 @@
-"""Forget means forget: no byte of the text survives anywhere in the store."""
+"""Forget means forget: no byte of the text survives anywhere in the store.
+
+SQLite only: it reads the store's files (test_postgres.py checks every PostgreSQL table)."""
 
 from pathlib import Path
 
