@@ -49,17 +49,22 @@ class Tally:
     chats: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # session -> ok
 
 
-def free_port() -> int:
-    with socket.socket() as s:
+def free_ports(count: int) -> list[int]:
+    """Distinct free ports (the sockets stay open until all are chosen)."""
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    ports = [int(s.getsockname()[1]) for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
 
 
 def wait_for(url: str, timeout_s: float = 120.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            if httpx.get(url, timeout=2).status_code < 500:
+            if httpx.get(url, timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             pass
@@ -157,7 +162,7 @@ def main() -> None:
     tokens = seed(data, args.clients, args.memories)
     print(f"seeded {args.clients * args.memories} memories and {args.clients} keys in "
           f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
-    up_port, port = free_port(), free_port()
+    up_port, port = free_ports(2)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     upstream = subprocess.Popen([sys.executable, "-m", "engram.testing", "--port",
                                  str(up_port)], env=env, stdout=subprocess.DEVNULL)
