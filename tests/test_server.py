@@ -168,3 +168,25 @@ def test_engram_serve_runs_as_a_command(tmp_path: Path) -> None:
     assert f"on http://127.0.0.1:{port}" in err
     with Memory(tmp_path / "store", embedder=None) as mem:
         assert [m.content for m in mem.list()] == ["served over HTTP"]
+
+
+def test_reader_connections_see_every_write_at_once(tmp_path: Path) -> None:
+    """With --readers, reads run on other connections than the writer: a client must still
+    read its own writes immediately (search, list, get, history, context)."""
+    app = create_app(ServerConfig(data=tmp_path / "store", readers=2))
+    with serving(app) as url, httpx.Client(base_url=url, timeout=30) as api:
+        for n in range(12):
+            made = api.post("/memories", json={"text": f"Alice planted tomato number {n}",
+                                               "user_id": "alice", "dedupe": False}).json()
+            hits = api.post("/search", json={"query": f"tomato number {n}",
+                                             "user_id": "alice", "limit": 20}).json()
+            assert made["id"] in [h["memory"]["id"] for h in hits]
+            assert api.get(f"/memories/{made['id']}").status_code == 200
+            assert len(api.get("/memories", params={"user_id": "alice"}).json()) == n + 1
+            assert made["id"] in api.post("/context", json={
+                "query": f"tomato number {n}", "user_id": "alice"}).json()["memory_ids"]
+            if n % 3 == 0:  # forget it, and it is gone for the readers too; then add it back
+                assert api.delete(f"/memories/{made['id']}").status_code == 204
+                assert api.get(f"/memories/{made['id']}").status_code == 404
+                api.post("/memories", json={"text": f"Alice planted tomato number {n}",
+                                            "user_id": "alice", "dedupe": False})
