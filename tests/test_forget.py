@@ -40,3 +40,16 @@ def test_forgotten_text_is_gone_from_every_file(store_dir: Path, clock: ManualCl
     mem.close()
     raw = store_bytes(store_dir)
     assert b"quokka" not in raw and b"Zanzibarian" not in raw
+
+
+def test_forget_drops_the_vectors_of_every_text_the_memory_had(store_dir: Path,
+                                                               clock: ManualClock) -> None:
+    """A vector can be inverted into its text: the old text's vector must go too."""
+    with Memory(store_dir, clock=clock) as mem:  # the default MiniLM
+        kept = mem.add("Lisbon trams are yellow", user_id="u")
+        secret = mem.add(SECRET, user_id="u")
+        mem.update(secret.id, text="nothing to see here")
+        assert mem.stats()["vectors"] == {"all-MiniLM-L6-v2": 3}
+        mem.forget(secret.id)
+        assert mem.stats()["vectors"] == {"all-MiniLM-L6-v2": 1}
+        assert mem.search("yellow trams", user_id="u")[0].memory.id == kept.id

@@ -186,3 +186,37 @@ def test_reembed_switches_models_and_keeps_serving(store_dir: Path,
     with Memory(store_dir) as mem:  # the store now remembers its model
         hits = mem.search("coastal beacon journal", user_id="u")
         assert hits[0].memory.id == target.id and hits[0].components["vector"] > 0.25
+
+
+@pytest.mark.sqlite_only("the SQLite store's usearch graph files")
+def test_a_saved_graph_serves_at_once_and_follows_later_writes(store_dir: Path,
+                                                               small_graphs: None) -> None:
+    """Reopening memory-maps the saved graph (no vector read from the table) and replays
+    only what changed since; a forget or a filtered search loads the scope in full."""
+    from engram.vectors import ScopeIndex, Snapshot
+
+    texts = [f"note {i} about topic{i % 7} and thing{i % 11}" for i in range(120)]
+    with Memory(store_dir, embedder=HashingEmbedder()) as mem:
+        added = mem.add_many([{"text": t, "user_id": "u"} for t in texts])
+        expected = [h.memory.id for h in mem.search("topic3 thing5", user_id="u", limit=5)]
+    [graph] = graph_files(store_dir)
+    assert graph.with_suffix(".json").exists()
+
+    with Memory(store_dir, embedder=HashingEmbedder()) as mem:
+        assert [h.memory.id for h in mem.search("topic3 thing5", user_id="u",
+                                                limit=5)] == expected
+        assert isinstance(mem.store.vectors._scopes[("u", "hashing-64")], Snapshot)
+        late = mem.add("topic3 thing5 exactly so", user_id="u")
+        mem.update(expected[1], text="about something else entirely")
+        ids = [h.memory.id for h in mem.search("topic3 thing5", user_id="u", limit=5)]
+        assert ids[0] == late.id and expected[1] not in ids
+        assert isinstance(mem.store.vectors._scopes[("u", "hashing-64")], Snapshot)
+        mem.search("topic3", user_id="u", session_id="none")  # a filter needs every row
+        assert isinstance(mem.store.vectors._scopes[("u", "hashing-64")], ScopeIndex)
+
+    with Memory(store_dir, embedder=HashingEmbedder()) as mem:  # the log since the save
+        mem.search("topic3", user_id="u")
+        mem.forget(late.id)
+        assert late.id not in [h.memory.id for h in mem.search("topic3 thing5", user_id="u")]
+        assert isinstance(mem.store.vectors._scopes[("u", "hashing-64")], ScopeIndex)
+    assert len(added) == 120

@@ -146,17 +146,20 @@ class ScopeIndex:
         self.graph = graph
         self.dirty = True
 
-    def save_graph(self, path: Path) -> None:
-        """Write the graph atomically (temp file, fsync, rename)."""
+    def save_graph(self, path: Path) -> os.stat_result | None:
+        """Write the graph atomically (temp file, fsync, rename) if it changed; the written
+        file's size and times, which identify it."""
         if self.graph is None or not self.dirty:
-            return
+            return None
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         self.graph.save(str(tmp))
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+            written = os.fstat(fh.fileno())
         os.replace(tmp, path)
         self.dirty = False
+        return written
 
     def load_graph(self, path: Path) -> None:
         """Adopt the saved graph, repaired to match this scope: a missing or unreadable file
@@ -189,3 +192,51 @@ class ScopeIndex:
             graph.add(np.asarray(missing, dtype=np.uint64),
                       self._rows[[self._where[k] for k in missing]])
         self.graph = graph
+
+
+class Snapshot:
+    """A scope served from its saved graph, memory-mapped read-only (so opening costs
+    nothing per vector), plus what changed since the graph was saved: new or re-embedded
+    vectors in a small exact index, removed keys as tombstones. It answers unfiltered
+    searches; anything that needs every row (a filtered scan) loads the scope in full."""
+
+    def __init__(self, graph: Any) -> None:
+        self.graph = graph
+        self.dimension = int(graph.ndim)
+        self.delta = ScopeIndex(self.dimension)
+        self.tombstones: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.graph) - len(self.tombstones) + len(self.delta)
+
+    @property
+    def changes(self) -> int:
+        return len(self.tombstones) + len(self.delta)
+
+    def upsert(self, keys: Sequence[int], vectors: Vec8) -> None:
+        self.tombstones.update(k for k in keys if self.graph.contains(k))
+        self.delta.upsert(keys, vectors, bulk=True)  # the delta never grows a graph
+
+    def remove(self, keys: Iterable[int]) -> None:
+        keys = list(keys)
+        self.tombstones.update(k for k in keys if self.graph.contains(k))
+        self.delta.remove(keys)
+
+    def search(self, query: Array, k: int) -> list[tuple[int, float]]:
+        """The k nearest keys by cosine: the graph's (past the tombstones) and the delta's."""
+        found = self.graph.search(quantize(query)[0], k + len(self.tombstones))
+        hits = [(int(key), 1.0 - float(d)) for key, d in zip(found.keys, found.distances,
+                                                              strict=True)
+                if int(key) not in self.tombstones]
+        hits += self.delta.search(query, k)
+        return sorted(hits, key=lambda hit: -hit[1])[:k]
+
+
+def open_snapshot(path: Path) -> Snapshot | None:
+    """The saved graph at `path`, memory-mapped; None if it cannot be read."""
+    from usearch.index import Index
+
+    try:
+        return Snapshot(Index.restore(str(path), view=True))
+    except (ValueError, RuntimeError, OSError):
+        return None

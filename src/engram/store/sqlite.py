@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
+
 from engram.clock import Clock
 from engram.errors import InvalidInput, StoreError
 from engram.events import (
@@ -40,7 +42,7 @@ from engram.store.sqlite_schema import (
     run_script,
 )
 from engram.store.sqlite_vectors import VectorScopes
-from engram.vectors import Array, Vec8, to_blob
+from engram.vectors import Array, ScopeIndex, Vec8, from_blob, to_blob
 
 DB_FILE = "engram.db"
 T = TypeVar("T")
@@ -318,16 +320,19 @@ class SQLiteStore:
         """Nearest memories by cosine; filters choose the candidates before the top-k cut."""
         if filters.user_id is None:
             raise ValueError("vector search needs a user scope")
-        index = self.vectors.scope(filters.user_id, model)
+        excluded = self._excluded(filters)
+        scan = filters.narrows or len(excluded) > MAX_EXCLUDED  # exactly, the allowed rows
+        index = self.vectors.scope(filters.user_id, model, full=scan)
         if index is None:
             return []
-        allowed, excluded = None, self._excluded(filters)
-        if filters.narrows or len(excluded) > MAX_EXCLUDED:
+        if scan:
+            assert isinstance(index, ScopeIndex)
             where, params = P.where(filters)
-            allowed, excluded = [r[0] for r in self._conn.execute(
-                f"SELECT m.rowid FROM memories m WHERE {where}", params)], set()
-        found = [hit for hit in index.search(query, limit + len(excluded), allowed)
-                 if hit[0] not in excluded][:limit]
+            found = index.search(query, limit, [r[0] for r in self._conn.execute(
+                f"SELECT m.rowid FROM memories m WHERE {where}", params)])
+        else:
+            found = [hit for hit in index.search(query, limit + len(excluded))
+                     if hit[0] not in excluded][:limit]
         rows = {r["rowid"]: r for r in self._conn.execute(
             f"SELECT m.rowid, {P.BRIEF} FROM memories m WHERE m.rowid IN "
             f"({', '.join('?' * len(found))})", [rowid for rowid, _ in found])}
@@ -345,13 +350,20 @@ class SQLiteStore:
 
     def similarities(self, query: Array, user_id: str, model: str,
                      memory_ids: Iterable[str]) -> dict[str, float]:
-        """Cosine of the query with each of these memories' vectors."""
-        index = self.vectors.scope(user_id, model)
-        if index is None:
+        """Cosine of the query with each of these memories' vectors (read from the table:
+        a handful of rows, and no scope needs loading for them)."""
+        wanted = list(dict.fromkeys(memory_ids))
+        if not wanted:
             return {}
-        rowids = self.vectors.rowids(user_id, model, memory_ids)
-        sims = index.similarity(query, rowids.values())
-        return {memory_id: sims[rowid] for memory_id, rowid in rowids.items() if rowid in sims}
+        rows = self._conn.execute(
+            "SELECT m.id, e.vec FROM memories m JOIN embeddings e ON e.model = ? AND "
+            "e.content_hash = m.content_hash WHERE m.user_id = ? AND m.id IN "
+            f"({', '.join('?' * len(wanted))})", (model, user_id, *wanted)).fetchall()
+        if not rows:
+            return {}
+        found = np.stack([from_blob(r[1]) for r in rows]).astype(np.float32)
+        sims = found @ query / np.maximum(np.linalg.norm(found, axis=1), 1e-12)
+        return {r[0]: float(s) for r, s in zip(rows, sims, strict=True)}
 
     def history(self, memory_id: str) -> list[Event]:
         rows = self._conn.execute(
@@ -503,13 +515,28 @@ class _SQLiteTx:
             current = P.get(c, memory_id)
             P.write(c, current, apply(current, event, memory_id))
             if event.type is EventType.FORGOTTEN and current is not None:
-                # A vector can leak its text: it goes with the last memory that had it.
-                c.execute("DELETE FROM embeddings WHERE content_hash = ? AND NOT EXISTS "
-                          "(SELECT 1 FROM memories WHERE content_hash = ?)",
-                          (current.content_hash, current.content_hash))
+                # A vector can leak its text: the vectors of every text the memory ever had
+                # go with it, unless another memory still has that text.
+                for content in {current.content_hash, *_past_hashes(c, memory_id)}:
+                    c.execute("DELETE FROM embeddings WHERE content_hash = ? AND NOT EXISTS "
+                              "(SELECT 1 FROM memories WHERE content_hash = ?)",
+                              (content, content))
         if event.type is EventType.FORGOTTEN:
             c.execute("UPDATE events SET payload = NULL WHERE memory_id = ? AND id != ?",
                       (event.memory_id, event.id))
+
+
+def _past_hashes(c: sqlite3.Connection, memory_id: str) -> set[str]:
+    """Content hashes a memory had, from its (not yet redacted) added and updated events."""
+    found: set[str] = set()
+    for (payload,) in c.execute(
+            "SELECT payload FROM events WHERE memory_id = ? AND type IN (?, ?) AND payload "
+            "IS NOT NULL", (memory_id, EventType.ADDED.value, EventType.UPDATED.value)):
+        data = json.loads(payload)
+        content = data.get("memory", data.get("changes", {})).get("content_hash")
+        if content:
+            found.add(content)
+    return found
 
 
 def _any_of(terms: list[str]) -> str:

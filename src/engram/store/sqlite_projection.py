@@ -79,8 +79,8 @@ def _keys(c: sqlite3.Connection, rowid: int) -> tuple[str, ...] | None:
                 f"(occurred_at, id) {op} (?, ?) ORDER BY occurred_at {order}, id {order} "
                 "LIMIT ?", (row["user_id"], row["session_id"], row["occurred_at"], row["id"],
                             NEIGHBOURS))]
-    return index_keys(row["content"], parse_time(row["occurred_at"], "occurred_at"), *sides,
-                      slot=row["slot"])
+    return index_keys(row["content"], parse_time(row["occurred_at"], "occurred_at"), sides[0],
+                      sides[1], slot=row["slot"])
 
 
 def _index(c: sqlite3.Connection, rowid: int, keys: tuple[str, ...]) -> None:
