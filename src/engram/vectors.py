@@ -101,19 +101,6 @@ class ScopeIndex:
                 self.graph.remove(key)
                 self.dirty = True
 
-    def vector(self, key: int) -> Vec8 | None:
-        slot = self._where.get(key)
-        return None if slot is None else self._rows[slot]
-
-    def similarity(self, query: Array, keys: Iterable[int]) -> dict[int, float]:
-        """Cosine of the query with each stored key (missing keys are left out)."""
-        found = [(k, self._where[k]) for k in keys if k in self._where]
-        if not found:
-            return {}
-        rows = self._rows[[slot for _, slot in found]].astype(np.float32)
-        sims = rows @ query / np.maximum(np.linalg.norm(rows, axis=1), 1e-12)
-        return {k: float(s) for (k, _), s in zip(found, sims, strict=True)}
-
     def search(self, query: Array, k: int,
                allowed: Iterable[int] | None = None) -> list[tuple[int, float]]:
         """The k nearest keys by cosine, only among `allowed` when given."""
