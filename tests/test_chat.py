@@ -146,6 +146,60 @@ def test_empty_message_is_refused(mem: Memory, double: OpenAIDouble) -> None:
         list(chat.send("   "))
 
 
+def summarising_double(fail: bool = False) -> OpenAIDouble:
+    """Echoes chat turns; answers a summary request with how many lines it was sent."""
+    def reply(messages: list[dict[str, Any]]) -> str:
+        if str(messages[0].get("content", "")).startswith("Summarise this conversation"):
+            if fail:
+                raise RuntimeError("the summary call fails")
+            return f"SUMMARY of {len(messages[-1]['content'].splitlines())} turns"
+        return f"You said: {messages[-1]['content']}"
+
+    return OpenAIDouble(reply=reply)
+
+
+def summary_requests(up: OpenAIDouble) -> list[dict[str, Any]]:
+    return [r for r in up.requests if not r.get("stream")]
+
+
+def test_older_turns_are_summarised_by_the_model_every_few_turns(mem: Memory) -> None:
+    with summarising_double() as up:
+        chat = Chat(mem, openai_at(up), user_id="alice", session_id="s1")
+        for n in range(1, 11):  # ten exchanges fit the window: no summary
+            list(chat.send(f"Message number {n}."))
+        assert summary_requests(up) == []
+        list(chat.send("Message number 11."))  # exchange 1 leaves the window
+        assert len(summary_requests(up)) == 1
+        assert "SUMMARY of 2 turns" in up.requests[-1]["messages"][0]["content"]
+        for n in range(12, 16):  # kept, with the newer older turns added extractively
+            list(chat.send(f"Message number {n}."))
+        assert len(summary_requests(up)) == 1
+        system = up.requests[-1]["messages"][0]["content"]
+        assert "SUMMARY of 2 turns" in system and "Message number 5." in system
+        list(chat.send("Message number 16."))  # ten more turns have left: rewritten
+        assert len(summary_requests(up)) == 2
+        assert "SUMMARY of 12 turns" in up.requests[-1]["messages"][0]["content"]
+
+
+def test_a_failing_summary_falls_back_to_first_sentences(mem: Memory) -> None:
+    with summarising_double(fail=True) as up:
+        chat = Chat(mem, openai_at(up), user_id="alice", session_id="s1")
+        for n in range(1, 12):
+            list(chat.send(f"Message number {n}. More words here."))
+    system = up.requests[-1]["messages"][0]["content"]
+    assert "Message number 1." in system and "SUMMARY" not in system
+
+
+def test_extractive_summaries_make_no_model_call(mem: Memory) -> None:
+    with summarising_double() as up:
+        chat = Chat(mem, openai_at(up), user_id="alice", session_id="s1",
+                    model_summaries=False)
+        for n in range(1, 12):
+            list(chat.send(f"Message number {n}."))
+    assert summary_requests(up) == []
+    assert "Message number 1." in up.requests[-1]["messages"][0]["content"]
+
+
 # --- commands ------------------------------------------------------------------------------
 
 def test_remember_memories_and_forget(mem: Memory, double: OpenAIDouble) -> None:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import ipaddress
 import json
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
-from engram.context import ContextPlan
+from engram.context import ContextPlan, Turn, extractive_summary, summary_prompt
 from engram.errors import InvalidInput, NotFound
-from engram.llm import Provider, load_provider
+from engram.llm import Provider, ProviderError, load_provider
 from engram.memory import Memory
 from engram.model import MemoryEntry, check_id
 
@@ -38,6 +38,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "quit": ("", "leave (Ctrl-D too)"),
 }
 ALIASES = {"exit": "quit", "q": "quit", "?": "help"}
+# The model rewrites a session's summary of the turns before the window only when this many
+# more turns have left the window; the ones in between are summarised extractively.
+SUMMARY_STEP = 10
+TAIL_SUMMARY_TOKENS = 150
 NEEDS_ARGUMENT = frozenset({"remember", "forget", "session", "model"})
 
 
@@ -114,11 +118,13 @@ class Chat:
 
     def __init__(self, mem: Memory, provider: Provider, *, user_id: str,
                  session_id: str | None = None, budget_tokens: int = 2000,
+                 model_summaries: bool = True,
                  load: Callable[[str], Provider] = load_provider) -> None:
         self.mem, self.provider = mem, provider
         self.user_id = check_id(user_id, "user_id", required=True) or user_id
         self.session_id = check_id(session_id, "session_id") or new_session_id()
         self.budget_tokens = budget_tokens
+        self.model_summaries = model_summaries
         self.last_plan: ContextPlan | None = None
         self._load = load
 
@@ -134,7 +140,24 @@ class Chat:
         return self.mem.assemble(conversation=conversation, user_id=self.user_id,
                                  budget_tokens=self.budget_tokens,
                                  style=style_for(self.provider), instructions=INSTRUCTIONS,
-                                 include_sensitive=is_local(self.provider))
+                                 include_sensitive=is_local(self.provider),
+                                 summarize=self.summarize if self.model_summaries else None)
+
+    def summarize(self, older: Sequence[Turn]) -> str:
+        """The turns before the window, summarised by the chat's model. The summary is kept
+        per session and rewritten every SUMMARY_STEP turns; turns newer than it are added
+        extractively. If the model fails, the whole summary is extractive."""
+        key = f"chat.summary:{self.user_id}:{self.session_id}"
+        saved = json.loads(self.mem.store.get_setting(key) or "null")
+        if saved and saved["turns"] <= len(older) < saved["turns"] + SUMMARY_STEP:
+            tail = extractive_summary(older[saved["turns"]:], TAIL_SUMMARY_TOKENS)
+            return "\n".join(part for part in (saved["text"], tail) if part)
+        try:
+            text = self.provider.complete(summary_prompt(older)).strip()
+        except ProviderError:
+            return extractive_summary(older, self.budget_tokens)
+        self.mem.store.set_setting(key, json.dumps({"turns": len(older), "text": text}))
+        return text
 
     def send(self, text: str) -> Iterator[str]:
         """The answer to `text`, piece by piece; the turn is remembered after the last piece."""

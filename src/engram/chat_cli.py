@@ -37,6 +37,10 @@ def chat(
     = Path("./engram-data"),
     budget: Annotated[int, typer.Option("--budget", help="Context token budget per turn.")]
     = 2000,
+    extractive: Annotated[bool, typer.Option(
+        "--extractive-summaries",
+        help="Summarise turns older than the window from their first sentences instead of "
+             "asking the model (one extra model call every 10 turns).")] = False,
 ) -> None:
     """Chat with a model that remembers: recall, context, answer, and the turn remembered."""
     console = Console(highlight=False)
@@ -47,7 +51,8 @@ def chat(
         sys.stderr.write(f"error: {exc}\n")
         raise typer.Exit(2) from None
     try:
-        conversation = Chat(mem, provider, user_id=user, budget_tokens=budget)
+        conversation = Chat(mem, provider, user_id=user, budget_tokens=budget,
+                            model_summaries=not extractive)
         opening = (conversation.resume(session) if session
                    else f"new session {conversation.session_id}")
         console.print(f"[bold]engram chat[/bold] · {provider.name} · user {user} · {opening}"
