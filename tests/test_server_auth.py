@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from engram.cli import app as cli
 from engram.memory import Memory
+from engram.server.access import ANY_USER, READ, WRITE, Forbidden, Principal, can_read, can_write
 from engram.server.app import create_app
 from engram.server.background import serving
 from engram.server.keys import SETTING, KeyRing
@@ -218,3 +219,18 @@ def test_no_request_returns_another_users_private_memory(
                 ids.remove(target)
         for memory in seen:
             assert allowed(user, memory), (user, memory)
+
+
+def test_access_rules_are_pure_functions(mem: Memory) -> None:
+    alice = Principal("alice", frozenset({READ, WRITE}), "k1")
+    relay = Principal("relay", frozenset({READ, ANY_USER}), "k2")
+    shared = mem.add("trip on friday", user_id="bob", privacy="shared",
+                     shared_with=["alice"])
+    private = mem.add("my diary", user_id="bob")
+    assert can_read(alice, shared) and not can_write(alice, shared)
+    assert not can_read(alice, private) and can_read(relay, private)
+    assert alice.acting_user(None) == "alice" and relay.acting_user("bob") == "bob"
+    with pytest.raises(Forbidden, match="belongs to 'alice'"):
+        alice.acting_user("bob")
+    with pytest.raises(Forbidden, match="lacks the 'write' scope"):
+        relay.require(WRITE)

@@ -1,7 +1,7 @@
 """Who may do what: the principal a request acts as, and the pure rules of reach. No I/O.
 
-A key belongs to one user and reaches that user's memories. Another user's memory is
-readable only when it is `public`, or `shared` with the reader (by user id or agent id).
+A key belongs to one user (or agent) and reaches its memories. Another user's memory is
+readable only when it is `public`, or `shared` with the reader (`shared_with` names it).
 Writing to a memory (update, forget, feedback) is for its owner alone.
 """
 
@@ -72,17 +72,18 @@ class Principal:
         return self.user_id
 
 
-def can_read(principal: Principal, entry: MemoryEntry, agent_id: str | None = None) -> bool:
-    """Whether `principal` may see `entry`: its own, shared with it, public, or admin."""
+def can_read(principal: Principal, entry: MemoryEntry) -> bool:
+    """Whether `principal` may see `entry`: its own, shared with it, public, or admin. An
+    agent gets a key of its own (`engram keys create --user planner`), so `shared_with` names
+    users and agents alike."""
     if ADMIN in principal.scopes or entry.privacy is Privacy.PUBLIC:
         return True
     if principal.user_id is None:
         return principal.any_user
     if entry.user_id == principal.user_id:
         return True
-    if entry.privacy is Privacy.SHARED:
-        return principal.user_id in entry.shared_with or (
-            agent_id is not None and agent_id in entry.shared_with)
+    if entry.privacy is Privacy.SHARED and principal.user_id in entry.shared_with:
+        return True
     return ANY_USER in principal.scopes
 
 
