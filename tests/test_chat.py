@@ -254,6 +254,19 @@ def test_switching_models_keeps_the_memory(mem: Memory, double: OpenAIDouble) ->
     assert len(double.requests) == 1
 
 
+def test_a_fact_told_through_one_sdk_is_recalled_through_another(mem: Memory) -> None:
+    pytest.importorskip("litellm")
+    with OpenAIDouble(model="a") as first, OpenAIDouble(model="b") as second:
+        told = Chat(mem, openai_at(first), user_id="alice", session_id="s1")
+        list(told.send("I work as a glassblower in Murano"))
+        asked = Chat(mem, load_provider(f"litellm:openai/b@{second.base_url}",
+                                        api_key="sk-test", attempts=1),
+                     user_id="alice", session_id="s2")
+        assert "".join(asked.send("What is my job?")) == "You said: What is my job?"
+        system = second.requests[-1]["messages"][0]
+    assert system["role"] == "system" and "glassblower" in system["content"]
+
+
 def test_quit_and_help(mem: Memory, double: OpenAIDouble) -> None:
     chat = Chat(mem, openai_at(double), user_id="alice")
     assert chat.run(Command("quit")).quit
