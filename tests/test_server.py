@@ -20,6 +20,8 @@ from engram.server.app import create_app
 from engram.server.background import serving
 from engram.server.service import ServerConfig
 
+pytestmark = pytest.mark.all_backends  # tests on `store_dir` run on SQLite and PostgreSQL
+
 
 @pytest.fixture
 def api(store_dir: Path) -> Iterator[httpx.Client]:

@@ -234,3 +234,20 @@ def test_access_rules_are_pure_functions(mem: Memory) -> None:
         alice.acting_user("bob")
     with pytest.raises(Forbidden, match="lacks the 'write' scope"):
         relay.require(WRITE)
+
+
+@pytest.mark.all_backends
+def test_every_server_on_a_store_sees_its_keys(store_dir: str | Path) -> None:
+    """Two servers on one store (a SQLite file or a PostgreSQL database): a key created or
+    revoked through one counts at once on the other."""
+    one, two = Memory(store_dir, embedder=None), Memory(store_dir, embedder=None)
+    with serving(create_app(ServerConfig(data=store_dir), one)) as first, \
+            serving(create_app(ServerConfig(data=store_dir), two)) as second:
+        ring = KeyRing(one.store)
+        token, key = ring.create("alice", "read,write", now=one.clock.now())
+        made = client(first, token).post("/memories", json={"text": "seen everywhere"})
+        assert made.status_code == 201
+        assert client(second, token).get(f"/memories/{made.json()['id']}").status_code == 200
+        assert client(second, None).get("/memories").status_code == 401
+        ring.revoke(key.id, now=one.clock.now())
+        assert client(second, token).get("/memories").status_code == 401

@@ -7,7 +7,6 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
@@ -18,9 +17,10 @@ from engram.server.access import SCOPE_HELP
 from engram.server.keys import KeyRing
 from engram.server.service import DEFAULT_MAX_BODY, LOOPBACK, ServerConfig
 
-DataOpt = Annotated[Path, typer.Option("--data", envvar="ENGRAM_DATA",
-                                       help="Store directory (env ENGRAM_DATA).")]
-_DATA = Path("./engram-data")
+DataOpt = Annotated[str, typer.Option("--data", envvar="ENGRAM_DATA",
+                                      help="Store directory or postgresql:// URL "
+                                           "(env ENGRAM_DATA).")]
+_DATA = "./engram-data"
 keys_app = typer.Typer(no_args_is_help=True, help="API keys for `engram serve` (stored hashed "
                        "in the store, so every server on it sees them).")
 
@@ -40,7 +40,7 @@ def _need_server_extra() -> None:
 
 
 @contextmanager
-def _keyring(data: Path) -> Iterator[tuple[Memory, KeyRing]]:
+def _keyring(data: str) -> Iterator[tuple[Memory, KeyRing]]:
     try:
         with Memory(data, embedder=None) as mem:
             yield mem, KeyRing(mem.store)
