@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from engram import ManualClock, Memory
 from engram.errors import InvalidInput
@@ -220,3 +222,43 @@ def test_a_saved_graph_serves_at_once_and_follows_later_writes(store_dir: Path,
         assert late.id not in [h.memory.id for h in mem.search("topic3 thing5", user_id="u")]
         assert isinstance(mem.store.vectors._scopes[("u", "hashing-64")], ScopeIndex)
     assert len(added) == 120
+
+
+WORDS = ["tea", "walk", "paris", "dog", "piano", "rain", "book", "code", "sea", "train"]
+
+
+@pytest.mark.sqlite_only("compares the SQLite store's two keyword query plans")
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.lists(st.sampled_from(WORDS), min_size=1, max_size=4),
+                          st.sampled_from(["main", "main", "main", "other"]),
+                          st.sampled_from(["s1", "s2"])), min_size=1, max_size=60),
+       st.lists(st.sampled_from(WORDS), min_size=1, max_size=3),
+       st.sampled_from(["main", "other"]), st.sampled_from([None, "s1"]),
+       st.integers(1, 12))
+def test_best_first_keyword_plan_equals_the_full_join(
+        tmp_path_factory: pytest.TempPathFactory, rows: list[tuple[list[str], str, str]],
+        query: list[str], user: str, session: str | None, limit: int) -> None:
+    """Taking the index's best rows and filtering them afterwards returns exactly what the
+    filtered join returns: the same rows, scores and order, whatever the filter."""
+    from engram.recall import keyword_terms
+    from engram.store import sqlite_projection as P
+    from engram.store.base import Filters
+    from engram.store.sqlite import _WEIGHTS, _any_of
+
+    with Memory(tmp_path_factory.mktemp("s"), embedder=None) as mem:
+        mem.add_many([{"text": " ".join(w), "user_id": u, "session_id": s, "dedupe": False}
+                      for w, u, s in rows])
+        filters = Filters(user_id=user, session_id=session)
+        terms = keyword_terms(" ".join(query))
+        fast = mem.store.keyword_candidates(terms, filters, limit)
+        store = mem.store
+        conn = store._reader()
+        counted = store._document_counts(conn, terms)
+        where, params = P.where(filters)
+        full = conn.execute(
+            f"SELECT m.id, -bm25(memories_fts, {_WEIGHTS}) AS score FROM memories_fts JOIN "
+            f"memories m ON m.rowid = memories_fts.rowid WHERE memories_fts MATCH ? AND "
+            f"{where} ORDER BY score DESC, m.rowid LIMIT ?",
+            (_any_of([t for _, t in counted]), *params, limit)).fetchall() if counted else []
+    assert [(b.id, round(s, 9)) for b, s in fast] == [(r[0], round(r[1], 9)) for r in full]

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -52,6 +52,7 @@ MAX_TERM_SHARE = 0.2  # FTS5 gives a term in over half the rows no weight at all
 # Inactive memories are skipped by over-fetching from the vector index while they are few,
 # by an allow-list of the active ones beyond that.
 MAX_EXCLUDED = 2000
+BEST_FIRST_FACTOR = 4  # rows fetched per wanted one before filtering (see _best_then_filter)
 _WEIGHTS = ", ".join(str(w) for w in INDEX_WEIGHTS)
 _EVENT_COLUMNS = ("id, type, schema, device_id, seq, hlc, actor, memory_id, payload, "
                   "payload_hash, prev_hash, hash")
@@ -84,6 +85,7 @@ class SQLiteStore:
         self._readers = threading.local()  # keyword search's connection, one per thread
         self._reader_conns: list[sqlite3.Connection] = []
         self._term_cache: dict[str, tuple[int, int]] = {}  # stem -> (rows, store size then)
+        self._scope_sizes: dict[str, tuple[int, int]] = {}  # user -> (rows, store size then)
         self._closed = False
         if self._meta("projection_layout") != PROJECTION_LAYOUT:
             self.rebuild()  # projections are derived: a new layout only needs a replay
@@ -210,13 +212,51 @@ class SQLiteStore:
         counted = self._document_counts(conn, terms)
         if not counted:
             return []
+        match = _any_of([t for _, t in counted])
         where, params = P.where(filters)
+        if self._mostly_in_scope(conn, filters):
+            found = self._best_then_filter(conn, match, where, params, limit)
+            if found is not None:
+                return found
         rows = conn.execute(
             f"SELECT {P.BRIEF}, -bm25(memories_fts, {_WEIGHTS}) AS score FROM memories_fts "
             "JOIN memories m ON m.rowid = memories_fts.rowid WHERE memories_fts MATCH ? "
-            f"AND {where} ORDER BY score DESC LIMIT ?",
-            (_any_of([t for _, t in counted]), *params, limit))
+            f"AND {where} ORDER BY score DESC, m.rowid LIMIT ?", (match, *params, limit))
         return [(P.brief_from(row), float(row["score"])) for row in rows]
+
+    def _best_then_filter(self, conn: sqlite3.Connection, match: str, where: str,
+                          params: list[Any], limit: int) -> list[tuple[Brief, float]] | None:
+        """The best-scoring rows of the whole index, then the filter over them: exact when at
+        least `limit` pass (every row that passes but was not fetched scores lower), or when
+        the index had no more rows; None otherwise. It spares the join of every matching row
+        with `memories` where most rows pass anyway (one user's device)."""
+        fetch = BEST_FIRST_FACTOR * limit
+        best = conn.execute(
+            f"SELECT rowid, -bm25(memories_fts, {_WEIGHTS}) AS score FROM memories_fts "
+            "WHERE memories_fts MATCH ? ORDER BY score DESC, rowid LIMIT ?",
+            (match, fetch)).fetchall()
+        scores = {row[0]: float(row[1]) for row in best}
+        if not scores:
+            return []
+        rows = conn.execute(
+            f"SELECT m.rowid, {P.BRIEF} FROM memories m WHERE m.rowid IN "
+            f"({', '.join('?' * len(scores))}) AND {where}", (*scores, *params)).fetchall()
+        if len(rows) < limit and len(best) == fetch:
+            return None
+        ranked = sorted(rows, key=lambda row: (-scores[row["rowid"]], row["rowid"]))[:limit]
+        return [(P.brief_from(row), scores[row["rowid"]]) for row in ranked]
+
+    def _mostly_in_scope(self, conn: sqlite3.Connection, filters: Filters) -> bool:
+        """Whether the user holds at least half the store (counts cached like term counts)."""
+        if filters.user_id is None:
+            return not filters.narrows
+        total = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM memories").fetchone()[0]
+        cached = self._scope_sizes.get(filters.user_id)
+        if cached is None or abs(cached[1] - total) > total // 100:
+            size = conn.execute("SELECT COUNT(*) FROM memories WHERE user_id = ?",
+                                (filters.user_id,)).fetchone()[0]
+            cached = self._scope_sizes[filters.user_id] = (size, total)
+        return bool(total) and cached[0] >= total / 2
 
     def get_many(self, memory_ids: Iterable[str]) -> dict[str, MemoryEntry]:
         wanted = list(dict.fromkeys(memory_ids))
