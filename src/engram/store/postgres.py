@@ -22,19 +22,16 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from engram.clock import Clock
 from engram.errors import StoreError
 from engram.events import (
-    GENESIS_HASH,
     HLC,
     Draft,
     Event,
     EventType,
-    chain_problem,
     new_id,
-    next_id,
-    seal,
 )
 from engram.model import MemoryEntry
 from engram.projection import apply, fold, targets
 from engram.recall import Brief
+from engram.store import chain
 from engram.store import postgres_projection as PP
 from engram.store import postgres_search as S
 from engram.store import sqlite_projection as P
@@ -256,13 +253,7 @@ class PostgresStore:
                 yield row["pos"], P.event_from(row)  # type: ignore[arg-type]
 
     def verify(self) -> ChainReport:
-        expected, checked = GENESIS_HASH, 0
-        for pos, event in self._events_with_pos():
-            problem = chain_problem(event, expected)
-            if problem:
-                return ChainReport(checked, broken_at=pos, event_id=event.id, problem=problem)
-            expected, checked = event.hash, checked + 1
-        return ChainReport(checked)
+        return chain.verify(self._events_with_pos())
 
     def rebuild(self) -> int:
         """Drop every projection, recreate it empty, and replay the whole log into it."""
@@ -351,14 +342,12 @@ class _PostgresTx:
                         "ON TRUE", (store.device_id,)).fetchone()
         assert row is not None
         head = row if row["pos"] is not None else None
-        now_ms = int(store.clock.now().timestamp() * 1000)
-        last = max(store._hlc, HLC.parse(head["hlc"])) if head else store._hlc
-        hlc = last.tick(now_ms)
-        event = seal(draft, event_id=next_id(now_ms), device_id=store.device_id,
-                     seq=int(row["seq"]), hlc=hlc,
-                     prev_hash=bytes(head["hash"]).hex() if head else GENESIS_HASH)
+        event = chain.next_event(draft, device_id=store.device_id, seq=int(row["seq"]),
+                                 now_ms=int(store.clock.now().timestamp() * 1000),
+                                 clock=store._hlc, head_hlc=head["hlc"] if head else None,
+                                 head_hash=head["hash"] if head else None)
         self._insert(event, head["pos"] + 1 if head else 1)
-        store._hlc = hlc
+        store._hlc = event.hlc
         return event
 
     def import_events(self, events: list[Event]) -> int:
@@ -366,19 +355,11 @@ class _PostgresTx:
         added = 0
         for number, event in enumerate(events, start=1):
             known = c.execute("SELECT hash FROM events WHERE id = %s", (event.id,)).fetchone()
-            if known:
-                if bytes(known["hash"]).hex() != event.hash:
-                    raise StoreError(f"line {number}: event {event.id} differs from the stored "
-                                     "event with the same id; the file is not from this log")
-                continue
             head = c.execute("SELECT pos, hash FROM events ORDER BY pos DESC LIMIT 1").fetchone()
-            problem = chain_problem(event, bytes(head["hash"]).hex() if head else GENESIS_HASH)
-            if problem:
-                raise StoreError(f"line {number}: event {event.id} does not continue the chain "
-                                 f"({problem}); import into an empty store or the store it "
-                                 "was exported from")
-            self._insert(event, head["pos"] + 1 if head else 1)
-            added += 1
+            if chain.admit(number, event, stored_hash=known["hash"] if known else None,
+                           head_hash=head["hash"] if head else None):
+                self._insert(event, head["pos"] + 1 if head else 1)
+                added += 1
         return added
 
     def _insert(self, event: Event, pos: int) -> None:

@@ -19,19 +19,16 @@ import numpy as np
 from engram.clock import Clock
 from engram.errors import InvalidInput, StoreError
 from engram.events import (
-    GENESIS_HASH,
     HLC,
     Draft,
     Event,
     EventType,
-    chain_problem,
     new_id,
-    next_id,
-    seal,
 )
 from engram.model import MemoryEntry
 from engram.projection import apply, fold, targets
 from engram.recall import INDEX_WEIGHTS, Brief
+from engram.store import chain
 from engram.store import sqlite_projection as P
 from engram.store.base import ChainReport, Filters
 from engram.store.sqlite_schema import (
@@ -438,13 +435,7 @@ class SQLiteStore:
     # ------------------------------------------------------------ log maintenance
 
     def verify(self) -> ChainReport:
-        expected, checked = GENESIS_HASH, 0
-        for pos, event in self._events_with_pos():
-            problem = chain_problem(event, expected)
-            if problem:
-                return ChainReport(checked, broken_at=pos, event_id=event.id, problem=problem)
-            expected, checked = event.hash, checked + 1
-        return ChainReport(checked)
+        return chain.verify(self._events_with_pos())
 
     def _events_with_pos(self) -> Iterator[tuple[int, Event]]:
         for row in self._conn.execute(f"SELECT pos, {_EVENT_COLUMNS} FROM events ORDER BY pos"):
@@ -511,13 +502,12 @@ class _SQLiteTx:
         head = c.execute("SELECT hash, hlc FROM events ORDER BY pos DESC LIMIT 1").fetchone()
         seq = c.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE device_id = ?",
                         (store.device_id,)).fetchone()[0]
-        now_ms = int(store.clock.now().timestamp() * 1000)
-        last = max(store._hlc, HLC.parse(head["hlc"])) if head else store._hlc
-        hlc = last.tick(now_ms)
-        event = seal(draft, event_id=next_id(now_ms), device_id=store.device_id, seq=seq,
-                     hlc=hlc, prev_hash=bytes(head["hash"]).hex() if head else GENESIS_HASH)
+        event = chain.next_event(draft, device_id=store.device_id, seq=seq,
+                                 now_ms=int(store.clock.now().timestamp() * 1000),
+                                 clock=store._hlc, head_hlc=head["hlc"] if head else None,
+                                 head_hash=head["hash"] if head else None)
         self._insert(event)
-        store._hlc = hlc
+        store._hlc = event.hlc
         return event
 
     def import_events(self, events: list[Event]) -> int:
@@ -525,19 +515,11 @@ class _SQLiteTx:
         added = 0
         for number, event in enumerate(events, start=1):
             known = c.execute("SELECT hash FROM events WHERE id = ?", (event.id,)).fetchone()
-            if known:
-                if bytes(known[0]).hex() != event.hash:
-                    raise StoreError(f"line {number}: event {event.id} differs from the stored "
-                                     "event with the same id; the file is not from this log")
-                continue
             head = c.execute("SELECT hash FROM events ORDER BY pos DESC LIMIT 1").fetchone()
-            problem = chain_problem(event, bytes(head[0]).hex() if head else GENESIS_HASH)
-            if problem:
-                raise StoreError(f"line {number}: event {event.id} does not continue the chain "
-                                 f"({problem}); import into an empty store or the store it "
-                                 "was exported from")
-            self._insert(event)
-            added += 1
+            if chain.admit(number, event, stored_hash=known[0] if known else None,
+                           head_hash=head[0] if head else None):
+                self._insert(event)
+                added += 1
         return added
 
     def _insert(self, event: Event) -> None:
