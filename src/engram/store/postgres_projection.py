@@ -6,7 +6,6 @@ index differs: a tsvector column whose weight classes stand for the index column
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -17,6 +16,7 @@ from psycopg.rows import DictRow
 
 from engram.model import MemoryEntry, format_time, parse_time
 from engram.recall import INDEX_COLUMNS, NEIGHBOURS, index_keys
+from engram.store import sql_filters
 from engram.store import sqlite_projection as P
 from engram.store.base import Filters
 from engram.store.postgres_schema import CLASS_OF, TS_CONFIG
@@ -131,32 +131,5 @@ def _typed(col: str) -> str:
 
 
 def where(f: Filters) -> tuple[str, list[Any]]:
-    """SQL conditions on alias `m` for a Filters, applied inside every candidate query (the
-    PostgreSQL spelling of `sqlite_projection.where`)."""
-    clauses, params = ["TRUE"], []
-    for col in ("user_id", "agent_id", "session_id"):
-        value = getattr(f, col)
-        if value is not None:
-            clauses.append(f"m.{col} = %s")
-            params.append(value)
-    if f.memory_type is not None:
-        clauses.append("m.memory_type = %s")
-        params.append(f.memory_type.value)
-    if f.tier is not None:
-        clauses.append("m.tier = %s")
-        params.append(f.tier.value)
-    if f.since is not None:
-        clauses.append("m.occurred_at >= %s")
-        params.append(format_time(f.since))
-    if f.until is not None:
-        clauses.append("m.occurred_at < %s")
-        params.append(format_time(f.until))
-    if f.statuses is not None:
-        clauses.append("m.status = ANY(%s)")
-        params.append([status.value for status in f.statuses])
-    if not f.include_sensitive:
-        clauses.append("m.sensitive = 0")
-    if f.tags:
-        clauses.append("m.tags::jsonb @> %s::jsonb")
-        params.append(json.dumps(list(f.tags), ensure_ascii=False))
-    return " AND ".join(clauses), params
+    """SQL conditions on alias `m` for a Filters, applied inside every candidate query."""
+    return sql_filters.where(f, sql_filters.POSTGRES)

@@ -11,6 +11,7 @@ from typing import Any
 from engram.events import Event
 from engram.model import MemoryEntry, Tier, format_time, parse_time
 from engram.recall import INDEX_COLUMNS, NEIGHBOURS, Brief, index_keys
+from engram.store import sql_filters
 from engram.store.base import Filters
 
 # Columns of `memories` besides `doc`, which holds the rest of the entry as JSON.
@@ -161,30 +162,4 @@ def event_from(row: sqlite3.Row) -> Event:
 
 def where(f: Filters) -> tuple[str, list[Any]]:
     """SQL conditions on alias `m` for a Filters, applied inside every candidate query."""
-    clauses, params = ["1"], []
-    for col in ("user_id", "agent_id", "session_id"):
-        value = getattr(f, col)
-        if value is not None:
-            clauses.append(f"m.{col} = ?")
-            params.append(value)
-    if f.memory_type is not None:
-        clauses.append("m.memory_type = ?")
-        params.append(f.memory_type.value)
-    if f.tier is not None:
-        clauses.append("m.tier = ?")
-        params.append(f.tier.value)
-    if f.since is not None:
-        clauses.append("m.occurred_at >= ?")
-        params.append(format_time(f.since))
-    if f.until is not None:
-        clauses.append("m.occurred_at < ?")
-        params.append(format_time(f.until))
-    if f.statuses is not None:
-        clauses.append(f"m.status IN ({', '.join('?' * len(f.statuses))})")
-        params.extend(status.value for status in f.statuses)
-    if not f.include_sensitive:
-        clauses.append("m.sensitive = 0")
-    for tag in f.tags:
-        clauses.append("EXISTS (SELECT 1 FROM json_each(m.tags) WHERE value = ?)")
-        params.append(tag)
-    return " AND ".join(clauses), params
+    return sql_filters.where(f, sql_filters.SQLITE)
