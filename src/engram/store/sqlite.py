@@ -394,7 +394,7 @@ class SQLiteStore:
             return {}
         rows = self._conn.execute(
             "SELECT m.id, e.vec FROM memories m JOIN embeddings e ON e.model = ? AND "
-            "e.content_hash = m.content_hash WHERE m.user_id = ? AND m.id IN "
+            "e.content_hash = m.content_hash WHERE +m.user_id = ? AND m.id IN "
             f"({', '.join('?' * len(wanted))})", (model, user_id, *wanted)).fetchall()
         if not rows:
             return {}
@@ -488,7 +488,9 @@ class _SQLiteTx:
 
     def find_by_slot(self, user_id: str, slot: str) -> list[MemoryEntry]:
         rows = self._conn.execute(
-            "SELECT * FROM memories WHERE user_id = ? AND slot = ? ORDER BY occurred_at, id",
+            # The planner would rather walk the user's whole scope in time order.
+            "SELECT * FROM memories INDEXED BY memories_by_slot WHERE user_id = ? AND slot = ? "
+            "ORDER BY occurred_at, id",
             (user_id, slot))
         return [P.entry_from(row) for row in rows]
 

@@ -146,6 +146,7 @@ class VectorScopes:
             if isinstance(loaded, Snapshot) and not self._replay(loaded, key, memory_ids):
                 del self._scopes[key]  # a key is unknown: load the scope in full
                 self._load(key, lazy=False)
+        models = sorted({model for _, model in self._scopes})  # the embeddings key's prefix
         for memory_id in memory_ids:
             for key, ids in self._ids.items():
                 rowid = ids.pop(memory_id, None)
@@ -153,7 +154,8 @@ class VectorScopes:
                     self._scopes[key].remove([rowid])
             for rowid, user_id, model, vec in self._conn.execute(
                     "SELECT m.rowid, m.user_id, e.model, e.vec FROM memories m JOIN embeddings "
-                    "e ON e.content_hash = m.content_hash WHERE m.id = ?", (memory_id,)):
+                    f"e ON e.model IN ({', '.join('?' * len(models))}) AND e.content_hash = "
+                    "m.content_hash WHERE m.id = ?", (*models, memory_id)):
                 key = (user_id, model)
                 if isinstance(index := self._scopes.get(key), ScopeIndex):
                     if index.dimension == 0:
