@@ -122,3 +122,13 @@ def test_bad_turns_are_refused_whole(mem: Memory) -> None:
     with pytest.raises(InvalidInput):
         mem.remember_turn("I live in Paris.", user_id="ada", session_id="")
     assert mem.count(user_id="ada") == 0
+
+
+def test_a_sessions_own_turns_are_not_recalled_twice(mem: Memory) -> None:
+    mem.remember_turn("I adore sailing on the lake.", "Lovely!", user_id="ada", session_id="s1")
+    conversation = mem.conversation("s1", user_id="ada")
+    question = [*conversation, {"role": "user", "content": "what about sailing?"}]
+    plan = mem.assemble(conversation=question, user_id="ada", session_id="s1")
+    assert all("turn" not in m.tags for m in plan.memories)
+    assert any("turn" in m.tags for m in mem.assemble(conversation=question,
+                                                      user_id="ada").memories)

@@ -141,6 +141,7 @@ class Chat:
                                  budget_tokens=self.budget_tokens,
                                  style=style_for(self.provider), instructions=INSTRUCTIONS,
                                  include_sensitive=is_local(self.provider),
+                                 session_id=self.session_id,
                                  summarize=self.summarize if self.model_summaries else None)
 
     def summarize(self, older: Sequence[Turn]) -> str:

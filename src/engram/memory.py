@@ -330,12 +330,15 @@ class Memory:
                  style: str = "openai", instructions: str = "",
                  limits: ctx.Limits = ctx.DEFAULT_LIMITS,
                  summarize: ctx.Summarizer | None = None, limit: int = 50,
-                 include_sensitive: bool = True) -> ctx.ContextPlan:
+                 include_sensitive: bool = True,
+                 session_id: str | None = None) -> ctx.ContextPlan:
         """Everything a model needs for the next turn, within `budget_tokens`: recalled
         memories grouped by kind, the latest exchanges verbatim and a summary of older ones.
         `query` defaults to the conversation's last user turn. Only memories that made it
         into the prompt count as accessed; `plan.memory_ids` says which. Pass
-        `include_sensitive=False` for a model that runs elsewhere."""
+        `include_sensitive=False` for a model that runs elsewhere, and the conversation's
+        `session_id` so its own recorded turns (already in `conversation`) are not recalled
+        a second time."""
         if style not in ctx.STYLES:
             raise InvalidInput("style", f"unknown style {style!r}",
                                f"use one of: {', '.join(ctx.STYLES)}")
@@ -349,6 +352,9 @@ class Memory:
         filters = intake.filters(check_id(user_id, "user_id", required=True),
                                 include_sensitive=include_sensitive)
         hits = self.hybrid.search(query, filters, limit, self.clock.now(), self.weights)
+        if session_id is not None:
+            hits = [h for h in hits if h.memory.session_id != session_id
+                    or remember.TURN_TAG not in h.memory.tags]
         if self._count is None:
             self._count = ctx.load_counter()
         plan = ctx.build_context(hits, conversation, budget_tokens=budget_tokens, style=style,
