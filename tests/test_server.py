@@ -160,7 +160,8 @@ def test_engram_serve_runs_as_a_command(tmp_path: Path) -> None:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
-        made = httpx.post(f"{url}/memories", json={"text": "served over HTTP"})
+        made = httpx.post(f"{url}/memories", json={"text": "served over HTTP"},
+                          timeout=120)  # the first write loads the embedding model
         assert made.status_code == 201 and made.json()["user_id"] == "default"
         assert httpx.get(f"{url}/openapi.json").json()["info"]["title"] == "Engram"
     finally:

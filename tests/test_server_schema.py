@@ -3,6 +3,7 @@ on 127.0.0.1 never get a 5xx. Example counts are kept modest so the suite stays 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -16,6 +17,7 @@ from engram.server.background import serving
 from engram.server.service import ServerConfig
 
 schema = schemathesis.openapi.from_dict(create_app(ServerConfig()).openapi())
+EXAMPLES = int(os.environ.get("ENGRAM_SCHEMA_EXAMPLES", "6"))  # per operation; 60 found none
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +38,7 @@ def test_the_schema_has_examples() -> None:
 
 
 @schema.parametrize()
-@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_errors(case: schemathesis.Case, live: str) -> None:
     response = case.call(base_url=live)
     case.validate_response(response, checks=[not_a_server_error])

@@ -106,7 +106,7 @@ def mcp(
     """Run the MCP server over stdio (for Claude Desktop and other local MCP clients)."""
     _need_server_extra()
     from engram.mcp_server import build_mcp
-    from engram.server.access import Principal
+    from engram.server.access import READ, WRITE, Principal
     from engram.server.service import Service
 
     try:
@@ -114,10 +114,8 @@ def mcp(
     except EngramError as exc:
         _fail(str(exc))
     service = Service(mem, ServerConfig(data=data))
-    who = Principal.local()
-    acting = Principal(user, who.scopes - {"any-user", "admin"}, None)
-    try:
-        build_mcp(service, acting).run("stdio")
+    try:  # the person at the machine, as one user
+        build_mcp(service, Principal(user, frozenset({READ, WRITE}))).run("stdio")
     finally:
         service.close()
 

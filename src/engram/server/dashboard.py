@@ -17,13 +17,13 @@ from engram.errors import EngramError, NotFound
 from engram.model import MemoryEntry
 from engram.server import charts
 from engram.server.access import ADMIN, Principal
+from engram.server.app import KEY_COOKIE
 from engram.server.insights import gather
 from engram.server.service import Service
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
-KEY_COOKIE = "engram_key"
 
 
 def static_files() -> StaticFiles:

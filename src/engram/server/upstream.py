@@ -114,9 +114,9 @@ class OpenAIUpstream:
 class ProviderUpstream:
     """An Engram provider (Ollama, Anthropic, LiteLLM…) behind the OpenAI wire format."""
 
-    def __init__(self, provider: Provider, base_url: str | None = None) -> None:
+    def __init__(self, provider: Provider) -> None:
         self.provider = provider
-        self.base_url = base_url or str(getattr(provider, "base_url", "") or "")
+        self.base_url = str(getattr(provider, "base_url", "") or "")
 
     @property
     def local(self) -> bool:
