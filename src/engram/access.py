@@ -49,7 +49,5 @@ class AccessLog:
             pending, self._pending = self._pending, {}
         if not pending:
             return
-        with self.store.transaction() as tx:
-            live = {k: v for k, v in pending.items() if tx.get(k) is not None}
-            if live:
-                tx.append(Draft(EventType.ACCESSED, None, {"accesses": live}, "engram"))
+        with self.store.transaction() as tx:  # a memory forgotten since is skipped by apply
+            tx.append(Draft(EventType.ACCESSED, None, {"accesses": pending}, "engram"))

@@ -535,6 +535,10 @@ class _SQLiteTx:
                                                            ensure_ascii=False),
              bytes.fromhex(event.payload_hash), bytes.fromhex(event.prev_hash),
              bytes.fromhex(event.hash)))
+        if event.type is EventType.ACCESSED:  # hundreds of memories at once: columns only
+            assert event.payload is not None
+            P.note_accesses(c, event.payload["accesses"])
+            return
         for memory_id in targets(event):
             current = P.get(c, memory_id)
             P.write(c, current, apply(current, event, memory_id))
