@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,10 +114,10 @@ async def _chat(http: httpx.AsyncClient, body: dict[str, object]) -> httpx.Respo
         return response
 
 
-async def _timed(name: str, call: object, tally: Tally) -> bool:
+async def _timed(name: str, call: Awaitable[httpx.Response], tally: Tally) -> bool:
     started = time.perf_counter()
     try:
-        response = await call  # type: ignore[misc]
+        response = await call
         ok = response.status_code == 200
     except httpx.HTTPError:
         ok = False

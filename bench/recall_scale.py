@@ -20,25 +20,32 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).parent))
-from engram import Memory
+from engram import Memory, MemoryEntry
 from engram.embed import load_embedder
 from engram.recall import keyword_terms
 from engram.store.base import Filters
 from locomo import load
 
+T = TypeVar("T")
+Array = npt.NDArray[np.float32]
+
 
 class LookupEmbedder:
     """Serves precomputed vectors under the real model's name."""
 
-    def __init__(self, table: dict[str, np.ndarray], name: str, dimension: int) -> None:
+    def __init__(self, table: dict[str, Array], name: str, dimension: int) -> None:
         self.table, self.name, self.dimension = table, name, dimension
 
-    def embed(self, texts: list[str]) -> np.ndarray:
+    def embed(self, texts: Sequence[str]) -> Array:
         return np.stack([self.table[t] for t in texts])
 
 
@@ -47,7 +54,7 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
-def timed(fn, runs: list[float]) -> object:  # type: ignore[no-untyped-def]
+def timed(fn: Callable[[], T], runs: list[float]) -> T:
     t0 = time.perf_counter()
     result = fn()
     runs.append((time.perf_counter() - t0) * 1000)
@@ -64,7 +71,12 @@ def table_bytes(db: Path) -> dict[str, int]:
     return sizes
 
 
-def measure(mem: Memory, questions: list[str], qvecs: np.ndarray,
+def _keyword_search(mem: Memory, query: str,
+                    filters: Filters) -> list[tuple[MemoryEntry, float]]:
+    return mem.store.keyword_search(keyword_terms(query), filters, 50)
+
+
+def measure(mem: Memory, questions: list[str], qvecs: Array,
             model: str) -> tuple[float, list[float], list[float], list[float], list[float]]:
     """First search (loads the scope, builds or adopts its graph), then every question:
     the whole search (keyword half in a worker thread, the default), the same search with
@@ -77,12 +89,12 @@ def measure(mem: Memory, questions: list[str], qvecs: np.ndarray,
     vector: list[float] = []
     filters = Filters(user_id="u")
     for q, v in zip(questions, qvecs, strict=True):
-        timed(lambda q=q: mem.search(q, user_id="u", limit=10), full)
+        timed(partial(mem.search, q, user_id="u", limit=10), full)
         mem.hybrid.parallel = False
-        timed(lambda q=q: mem.search(q, user_id="u", limit=10), sequential)
+        timed(partial(mem.search, q, user_id="u", limit=10), sequential)
         mem.hybrid.parallel = True
-        timed(lambda q=q: mem.store.keyword_search(keyword_terms(q), filters, 50), keyword)
-        timed(lambda v=v: mem.store.vector_search(v, filters, model, 50), vector)
+        timed(partial(_keyword_search, mem, q, filters), keyword)
+        timed(partial(mem.store.vector_search, v, filters, model, 50), vector)
     return first[0], full, sequential, keyword, vector
 
 
@@ -105,9 +117,9 @@ def main() -> None:
     qvecs = model.embed(questions)
     print(f"embedded {len(turns)} turns + {len(questions)} questions in "
           f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    query_ms = []
+    query_ms: list[float] = []
     for q in questions[:100]:  # a variant of each question, so the cache cannot answer
-        timed(lambda q=q: model.embed([q + "!"]), query_ms)
+        timed(partial(model.embed, [q + "!"]), query_ms)
 
     rng = np.random.default_rng(7)
     rows = []
@@ -123,10 +135,11 @@ def main() -> None:
                      access_batch=10**9)
         started = time.perf_counter()
         for start in range(0, 0 if reuse else size, 1000):
-            batch = []
+            batch: list[dict[str, Any]] = []
             for i in range(start, min(size, start + 1000)):
                 text = f"{turns[i % len(turns)]} (#{i})"
-                vec = base[i % len(turns)] + rng.normal(0, 0.02, base.shape[1]).astype(np.float32)
+                noise = rng.normal(0, 0.02, int(base.shape[1])).astype(np.float32)
+                vec = base[i % len(turns)] + noise
                 table[text] = vec / np.linalg.norm(vec)
                 batch.append({"text": text, "user_id": "u", "session_id": f"s{i // 20}",
                               "dedupe": False})

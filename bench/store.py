@@ -33,10 +33,11 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from engram import Memory
+from engram import Memory, MemoryEntry
 from stores import STORE_HELP, Locations
 
 BATCH = 1000
@@ -105,12 +106,16 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def _add_each(mem: Memory, items: list[dict[str, Any]]) -> list[MemoryEntry]:
+    return [mem.add(**i) for i in items]
+
+
 def bench_one_at_a_time(locs: Locations, n: int, repeats: int) -> float:
     rates = []
     for repeat in range(repeats):
         items = _take(memories(100 + repeat), n)
         with Memory(locs.new(f"single-{repeat}"), embedder=None) as mem:
-            rates.append(n / _timed(lambda mem=mem, items=items: [mem.add(**i) for i in items]))
+            rates.append(n / _timed(partial(_add_each, mem, items)))
     return statistics.median(rates)
 
 
@@ -119,7 +124,7 @@ def _add_batches(mem: Memory, stream: Iterator[dict[str, Any]], n: int) -> float
     spent = 0.0
     for done in range(0, n, BATCH):
         batch = _take(stream, min(BATCH, n - done))
-        spent += _timed(lambda batch=batch: mem.add_many(batch))
+        spent += _timed(partial(mem.add_many, batch))
     return spent
 
 

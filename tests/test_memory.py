@@ -1,10 +1,12 @@
 """The Python contract of DESIGN.md: add, add_many, get, history, list, search, update."""
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from engram import EventType, Kind, ManualClock, Memory, NotFound, Tier
+from engram import EventType, Kind, ManualClock, Memory, MemoryEntry, NotFound, Tier
 from engram.errors import InvalidInput
 
 pytestmark = pytest.mark.all_backends
@@ -80,7 +82,10 @@ def test_list_filters(mem: Memory) -> None:
     b = mem.add("b", user_id="u", agent_id="y", session_id="s2", tags=["t1", "t2"],
                 tier="long_term", at=t0 + timedelta(days=10))
     c = mem.add("c", user_id="v", at=t0 + timedelta(days=20))
-    ids = lambda entries: [e.id for e in entries]  # noqa: E731
+
+    def ids(entries: Iterable[MemoryEntry]) -> list[str]:
+        return [e.id for e in entries]
+
     assert ids(mem.list()) == [c.id, b.id, a.id]
     assert ids(mem.list(user_id="u")) == [b.id, a.id]
     assert ids(mem.list(agent_id="x")) == [a.id]
@@ -125,10 +130,11 @@ def test_unknown_id_is_not_found(mem: Memory) -> None:
         mem.forget("nope")
 
 
-def test_access_statistics_are_batched(store_dir, clock: ManualClock) -> None:  # type: ignore[no-untyped-def]
+def test_access_statistics_are_batched(store_dir: str | Path, clock: ManualClock) -> None:
     mem = Memory(store_dir, clock=clock, access_batch=1000)
     entry = mem.add("the blue notebook", user_id="u")
     events_before = mem.stats()["events"]
+    assert isinstance(events_before, int)
     for _ in range(25):
         mem.search("notebook", user_id="u")
     assert mem.stats()["events"] == events_before  # no event per search

@@ -3,10 +3,12 @@ vectors that follow the log across processes, and the HNSW cache file's repair o
 
 import hashlib
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -30,13 +32,14 @@ class HashingEmbedder:
     def __init__(self, name: str = "hashing-64") -> None:
         self.name = name
 
-    def embed(self, texts: list[str]) -> np.ndarray:
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         out = np.zeros((len(texts), 64), dtype=np.float32)
         for row, text in enumerate(texts):
             for word in re.findall(r"\w+", text.lower()):
                 out[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % 64] += 1.0
         out += 1e-3
-        return out / np.linalg.norm(out, axis=1, keepdims=True)
+        out /= np.linalg.norm(out, axis=1, keepdims=True)
+        return out
 
 
 def entry(memory_id: str, session: str | None = None, days_old: float = 0,
@@ -195,6 +198,7 @@ def test_a_saved_graph_serves_at_once_and_follows_later_writes(store_dir: Path,
                                                                small_graphs: None) -> None:
     """Reopening memory-maps the saved graph (no vector read from the table) and replays
     only what changed since; a forget or a filtered search loads the scope in full."""
+    from engram.store.sqlite import SQLiteStore
     from engram.vectors import ScopeIndex, Snapshot
 
     texts = [f"note {i} about topic{i % 7} and thing{i % 11}" for i in range(120)]
@@ -205,6 +209,7 @@ def test_a_saved_graph_serves_at_once_and_follows_later_writes(store_dir: Path,
     assert graph.with_suffix(".json").exists()
 
     with Memory(store_dir, embedder=HashingEmbedder()) as mem:
+        assert isinstance(mem.store, SQLiteStore)
         assert [h.memory.id for h in mem.search("topic3 thing5", user_id="u",
                                                 limit=5)] == expected
         assert isinstance(mem.store.vectors._scopes[("u", "hashing-64")], Snapshot)
@@ -217,6 +222,7 @@ def test_a_saved_graph_serves_at_once_and_follows_later_writes(store_dir: Path,
         assert isinstance(mem.store.vectors._scopes[("u", "hashing-64")], ScopeIndex)
 
     with Memory(store_dir, embedder=HashingEmbedder()) as mem:  # the log since the save
+        assert isinstance(mem.store, SQLiteStore)
         mem.search("topic3", user_id="u")
         mem.forget(late.id)
         assert late.id not in [h.memory.id for h in mem.search("topic3 thing5", user_id="u")]
@@ -244,7 +250,7 @@ def test_best_first_keyword_plan_equals_the_full_join(
     from engram.recall import keyword_terms
     from engram.store import sqlite_projection as P
     from engram.store.base import Filters
-    from engram.store.sqlite import _WEIGHTS, _any_of
+    from engram.store.sqlite import _WEIGHTS, SQLiteStore, _any_of
 
     with Memory(tmp_path_factory.mktemp("s"), embedder=None) as mem:
         mem.add_many([{"text": " ".join(w), "user_id": u, "session_id": s, "dedupe": False}
@@ -253,6 +259,7 @@ def test_best_first_keyword_plan_equals_the_full_join(
         terms = keyword_terms(" ".join(query))
         fast = mem.store.keyword_candidates(terms, filters, limit)
         store = mem.store
+        assert isinstance(store, SQLiteStore)
         conn = store._reader()
         counted = store._document_counts(conn, terms)
         where, params = P.where(filters)

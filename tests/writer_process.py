@@ -17,6 +17,7 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import TypedDict
 
 from engram import Memory
 
@@ -24,7 +25,15 @@ WORDS = ("oscar puppy hiking paris piano garden sister coffee marathon novel cam
          "violin beach kitchen chess museum bicycle cousin painting festival").split()
 
 
-def _item(name: str, number: int, rng: random.Random) -> dict[str, object]:
+class _Item(TypedDict):
+    text: str
+    user_id: str
+    session_id: str
+    tags: list[str]
+    metadata: dict[str, str]
+
+
+def _item(name: str, number: int, rng: random.Random) -> _Item:
     words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 10)))
     return {
         "text": f"{name} memory {number}: {words}",
