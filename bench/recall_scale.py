@@ -88,10 +88,12 @@ def measure(mem: Memory, questions: list[str], qvecs: Array,
     keyword: list[float] = []
     vector: list[float] = []
     filters = Filters(user_id="u")
-    for q, v in zip(questions, qvecs, strict=True):
-        timed(partial(mem.search, q, user_id="u", limit=10), full)
-        mem.hybrid.parallel = False
-        timed(partial(mem.search, q, user_id="u", limit=10), sequential)
+    for n, (q, v) in enumerate(zip(questions, qvecs, strict=True)):
+        # A question's first search warms caches for the second: alternate which goes first.
+        for parallel in (True, False) if n % 2 else (False, True):
+            mem.hybrid.parallel = parallel
+            timed(partial(mem.search, q, user_id="u", limit=10),
+                  full if parallel else sequential)
         mem.hybrid.parallel = True
         timed(partial(_keyword_search, mem, q, filters), keyword)
         timed(partial(mem.store.vector_search, v, filters, model, 50), vector)

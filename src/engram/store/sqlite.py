@@ -236,7 +236,8 @@ class SQLiteStore:
         if not scores:
             return []
         rows = conn.execute(
-            f"SELECT m.rowid, {P.BRIEF} FROM memories m WHERE m.rowid IN "
+            # NOT INDEXED: by row id, never by walking the user's index past a million rows
+            f"SELECT m.rowid, {P.BRIEF} FROM memories m NOT INDEXED WHERE m.rowid IN "
             f"({', '.join('?' * len(scores))}) AND {where}", (*scores, *params)).fetchall()
         if len(rows) < limit and len(best) == fetch:
             return None
