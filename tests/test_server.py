@@ -193,3 +193,26 @@ def test_reader_connections_see_every_write_at_once(tmp_path: Path) -> None:
                 assert api.get(f"/memories/{made['id']}").status_code == 404
                 api.post("/memories", json={"text": f"Alice planted tomato number {n}",
                                             "user_id": "alice", "dedupe": False})
+
+
+def test_the_server_maintains_the_store_in_the_background(tmp_path: Path) -> None:
+    """Due maintenance runs off the request path: a short-term memory left unconfirmed past
+    its TTL expires without any request asking for it."""
+    from datetime import UTC, datetime, timedelta
+
+    from engram import ManualClock, Status
+    from engram.maintenance import LAST_RUN
+
+    clock = ManualClock(datetime(2026, 1, 5, tzinfo=UTC))
+    memory = Memory(tmp_path / "store", clock=clock, embedder=None)
+    chatter = memory.add("Alice is tired", user_id="alice", memory_type="context")
+    memory.maintain()
+    clock.advance(timedelta(days=4))
+    app = create_app(ServerConfig(data=tmp_path / "store", maintenance_check_s=0.05), memory)
+    with serving(app):
+        deadline = time.monotonic() + 10
+        while memory.store.get_setting(LAST_RUN) != "2026-01-09T00:00:00.000000Z" and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+        expired = memory.list(user_id="alice", status="expired")
+    assert [m.id for m in expired] == [chatter.id] and expired[0].status is Status.EXPIRED

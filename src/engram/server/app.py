@@ -3,6 +3,8 @@ field and the fix, and the parts mounted together (REST, proxy, MCP, dashboard).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -167,6 +169,13 @@ def _install_errors(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, invalid)
 
 
+async def _maintain_periodically(svc: Service, every_s: float) -> None:
+    """Promotions, expiries and decay once they are due, off the request path."""
+    while True:
+        await asyncio.sleep(every_s)
+        await run_in_threadpool(svc.maintain_if_due)
+
+
 def create_app(config: ServerConfig, memory: Memory | None = None) -> FastAPI:
     """The service over `memory` (one connection for everything), or over the store at
     `config.data`, opened at startup with `config.readers` extra connections for reads."""
@@ -184,10 +193,14 @@ def create_app(config: ServerConfig, memory: Memory | None = None) -> FastAPI:
             svc = Service(memory, config)
         app.state.service = svc
         app.state.upstream = proxy.upstream_of(config)
+        upkeep = asyncio.create_task(_maintain_periodically(svc, config.maintenance_check_s))
         try:
             async with mcp.session_manager.run():
                 yield
         finally:
+            upkeep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await upkeep
             if app.state.upstream is not None:
                 await app.state.upstream.aclose()
             svc.close()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from engram import maintenance
 from engram.context import ContextPlan
 from engram.errors import InvalidInput, NotFound
 from engram.events import Event
@@ -56,6 +57,7 @@ class ServerConfig:
     send_sensitive: bool = False  # allow sensitive memories in contexts for remote upstreams
     proxy_budget_tokens: int = 1500
     readers: int = 2  # extra store connections for reads (engram serve opens them)
+    maintenance_check_s: float = 300.0  # how often to see whether maintenance is due
 
 
 class Service:
@@ -92,6 +94,16 @@ class Service:
     def locked(self, fn: Callable[[], T]) -> T:
         with self.lock:
             return fn()
+
+    def maintain_if_due(self) -> bool:
+        """Run the tier rules when `maintenance.every_hours` have passed (from a background
+        task, so no request pays for it); whether it ran."""
+        with self.lock:
+            if not maintenance.overdue(self.memory.store, self.memory.policy,
+                                       self.memory.clock.now()):
+                return False
+            self.memory.maintain()
+            return True
 
     def close(self) -> None:
         for reader in self._all_readers:
