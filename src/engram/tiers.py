@@ -53,7 +53,7 @@ class Policy:
                                  "record a recency change only when it moved this much")
     every_hours: float = _setting("maintenance.every_hours", 24.0,
                                   "run maintenance lazily when this overdue (0: never)")
-    near_duplicate: float = _setting("consolidation.near_duplicate", 0.9,
+    near_duplicate: float = _setting("consolidation.near_duplicate", 0.96,
                                      "cosine above which a new memory corroborates an old one")
 
     @classmethod
