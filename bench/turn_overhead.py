@@ -55,7 +55,8 @@ def fill(store: Path, size: int, turns: list[str], base: np.ndarray, name: str) 
         batch = []
         for i in range(start, min(size, start + 1000)):
             text = f"{turns[i % len(turns)]} (#{i})"
-            vec = base[i % len(turns)] + rng.normal(0, 0.02, base.shape[1]).astype(np.float32)
+            noise = rng.normal(0, 0.02, size=(base.shape[1],)).astype(np.float32)
+            vec = base[i % len(turns)] + noise
             table[text] = vec / np.linalg.norm(vec)
             batch.append({"text": text, "user_id": USER, "session_id": f"s{i // 20}",
                           "dedupe": False})
@@ -84,11 +85,11 @@ def ready_store(root: Path, size: int, turns: list[str], base: np.ndarray, name:
 def turn_vectors(model: Any, turns: list[str], cache: Path) -> np.ndarray:
     """The turns' real MiniLM vectors (kept beside the stores, they take a minute)."""
     if cache.exists():
-        vectors = np.load(cache)
+        vectors = np.asarray(np.load(cache), dtype=np.float32)
         if len(vectors) == len(turns):
             return vectors
     t0 = time.perf_counter()
-    vectors = model.embed(turns)
+    vectors = np.asarray(model.embed(turns), dtype=np.float32)
     print(f"embedded {len(turns)} LoCoMo turns in {time.perf_counter() - t0:.0f} s",
           file=sys.stderr)
     np.save(cache, vectors)

@@ -183,12 +183,13 @@ def test_no_request_returns_another_users_private_memory(
         seen: list[dict[str, object]] = []
         if kind == "add":
             _, _, privacy, shared_with = action
+            assert isinstance(shared_with, list)
             made = c.post("/memories", json={
                 "text": f"secret of {user} number {len(ids)} about puppies",
                 "privacy": privacy, "shared_with": shared_with, "dedupe": False})
             assert made.status_code == 201
             ids.append(made.json()["id"])
-            owner[ids[-1]] = (user, str(privacy), list(shared_with))  # type: ignore[arg-type]
+            owner[ids[-1]] = (user, str(privacy), list(shared_with))
         elif kind == "get":
             got = c.get(f"/memories/{pick(action[2])}")
             seen = [got.json()] if got.status_code == 200 else []
@@ -198,7 +199,7 @@ def test_no_request_returns_another_users_private_memory(
                 seen = [e["payload"]["memory"] for e in got.json()
                         if e["type"] == "memory.added" and e["payload"]]
         elif kind == "list":
-            params = {"user_id": action[2]} if action[2] else {}
+            params = {"user_id": str(action[2])} if action[2] else {}
             seen = c.get("/memories", params=params).json()
         elif kind == "search":
             got = c.post("/search", json={"query": "puppies secret", "user_id": action[2]})

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from engram.memory import Memory
 from engram.server.app import create_app
@@ -22,8 +23,9 @@ from engram.server.service import ServerConfig
 from engram.server.upstream import SSEText, is_loopback
 from engram.testing import OpenAIDouble
 
-ASK = [{"role": "system", "content": "Be brief."},
-       {"role": "user", "content": "What am I allergic to?"}]
+ASK: list[ChatCompletionMessageParam] = [
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": "What am I allergic to?"}]
 
 
 @pytest.fixture
@@ -108,7 +110,8 @@ def test_sensitive_memories_stay_off_remote_upstreams(store_dir: Path,
                                                       upstream: OpenAIDouble) -> None:
     mem, base = start(store_dir, upstream)
     remote = ServerConfig(data=store_dir, upstream=base, upstream_local=False)
-    ask = [{"role": "user", "content": "Where is my passport number?"}]
+    ask: list[ChatCompletionMessageParam] = [
+        {"role": "user", "content": "Where is my passport number?"}]
     with serving(create_app(remote, mem)) as url:
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="x")
         client.chat.completions.create(model="m", messages=ask, user="alice")

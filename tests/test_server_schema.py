@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 import schemathesis
@@ -15,6 +16,9 @@ from engram.memory import Memory
 from engram.server.app import create_app
 from engram.server.background import serving
 from engram.server.service import ServerConfig
+
+if TYPE_CHECKING:  # a typing-only alias in schemathesis: Case[OpenApiOperation]
+    from schemathesis.specs.openapi.schemas import OpenApiCase
 
 schema = schemathesis.openapi.from_dict(create_app(ServerConfig()).openapi())
 EXAMPLES = int(os.environ.get("ENGRAM_SCHEMA_EXAMPLES", "6"))  # per operation; 60 found none
@@ -39,6 +43,6 @@ def test_the_schema_has_examples() -> None:
 
 @schema.parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-def test_no_server_errors(case: schemathesis.Case, live: str) -> None:
+def test_no_server_errors(case: OpenApiCase, live: str) -> None:
     response = case.call(base_url=live)
     case.validate_response(response, checks=[not_a_server_error])
