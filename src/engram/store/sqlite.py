@@ -83,6 +83,7 @@ class SQLiteStore:
         self._reader_conns: list[sqlite3.Connection] = []
         self._term_cache: dict[str, tuple[int, int]] = {}  # stem -> (rows, store size then)
         self._scope_sizes: dict[str, tuple[int, int]] = {}  # user -> (rows, store size then)
+        self._stems: dict[str, str] = {}  # query term -> the index's stem of it
         self._closed = False
         if self._meta("projection_layout") != PROJECTION_LAYOUT:
             self.rebuild()  # projections are derived: a new layout only needs a replay
@@ -294,18 +295,29 @@ class SQLiteStore:
         dropped; the rarest term always stays. Measured in docs/recall.md."""
         if not terms:
             return []
-        c.execute("DELETE FROM temp.query_terms")
-        c.executemany("INSERT INTO temp.query_terms (rowid, term) VALUES (?, ?)",
-                      list(enumerate(terms, start=1)))
-        stems = dict(c.execute("SELECT doc, term FROM temp.query_stems").fetchall())
+        stems = self._stems_of(c, terms)
         total = c.execute("SELECT COALESCE(MAX(rowid), 0) FROM memories").fetchone()[0]
         docs = self._term_rows(c, set(stems.values()), total)
-        counted = sorted((docs.get(stems.get(i, ""), 0), term)
-                         for i, term in enumerate(terms, 1))
+        counted = sorted((docs.get(stems.get(term, ""), 0), term) for term in terms)
         counted = [(n, t) for n, t in counted if n > 0]
         cap = min(MAX_TERM_SHARE * total, MAX_TERM_ROWS)
         kept = [(n, t) for n, t in counted if n <= cap]
         return kept or counted[:1]
+
+    def _stems_of(self, c: sqlite3.Connection, terms: list[str]) -> dict[str, str]:
+        """Each term as the index's tokenizer stems it (FTS5 does it, so it is exact),
+        remembered: queries repeat their words."""
+        new = [t for t in dict.fromkeys(terms) if t not in self._stems]
+        if new:
+            c.execute("DELETE FROM temp.query_terms")
+            c.executemany("INSERT INTO temp.query_terms (rowid, term) VALUES (?, ?)",
+                          list(enumerate(new, start=1)))
+            found = dict(c.execute("SELECT doc, term FROM temp.query_stems").fetchall())
+            if len(self._stems) > 50_000:
+                self._stems.clear()
+            for i, term in enumerate(new, start=1):
+                self._stems[term] = found.get(i, "")
+        return {t: self._stems[t] for t in terms}
 
     def _term_rows(self, c: sqlite3.Connection, stems: set[str],
                    total: int) -> dict[str, int]:
