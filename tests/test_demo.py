@@ -26,10 +26,18 @@ def test_demo_remembers_recalls_and_builds_context(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["demo", "--data", str(data)])
     assert result.exit_code == 0, result.output
     assert "remembered" in result.output and "<user_profile>" in result.output
+    exchanges = sum(t["role"] == "user" for s in load_sample().sessions for t in s["turns"])
     with Memory(data) as mem:
-        assert mem.count(user_id="alex") == load_sample().turn_count
+        assert mem.count(user_id="alex", tags=["turn"], status="all") == exchanges
         assert mem.verify().ok
+        # what Alex said was extracted, and the move superseded the old address
+        old = [m for m in mem.list(user_id="alex", status="superseded")
+               if m.content == "Alex lives in Lisbon"]
+        assert old and old[0].links.superseded_by
+        top = mem.search("Where does Alex live now?", user_id="alex", limit=3)
+        assert "Alex lives in Prenzlauer Berg" in [h.memory.content for h in top]
+        stored = mem.count(user_id="alex", status="all")
     again = CliRunner().invoke(app, ["demo", "--data", str(data)])
     assert "already in" in again.output
     with Memory(data) as mem:
-        assert mem.count(user_id="alex") == load_sample().turn_count
+        assert mem.count(user_id="alex", status="all") == stored

@@ -50,6 +50,8 @@ def test_residence_and_its_negation() -> None:
     assert got.slot == ("user", "residence")
     assert slots("I moved to Denver.") == {("residence", "Denver", False)}
     assert slots("I relocated to Austin for work.") == {("residence", "Austin", False)}
+    assert slots("We moved into our new flat in Prenzlauer Berg last Saturday.") == {
+        ("residence", "Prenzlauer Berg", False)}
     assert slots("I no longer live in Paris.") == {("residence", "Paris", True)}
     assert slots("I don't live in London anymore, I moved to Manchester.") == {
         ("residence", "London", True), ("residence", "Manchester", False)}

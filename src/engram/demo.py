@@ -31,23 +31,24 @@ def load_sample() -> Sample:
 
 
 def remember_sample(mem: Memory, sample: Sample) -> int:
-    """Remember every turn as an episodic memory, one transaction per session.
+    """Remember the conversation as a chat would: each exchange with `remember_turn`, so what
+    Alex states is extracted, repeated facts corroborate and changed ones supersede.
 
-    Returns the number of turns written; 0 when the sample's user already has memories.
+    Returns the number of exchanges written; 0 when the sample's user already has memories.
     """
-    if mem.count(user_id=sample.user_id):
+    if mem.count(user_id=sample.user_id, status="all"):
         return 0
-    first_name = sample.user_name.split()[0]
+    exchanges = 0
     for session in sample.sessions:
-        mem.add_many([
-            {
-                "text": f"{first_name if t['role'] == 'user' else 'Assistant'}: {t['text']}",
-                "user_id": sample.user_id, "agent_id": sample.agent_id,
-                "session_id": session["id"], "at": t["at"], "memory_type": "event",
-                "metadata": {"role": t["role"], "turn": n},
-                "source": {"kind": "conversation", "ref": f"{session['id']}#{n}"},
-                "dedupe": False,
-            }
-            for n, t in enumerate(session["turns"], start=1)
-        ])
-    return sample.turn_count
+        turns = session["turns"]
+        for n, turn in enumerate(turns):
+            if turn["role"] != "user":
+                continue
+            answer = turns[n + 1] if n + 1 < len(turns) else None
+            mem.remember_turn(turn["text"], answer["text"] if answer and
+                              answer["role"] == "assistant" else None,
+                              user_id=sample.user_id, session_id=session["id"],
+                              agent_id=sample.agent_id, at=turn["at"],
+                              speaker=sample.user_name.split()[0])
+            exchanges += 1
+    return exchanges

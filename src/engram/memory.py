@@ -119,16 +119,20 @@ class Memory:
 
     def remember_turn(self, user_msg: str, assistant_msg: str | None = None, *,
                       user_id: str = DEFAULT_USER, session_id: str,
-                      at: datetime | str | None = None,
-                      agent_id: str | None = None) -> remember.Remembered:
+                      at: datetime | str | None = None, agent_id: str | None = None,
+                      speaker: str = "user") -> remember.Remembered:
         """Record a chat exchange verbatim (short-term context of the session) and consolidate
         what the user stated in it: new facts are added, repeated ones corroborated, changed
-        ones supersede the old value. One transaction."""
+        ones supersede the old value. One transaction. `speaker` names the user in what is
+        extracted ("Ada lives in Lisbon"; default "User lives in Lisbon")."""
         item = remember.turn_item(user_msg, assistant_msg, user_id=user_id,
                                   session_id=session_id, agent_id=agent_id, at=at)
+        if not isinstance(speaker, str) or not speaker.strip():
+            raise InvalidInput("speaker", f"{speaker!r} is not a name",
+                               "pass the user's name or leave the default 'user'")
         if maintenance.overdue(self.store, self.policy, self.clock.now()):
             self.maintain()
-        return remember.remember(self, item, text=user_msg)
+        return remember.remember(self, item, text=user_msg, speaker=speaker.strip())
 
     def conversation(self, session_id: str, *,
                      user_id: str = DEFAULT_USER) -> builtins.list[dict[str, str]]:
@@ -303,8 +307,10 @@ class Memory:
             _check_limit(limit)
         return self.store.select(filters, limit=limit, offset=offset, newest_first=newest_first)
 
-    def count(self, *, user_id: str | None = None, **filters: Any) -> int:
-        return self.store.count(intake.filters(user_id, **filters))
+    def count(self, *, user_id: str | None = None, status: Status | str = Status.ACTIVE,
+              **filters: Any) -> int:
+        """How many memories `list` would give without a limit."""
+        return self.store.count(intake.filters(user_id, statuses=_statuses(status), **filters))
 
     def search(self, query: str, *, user_id: str = DEFAULT_USER, limit: int = 10,
                agent_id: str | None = None, session_id: str | None = None,

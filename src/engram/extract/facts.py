@@ -89,6 +89,9 @@ _MOVED = _re(r"^(?i:i|we)(?i:'ve| have)?\s+(?i:moved|relocated)(?:\s+(?i:back))?
              r"(?:\s+(?i:from)\s+.+?)?\s+(?i:to)\s+" + _THE + PROPER)
 _HOME = _re(r"^(?i:my|our)\s+(?i:apartment|flat|house|home|place)\s+(?i:is)\s+(?i:in)\s+"
             + _THE + PROPER)
+_MOVED_INTO = _re(r"^(?i:i|we)(?i:'ve| have)?\s+(?i:moved into|moved in to)\s+(?i:a|an|my|our)"
+                  r"\s+(?:(?i:new)\s+)?(?i:apartment|flat|house|home|place)\s+(?i:in)\s+"
+                  + _THE + PROPER)
 _NOT_LIVE = _re(r"^(?i:i|we)\s+(?i:no longer live|don't live|used to live|moved out of|"
                 r"moved away from|don't live|no longer reside)\s+(?:(?i:in)\s+)?" + _THE + PROPER)
 _ORIGIN = _re(r"^(?i:i'm|i come|i came|we're|we come)\s+(?i:originally\s+)?(?i:from)\s+"
@@ -108,7 +111,7 @@ def places(c: Clause) -> list[Claim]:
             return [_fact("residence", m.group(2), "{s} used to live in " + m.group(2),
                           negated=True, confidence=0.7)]
         return [_fact("residence", m.group(2), "{s} lives in " + m.group(2))]
-    if m := (_MOVED.match(text) or _HOME.match(text)):
+    if m := (_MOVED.match(text) or _HOME.match(text) or _MOVED_INTO.match(text)):
         return [_fact("residence", m.group(1), "{s} lives in " + m.group(1))]
     if m := (_ORIGIN.match(text) or _BORN.match(text)):
         return [_fact("origin", m.group(1), "{s} is from " + m.group(1), A)]
