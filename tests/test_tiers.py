@@ -10,7 +10,8 @@ import pytest
 
 from engram import ManualClock, Memory, Status, Tier
 from engram.model import Confidence, Kind, MemoryEntry, Truth
-from engram.tiers import Policy, decayed, recency, review, tagged_since, why
+from engram.recall import Brief, fading
+from engram.tiers import Policy, review, tagged_since, why
 
 pytestmark = pytest.mark.all_backends
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -94,12 +95,14 @@ def test_the_identity_tag_counts_from_when_it_was_put_on(store_dir: str | Path) 
         assert tagged_since(mem.history(m.id), "identity") is None
 
 
-def test_recency_halves_per_half_life_and_is_recorded_in_steps() -> None:
-    long = entry(tier=Tier.LONG_TERM)
-    assert recency(long, at(days=90), POLICY) == pytest.approx(0.5)
-    assert recency(replace(long, tier=Tier.PERSISTENT), at(days=900), POLICY) == 1.0
-    assert decayed(long, at(days=2), POLICY) is None  # moved less than one step
-    assert decayed(long, at(days=90), POLICY) == pytest.approx(0.5)
+def test_unused_memories_fade_by_half_life_and_persistent_ones_do_not() -> None:
+    seen = Brief.of(entry(tier=Tier.LONG_TERM))
+    assert fading(seen, at(days=0), 90) == 1.0
+    assert fading(seen, at(days=90), 90) == pytest.approx(0.5)
+    assert fading(seen, at(days=180), 90) == pytest.approx(0.25)
+    recalled = Brief.of(entry(tier=Tier.LONG_TERM, last_accessed=at(days=170)))
+    assert fading(recalled, at(days=180), 90) == pytest.approx(0.5 ** (10 / 90))
+    assert fading(Brief.of(entry(tier=Tier.PERSISTENT)), at(days=900), 90) == 1.0
 
 
 def test_maintenance_over_simulated_months(store_dir: str | Path) -> None:
@@ -120,8 +123,12 @@ def test_maintenance_over_simulated_months(store_dir: str | Path) -> None:
         assert mem.get(fact.id).tier is Tier.LONG_TERM
         assert mem.get(name.id).tier is Tier.PERSISTENT
         assert mem.get(used.id).tier is Tier.PERSISTENT  # recalled every 5 days for 4 months
-        assert mem.get(fact.id).confidence.recency < 0.45  # unused for 120 days
-        assert mem.get(used.id).confidence.recency == 1.0
+        # the fact went unused since its promotion on day 3: ranking trusts it less than 0.5
+        faded = mem.search("Ada lives in Lisbon", user_id="u1")[0]
+        assert faded.memory.id == fact.id
+        assert faded.components["confidence"] == pytest.approx(0.5 * 0.5 ** (117 / 90))
+        kept = mem.search("window seats", user_id="u1")[0]
+        assert kept.memory.id == used.id and kept.components["confidence"] == 0.5
         assert sum(r.expired for r in reports) == 1
         assert [m.id for m in mem.list(user_id="u1", status="expired")] == [chatter.id]
         assert chatter.id not in [h.memory.id for h in mem.search("tired", user_id="u1")]

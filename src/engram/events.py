@@ -33,7 +33,6 @@ class EventType(StrEnum):
     CONTRADICTED = "memory.contradicted"
     EXPIRED = "memory.expired"
     FEEDBACK = "memory.feedback"
-    DECAYED = "memory.decayed"
 
 
 def canonical_json(value: Any) -> str:

@@ -1,5 +1,6 @@
 """`Memory.maintain()`: apply the tier rules of `tiers.py` to every active memory, as events
-(promotions and expiries with their reasons, recency decay), in one transaction."""
+(promotions and expiries with their reasons), in one transaction. Fading by disuse needs no
+events: ranking computes it from when a memory was last seen (`recall.fading`)."""
 
 from __future__ import annotations
 
@@ -22,16 +23,15 @@ class MaintenanceReport:
     examined: int
     promoted: int
     expired: int
-    decayed: int
 
     def to_dict(self) -> dict[str, Any]:
         return {"at": format_time(self.at), "examined": self.examined,
-                "promoted": self.promoted, "expired": self.expired, "decayed": self.decayed}
+                "promoted": self.promoted, "expired": self.expired}
 
 
 def maintain(store: Store, policy: Policy, now: datetime, actor: str) -> MaintenanceReport:
-    """Promote, expire and decay what the rules say, and record when it ran."""
-    counts = {"examined": 0, "promoted": 0, "expired": 0, "decayed": 0}
+    """Promote and expire what the rules say, and record when it ran."""
+    counts = {"examined": 0, "promoted": 0, "expired": 0}
     stamp = format_time(now)
     with store.transaction() as tx:
         for tier in (Tier.SHORT_TERM, Tier.LONG_TERM):
@@ -48,13 +48,6 @@ def maintain(store: Store, policy: Policy, now: datetime, actor: str) -> Mainten
                     tx.append(Draft(EventType.EXPIRED, entry.id,
                                     {"reason": change.reason, "at": stamp}, actor))
                     counts["expired"] += 1
-                    continue
-                current = tx.get(entry.id)
-                fresh = tiers.decayed(current, now, policy) if current else None
-                if fresh is not None:
-                    tx.append(Draft(EventType.DECAYED, entry.id, {"recency": fresh, "at": stamp},
-                                    actor))
-                    counts["decayed"] += 1
     store.set_setting(LAST_RUN, stamp)
     return MaintenanceReport(now, **counts)
 

@@ -71,7 +71,7 @@ class Memory:
                                        synchronous=synchronous)
         self.hybrid = Hybrid(self.store, embedder)
         self._count: ctx.TokenCounter | None = None  # the prompt's token counter, loaded lazily
-        self.weights = weights
+        self.weights = replace(weights, unused_half_life_days=self.policy.half_life_days)
         self.max_content_bytes = max_content_bytes
         self.actor = actor
         self._access = AccessLog(self.store, self.clock, batch=access_batch,
@@ -165,7 +165,7 @@ class Memory:
             return _require(tx.get(memory_id), memory_id)
 
     def maintain(self) -> maintenance.MaintenanceReport:
-        """Apply the tier rules now: promotions, expiries, recency decay (also run lazily by
+        """Apply the tier rules now: promotions and expiries (also run lazily by
         `remember_turn` when `maintenance.every_hours` have passed)."""
         self.flush()
         return maintenance.maintain(self.store, self.policy, self.clock.now(), "engram")

@@ -97,11 +97,6 @@ class Confidence:
                 raise InvalidInput(f"confidence.{name}", f"{value!r} is not a count",
                                    "give a whole number >= 0")
 
-    @property
-    def effective(self) -> float:
-        """What ranking trusts: the overall confidence, faded by recency decay."""
-        return self.overall * self.recency
-
 
 @dataclass(frozen=True, slots=True)
 class Source:

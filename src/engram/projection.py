@@ -86,8 +86,6 @@ def apply(current: MemoryEntry | None, event: Event, memory_id: str) -> MemoryEn
         return replace(current, confidence=replace(conf, overall=overall),
                        training_weight=p["training_weight"],
                        validated=current.validated or p["rating"] != "bad", updated_at=at)
-    if event.type is EventType.DECAYED:  # bookkeeping: updated_at keeps its meaning
-        return replace(current, confidence=replace(conf, recency=p["recency"]))
     raise ValueError(f"no projection rule for {event.type}")
 
 

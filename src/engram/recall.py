@@ -105,11 +105,12 @@ class Brief:
     tier: Tier
     confidence: float
     access_count: int
+    last_seen: datetime | None = None  # last changed, confirmed or recalled
 
     @classmethod
     def of(cls, m: MemoryEntry) -> Brief:
         return cls(m.id, m.user_id, m.session_id, m.occurred_at, m.tier, m.confidence.overall,
-                   m.access_count)
+                   m.access_count, max(m.updated_at, m.last_accessed or m.updated_at))
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,14 +141,24 @@ class Weights:
     min_vector: float = 0.25  # a memory only the vector query found must be at least this close
     session: float = 0.2  # share of the best score in the same session, added to each
     recency: float = 0.05
-    recency_half_life_days: float = 90.0
+    recency_half_life_days: float = 90.0  # of how long ago it happened
     confidence: float = 0.05
+    unused_half_life_days: float = 90.0  # confidence fades by half per this long unused
     tier: float = 0.03
     access: float = 0.02
 
 
 DEFAULT_WEIGHTS = Weights()
 TIER_BONUS = {Tier.SHORT_TERM: 0.0, Tier.LONG_TERM: 0.5, Tier.PERSISTENT: 1.0}
+
+
+def fading(m: Brief, now: datetime, half_life_days: float) -> float:
+    """What never gets used fades: 1.0 when just seen, half per `half_life_days` unused.
+    Persistent memories do not fade. Computed when ranking, so fading writes no events."""
+    if m.tier is Tier.PERSISTENT or m.last_seen is None or half_life_days <= 0:
+        return 1.0
+    idle_days = max((now - m.last_seen).total_seconds(), 0.0) / 86400
+    return float(0.5 ** (idle_days / half_life_days))
 
 
 def rank(candidates: Sequence[Candidate], now: datetime,
@@ -176,12 +187,13 @@ def rank(candidates: Sequence[Candidate], now: datetime,
         age_days = max((now - m.occurred_at).total_seconds(), 0.0) / 86400
         recency = 0.5 ** (age_days / weights.recency_half_life_days)
         use = math.log1p(m.access_count) / math.log1p(100)
-        boost = (weights.recency * recency + weights.confidence * (m.confidence - 0.5)
+        confidence = m.confidence * fading(m, now, weights.unused_half_life_days)
+        boost = (weights.recency * recency + weights.confidence * (confidence - 0.5)
                  + weights.tier * TIER_BONUS[m.tier] + weights.access * min(use, 1.0))
         score = (r + session) * (1.0 + boost)
         hits.append(Ranked(m, score, {
             "keyword": c.keyword, "vector": c.vector, "relevance": r, "session": session,
-            "recency": recency, "confidence": m.confidence, "boost": boost,
+            "recency": recency, "confidence": confidence, "boost": boost,
         }))
     hits.sort(key=lambda h: (-h.score, h.memory.id))
     return hits

@@ -1,5 +1,5 @@
-"""Tier rules: promotion, expiry and recency decay as pure functions of a memory, its history,
-the time and a `Policy`. `maintenance.py` applies what they decide, as events.
+"""Tier rules: promotion and expiry as pure functions of a memory, its history, the time and
+a `Policy`. `maintenance.py` applies what they decide, as events.
 
 Short-term holds what is new and unconfirmed. It is promoted to long-term when the user
 validated it, when it was corroborated often enough with enough confidence, or when it has
@@ -7,7 +7,8 @@ persisted (stayed alive, neither expired nor contradicted) for `persisted_days`;
 context ("I'm tired today") is never promoted by persistence alone. It expires when it went
 unconfirmed and unused for `ttl_hours`. Long-term becomes persistent when it is an absolute
 truth held with high confidence, carries the identity tag long enough, or is a preference
-recalled often over a long span. Persistent memories do not decay.
+recalled often over a long span. What is never used fades in ranking
+(`recall.fading`, half-life `decay.half_life_days`); persistent memories do not.
 """
 
 from __future__ import annotations
@@ -48,9 +49,8 @@ class Policy:
     preference_days: float = _setting("persistent.preference_days", 60.0,
                                       "… over this many days become persistent")
     half_life_days: float = _setting("decay.half_life_days", 90.0,
-                                     "recency halves after this long unused (not persistent)")
-    decay_step: float = _setting("decay.step", 0.05,
-                                 "record a recency change only when it moved this much")
+                                     "ranking trusts a memory half as much after this long "
+                                     "unused (not persistent ones)")
     every_hours: float = _setting("maintenance.every_hours", 24.0,
                                   "run maintenance lazily when this overdue (0: never)")
     near_duplicate: float = _setting("consolidation.near_duplicate", 0.96,
@@ -140,22 +140,6 @@ def tagged_since(history: Sequence[Event], tag: str) -> datetime | None:
             if tag in p.get("add", ()) and since is None:
                 since = parse_time(p["at"], "at")
     return since
-
-
-def recency(entry: MemoryEntry, now: datetime, policy: Policy) -> float:
-    """How fresh a memory is: halves every `half_life_days` unused; persistent ones stay 1."""
-    if entry.tier is Tier.PERSISTENT or policy.half_life_days <= 0:
-        return 1.0
-    idle_days = max((now - last_seen(entry)).total_seconds(), 0.0) / 86400
-    return float(round(0.5 ** (idle_days / policy.half_life_days), 4))
-
-
-def decayed(entry: MemoryEntry, now: datetime, policy: Policy) -> float | None:
-    """The new recency when it moved at least `decay_step` from the recorded one."""
-    if entry.status is not Status.ACTIVE:
-        return None
-    fresh = recency(entry, now, policy)
-    return fresh if abs(fresh - entry.confidence.recency) >= policy.decay_step else None
 
 
 def _span(delta: timedelta) -> str:

@@ -22,7 +22,7 @@ from engram.store.base import Filters
 from engram.store.postgres_schema import CLASS_OF, TS_CONFIG
 
 Cursor = psycopg.Connection[DictRow]
-COLUMNS = (*P._COLUMNS, "confidence", "doc")  # the order of `P.row_of`
+COLUMNS = P.ROW_COLUMNS  # the order of `P.row_of`
 BRIEF = P.BRIEF
 
 

@@ -18,8 +18,12 @@ from engram.store.base import Filters
 _COLUMNS = ("id", "user_id", "agent_id", "session_id", "content", "content_hash", "tier",
             "memory_type", "occurred_at", "created_at", "tags", "access_count", "status",
             "sensitive", "slot")
+# Every column `row_of` fills, in its order: the entry's columns, then what ranking reads
+# besides them (confidence; when the memory was last seen: changed, confirmed or recalled).
+ROW_COLUMNS = (*_COLUMNS, "confidence", "last_seen", "doc")
 # What ranking reads of a candidate (recall.Brief), straight from columns.
-BRIEF = "m.id, m.user_id, m.session_id, m.occurred_at, m.tier, m.confidence, m.access_count"
+BRIEF = ("m.id, m.user_id, m.session_id, m.occurred_at, m.tier, m.confidence, "
+         "m.access_count, m.last_seen")
 
 
 def write(c: sqlite3.Connection, old: MemoryEntry | None, new: MemoryEntry | None) -> None:
@@ -111,18 +115,19 @@ def note_accesses(c: sqlite3.Connection, accesses: dict[str, list[Any]]) -> None
     one (times are fixed-width UTC text, so text order is time order). The rebuild
     property test holds this equal to the fold."""
     c.executemany(
-        "UPDATE memories SET access_count = access_count + ?, doc = json_set(doc, "
-        "'$.last_accessed', max(coalesce(json_extract(doc, '$.last_accessed'), ''), ?)) "
-        "WHERE id = ?", [(count, last, memory_id) for memory_id, (count, last)
-                         in accesses.items()])
+        "UPDATE memories SET access_count = access_count + :count, doc = json_set(doc, "
+        "'$.last_accessed', max(coalesce(json_extract(doc, '$.last_accessed'), ''), :last)), "
+        "last_seen = max(coalesce(last_seen, ''), :last) WHERE id = :id",
+        [{"count": count, "last": last, "id": memory_id}
+         for memory_id, (count, last) in accesses.items()])
 
 
 # ---------------------------------------------------------------- row mapping
 
 UPSERT = (
-    f"INSERT INTO memories ({', '.join(_COLUMNS)}, confidence, doc) VALUES "
-    f"({', '.join('?' * (len(_COLUMNS) + 2))}) ON CONFLICT(id) DO UPDATE SET "
-    + ", ".join(f"{col} = excluded.{col}" for col in (*_COLUMNS[1:], "confidence", "doc"))
+    f"INSERT INTO memories ({', '.join(ROW_COLUMNS)}) VALUES "
+    f"({', '.join('?' * len(ROW_COLUMNS))}) ON CONFLICT(id) DO UPDATE SET "
+    + ", ".join(f"{col} = excluded.{col}" for col in ROW_COLUMNS[1:])
 )
 
 
@@ -136,14 +141,16 @@ def row_of(entry: MemoryEntry) -> tuple[Any, ...]:
     cols[_COLUMNS.index("access_count")] = entry.access_count
     cols[_COLUMNS.index("status")] = entry.status.value
     cols[_COLUMNS.index("sensitive")] = int(entry.sensitive)
-    return (*cols, entry.confidence.effective,
+    seen = max(entry.updated_at, entry.last_accessed or entry.updated_at)
+    return (*cols, entry.confidence.overall, format_time(seen),
             json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
 
 
 def brief_from(row: sqlite3.Row) -> Brief:
     return Brief(row["id"], row["user_id"], row["session_id"],
                  datetime.fromisoformat(row["occurred_at"]), Tier(row["tier"]),
-                 row["confidence"], row["access_count"])
+                 row["confidence"], row["access_count"],
+                 datetime.fromisoformat(row["last_seen"]) if row["last_seen"] else None)
 
 
 def entry_from(row: sqlite3.Row) -> MemoryEntry:

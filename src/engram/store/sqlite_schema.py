@@ -27,6 +27,7 @@ CREATE TABLE memories (
     tags TEXT NOT NULL DEFAULT '[]',
     access_count INTEGER NOT NULL DEFAULT 0,
     confidence REAL NOT NULL DEFAULT 0.5,
+    last_seen TEXT,
     status TEXT NOT NULL DEFAULT 'active',
     sensitive INTEGER NOT NULL DEFAULT 0,
     slot TEXT,
