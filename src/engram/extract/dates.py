@@ -54,6 +54,7 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
 _REGEX = re.compile("|".join(f"(?P<{name}>\\b(?:{pattern})\\b)" for name, pattern in _PATTERNS),
                     re.IGNORECASE)
 _FUTURE = re.compile(r"\b(?:will|'ll|going to|gonna|plan(?:ning)? to|next|tomorrow|"
+                     r"starting|starts|begins|beginning|upcoming|"
                      r"(?:i'm|i am|we're|we are) \w+ing)\b", re.IGNORECASE)
 
 
