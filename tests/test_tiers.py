@@ -148,3 +148,17 @@ def test_remember_turn_runs_overdue_maintenance_lazily(store_dir: str | Path) ->
 
 def _to(change: object) -> Tier | None:
     return getattr(change, "to_tier", None)
+
+
+def test_maintenance_reads_only_what_a_rule_could_move(store_dir: str | Path) -> None:
+    clock = ManualClock(T0)
+    with Memory(store_dir, clock=clock, embedder=None) as mem:
+        mem.add_many([{"text": f"settled fact {i}", "user_id": "u1", "tier": "long_term"}
+                      for i in range(20)])
+        mem.add("a new fact", user_id="u1")
+        mem.add("a core fact", user_id="u1", tier="long_term", truth_category="absolute",
+                confidence=0.95)
+        mem.add("likes tea", user_id="u1", tier="long_term", memory_type="preference")
+        mem.add("my name", user_id="u1", tier="long_term", tags=["identity"])
+        report = mem.maintain()
+    assert report.examined == 4 and report.promoted == 1  # the core fact became persistent

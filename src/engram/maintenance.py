@@ -10,7 +10,7 @@ from typing import Any
 
 from engram import tiers
 from engram.events import Draft, EventType
-from engram.model import Tier, format_time
+from engram.model import Kind, MemoryEntry, Tier, format_time
 from engram.store.base import Filters, Store
 from engram.tiers import Policy
 
@@ -34,22 +34,33 @@ def maintain(store: Store, policy: Policy, now: datetime, actor: str) -> Mainten
     counts = {"examined": 0, "promoted": 0, "expired": 0}
     stamp = format_time(now)
     with store.transaction() as tx:
-        for tier in (Tier.SHORT_TERM, Tier.LONG_TERM):
-            for entry in store.select(Filters(tier=tier), newest_first=False):
-                counts["examined"] += 1
-                history = store.history(entry.id) if policy.identity_tag in entry.tags else []
-                change = tiers.review(entry, history, now, policy)
-                if change is not None and change.to_tier is not None:
-                    tx.append(Draft(EventType.TIER_CHANGED, entry.id, {
-                        "from": entry.tier.value, "to": change.to_tier.value,
-                        "reason": change.reason, "at": stamp}, actor))
-                    counts["promoted"] += 1
-                elif change is not None:
-                    tx.append(Draft(EventType.EXPIRED, entry.id,
-                                    {"reason": change.reason, "at": stamp}, actor))
-                    counts["expired"] += 1
+        for entry in candidates(store, policy):
+            counts["examined"] += 1
+            history = store.history(entry.id) if policy.identity_tag in entry.tags else []
+            change = tiers.review(entry, history, now, policy)
+            if change is not None and change.to_tier is not None:
+                tx.append(Draft(EventType.TIER_CHANGED, entry.id, {
+                    "from": entry.tier.value, "to": change.to_tier.value,
+                    "reason": change.reason, "at": stamp}, actor))
+                counts["promoted"] += 1
+            elif change is not None:
+                tx.append(Draft(EventType.EXPIRED, entry.id,
+                                {"reason": change.reason, "at": stamp}, actor))
+                counts["expired"] += 1
     store.set_setting(LAST_RUN, stamp)
     return MaintenanceReport(now, **counts)
+
+
+def candidates(store: Store, policy: Policy) -> list[MemoryEntry]:
+    """The memories a rule could move: every short-term one (they are few: promoted or
+    expired within days), and the long-term ones that meet a precondition of persistence
+    (high confidence, the identity tag, preferences). Not the whole store."""
+    found = {m.id: m for m in store.select(Filters(tier=Tier.SHORT_TERM), newest_first=False)}
+    for narrowed in (Filters(tier=Tier.LONG_TERM, min_confidence=policy.absolute_confidence),
+                     Filters(tier=Tier.LONG_TERM, tags=(policy.identity_tag,)),
+                     Filters(tier=Tier.LONG_TERM, memory_type=Kind.PREFERENCE)):
+        found |= {m.id: m for m in store.select(narrowed, newest_first=False)}
+    return list(found.values())
 
 
 def overdue(store: Store, policy: Policy, now: datetime) -> bool:

@@ -33,6 +33,7 @@ class Filters:
     until: datetime | None = None
     statuses: tuple[Status, ...] | None = (Status.ACTIVE,)
     include_sensitive: bool = True
+    min_confidence: float | None = None
 
     @property
     def narrows(self) -> bool:

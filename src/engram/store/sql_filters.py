@@ -24,7 +24,8 @@ class Dialect:
 
 def where(f: Filters, d: Dialect) -> Clause:
     """SQL conditions for a Filters, applied inside every candidate query."""
-    clauses, params = [d.true], []
+    clauses: list[str] = [d.true]
+    params: list[Any] = []
     equal = {"user_id": f.user_id, "agent_id": f.agent_id, "session_id": f.session_id,
              "memory_type": f.memory_type.value if f.memory_type else None,
              "tier": f.tier.value if f.tier else None}
@@ -36,6 +37,9 @@ def where(f: Filters, d: Dialect) -> Clause:
         if bound is not None:
             clauses.append(f"m.occurred_at {op} {d.mark}")
             params.append(format_time(bound))
+    if f.min_confidence is not None:
+        clauses.append(f"m.confidence >= {d.mark}")
+        params.append(f.min_confidence)
     extra: list[Clause] = []
     if f.statuses is not None:
         extra.append(d.one_of("m.status", [s.value for s in f.statuses]))
