@@ -40,7 +40,8 @@ from engram.model import (
 )
 from engram.recall import DEFAULT_WEIGHTS, Hit, Weights
 from engram.store import open_store
-from engram.store.base import ChainReport, Store
+from engram.store.base import Store
+from engram.store.chain import ChainReport
 from engram.tiers import Policy
 
 

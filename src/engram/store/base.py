@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from typing import Protocol
 from engram.events import Draft, Event
 from engram.model import Kind, MemoryEntry, Status, Tier
 from engram.recall import Brief
+from engram.store import chain
+from engram.store.chain import ChainReport
 from engram.vectors import Array, Vec8
 
 
@@ -41,20 +44,6 @@ class Filters:
         return self != Filters(user_id=self.user_id, statuses=self.statuses)
 
 
-@dataclass(frozen=True, slots=True)
-class ChainReport:
-    """What `verify` found: the number of events checked and the first broken link, if any."""
-
-    checked: int
-    broken_at: int | None = None
-    event_id: str | None = None
-    problem: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.broken_at is None
-
-
 class Tx(Protocol):
     """One write transaction: reads see its own writes; everything commits or nothing does."""
 
@@ -73,6 +62,10 @@ class Tx(Protocol):
 
     def put_embeddings(self, model: str, vectors: dict[str, Vec8]) -> None:
         """Store int8 vectors by content hash (existing ones are kept)."""
+        ...
+
+    def import_events(self, events: list[Event]) -> int:
+        """Append exported events verbatim; return how many were new."""
         ...
 
 
@@ -134,3 +127,46 @@ class Store(Protocol):
     def stats(self) -> dict[str, object]: ...
 
     def close(self) -> None: ...
+
+
+class DerivedReads(ABC):
+    """The parts of `Store` that follow from a backend's primitives, written once."""
+
+    @abstractmethod
+    def get_many(self, memory_ids: Iterable[str]) -> dict[str, MemoryEntry]: ...
+
+    @abstractmethod
+    def keyword_candidates(self, terms: list[str], filters: Filters,
+                           limit: int) -> list[tuple[Brief, float]]: ...
+
+    @abstractmethod
+    def vector_candidates(self, query: Array, filters: Filters, model: str,
+                          limit: int) -> list[tuple[Brief, float]]: ...
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[Tx]: ...
+
+    @abstractmethod
+    def events_with_positions(self) -> Iterator[tuple[int, Event]]:
+        """Every event with its position in the log, in order."""
+
+    def keyword_search(self, terms: list[str], filters: Filters,
+                       limit: int) -> list[tuple[MemoryEntry, float]]:
+        return self._load(self.keyword_candidates(terms, filters, limit))
+
+    def vector_search(self, query: Array, filters: Filters, model: str,
+                      limit: int) -> list[tuple[MemoryEntry, float]]:
+        return self._load(self.vector_candidates(query, filters, model, limit))
+
+    def _load(self, found: list[tuple[Brief, float]]) -> list[tuple[MemoryEntry, float]]:
+        entries = self.get_many(b.id for b, _ in found)
+        return [(entries[b.id], s) for b, s in found if b.id in entries]
+
+    def verify(self) -> ChainReport:
+        return chain.verify(self.events_with_positions())
+
+    def import_events(self, events: list[Event]) -> int:
+        """Append exported events verbatim (ids, hashes and all); already present ones are
+        skipped. The incoming chain must continue this store's chain."""
+        with self.transaction() as tx:
+            return tx.import_events(events)

@@ -5,10 +5,25 @@ and write the row; these decide."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from engram.errors import StoreError
 from engram.events import GENESIS_HASH, HLC, Draft, Event, chain_problem, next_id, seal
-from engram.store.base import ChainReport
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """What `verify` found: the number of events checked and the first broken link, if any."""
+
+    checked: int
+    broken_at: int | None = None
+    event_id: str | None = None
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_at is None
+
 
 
 def next_event(draft: Draft, *, device_id: str, seq: int, now_ms: int, clock: HLC,

@@ -35,7 +35,7 @@ from engram.store import chain
 from engram.store import postgres_projection as PP
 from engram.store import postgres_search as S
 from engram.store import sqlite_projection as P
-from engram.store.base import ChainReport, Filters
+from engram.store.base import DerivedReads, Filters
 from engram.store.postgres_schema import (
     MIGRATIONS,
     PROJECTION_LAYOUT,
@@ -63,7 +63,7 @@ def redacted_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-class PostgresStore:
+class PostgresStore(DerivedReads):
     """Store protocol over one PostgreSQL database (psycopg 3, a small connection pool)."""
 
     def __init__(self, url: str, *, clock: Clock, device_id: str | None = None,
@@ -179,14 +179,6 @@ class PostgresStore:
             rows = c.execute("SELECT * FROM memories WHERE id = ANY(%s)", (wanted,)).fetchall()
         return {row["id"]: PP.entry_from(row) for row in rows}
 
-    def _load(self, found: list[tuple[Brief, float]]) -> list[tuple[MemoryEntry, float]]:
-        entries = self.get_many(b.id for b, _ in found)
-        return [(entries[b.id], s) for b, s in found if b.id in entries]
-
-    def keyword_search(self, terms: list[str], filters: Filters,
-                       limit: int) -> list[tuple[MemoryEntry, float]]:
-        return self._load(self.keyword_candidates(terms, filters, limit))
-
     def keyword_candidates(self, terms: list[str], filters: Filters,
                            limit: int) -> list[tuple[Brief, float]]:
         with self._pool.connection() as c:
@@ -215,10 +207,6 @@ class PostgresStore:
         with self._locked() as c:
             S.drop_other_models(c, keep_model)
 
-    def vector_search(self, query: Array, filters: Filters, model: str,
-                      limit: int) -> list[tuple[MemoryEntry, float]]:
-        return self._load(self.vector_candidates(query, filters, model, limit))
-
     def vector_candidates(self, query: Array, filters: Filters, model: str,
                           limit: int) -> list[tuple[Brief, float]]:
         if filters.user_id is None:
@@ -240,10 +228,10 @@ class PostgresStore:
         return [P.event_from(row) for row in rows]  # type: ignore[arg-type]
 
     def events(self) -> Iterator[Event]:
-        for _, event in self._events_with_pos():
+        for _, event in self.events_with_positions():
             yield event
 
-    def _events_with_pos(self) -> Iterator[tuple[int, Event]]:
+    def events_with_positions(self) -> Iterator[tuple[int, Event]]:
         """The log in order, streamed by a server-side cursor in one snapshot."""
         with self._pool.connection() as c, c.transaction(), \
                 c.cursor(name="engram_events") as cursor:
@@ -251,9 +239,6 @@ class PostgresStore:
             cursor.execute(f"SELECT pos, {_EVENT_COLUMNS} FROM events ORDER BY pos")
             for row in cursor:
                 yield row["pos"], P.event_from(row)  # type: ignore[arg-type]
-
-    def verify(self) -> ChainReport:
-        return chain.verify(self._events_with_pos())
 
     def rebuild(self) -> int:
         """Drop every projection, recreate it empty, and replay the whole log into it."""
@@ -273,12 +258,6 @@ class PostgresStore:
         c.execute("ANALYZE memories")
         self._keywords.clear()
         return len(state)
-
-    def import_events(self, events: list[Event]) -> int:
-        """Append exported events verbatim (ids, hashes and all); already present ones are
-        skipped. The incoming chain must continue this store's chain."""
-        with self.transaction() as tx:
-            return tx.import_events(events)
 
     def redact_residue(self) -> None:
         """After a forget: vacuum the tables that held the text, so the dead row versions

@@ -30,7 +30,7 @@ from engram.projection import apply, fold, targets
 from engram.recall import INDEX_WEIGHTS, Brief
 from engram.store import chain
 from engram.store import sqlite_projection as P
-from engram.store.base import ChainReport, Filters
+from engram.store.base import DerivedReads, Filters
 from engram.store.sqlite_schema import (
     MIGRATIONS,
     PROJECTION_LAYOUT,
@@ -55,7 +55,7 @@ _EVENT_COLUMNS = ("id, type, schema, device_id, seq, hlc, actor, memory_id, payl
                   "payload_hash, prev_hash, hash")
 
 
-class SQLiteStore:
+class SQLiteStore(DerivedReads):
     """Store protocol over one SQLite file. Every write is one IMMEDIATE transaction."""
 
     def __init__(self, directory: str | Path, *, clock: Clock, device_id: str | None = None,
@@ -199,10 +199,6 @@ class SQLiteStore:
         return int(self._conn.execute(f"SELECT COUNT(*) FROM memories m WHERE {where}",
                                       params).fetchone()[0])
 
-    def keyword_search(self, terms: list[str], filters: Filters,
-                       limit: int) -> list[tuple[MemoryEntry, float]]:
-        return self._load(self.keyword_candidates(terms, filters, limit))
-
     def keyword_candidates(self, terms: list[str], filters: Filters,
                            limit: int) -> list[tuple[Brief, float]]:
         """BM25 over the query's informative terms (see `_document_counts`), best first."""
@@ -262,10 +258,6 @@ class SQLiteStore:
         rows = self._conn.execute(
             f"SELECT * FROM memories WHERE id IN ({', '.join('?' * len(wanted))})", wanted)
         return {row["id"]: P.entry_from(row) for row in rows}
-
-    def _load(self, found: list[tuple[Brief, float]]) -> list[tuple[MemoryEntry, float]]:
-        entries = self.get_many(b.id for b, _ in found)
-        return [(entries[b.id], s) for b, s in found if b.id in entries]
 
     def _reader(self) -> sqlite3.Connection:
         """This thread's read-only connection for keyword search: `Hybrid` runs it beside
@@ -361,10 +353,6 @@ class SQLiteStore:
             c.execute("DELETE FROM embeddings WHERE model != ?", (keep_model,))
         self.vectors.reset()
 
-    def vector_search(self, query: Array, filters: Filters, model: str,
-                      limit: int) -> list[tuple[MemoryEntry, float]]:
-        return self._load(self.vector_candidates(query, filters, model, limit))
-
     def vector_candidates(self, query: Array, filters: Filters, model: str,
                           limit: int) -> list[tuple[Brief, float]]:
         """Nearest memories by cosine; filters choose the candidates before the top-k cut."""
@@ -447,10 +435,7 @@ class SQLiteStore:
 
     # ------------------------------------------------------------ log maintenance
 
-    def verify(self) -> ChainReport:
-        return chain.verify(self._events_with_pos())
-
-    def _events_with_pos(self) -> Iterator[tuple[int, Event]]:
+    def events_with_positions(self) -> Iterator[tuple[int, Event]]:
         for row in self._conn.execute(f"SELECT pos, {_EVENT_COLUMNS} FROM events ORDER BY pos"):
             yield row["pos"], P.event_from(row)
 
@@ -471,12 +456,6 @@ class SQLiteStore:
         self._term_cache.clear()
         shutil.rmtree(self.directory / "vectors", ignore_errors=True)
         return len(state)
-
-    def import_events(self, events: list[Event]) -> int:
-        """Append exported events verbatim (ids, hashes and all); already present ones are
-        skipped. The incoming chain must continue this store's chain."""
-        with self.transaction() as tx:
-            return tx.import_events(events)
 
     def redact_residue(self) -> None:
         """After a forget: merge the keyword index so no term of the forgotten text survives
