@@ -250,7 +250,7 @@ def test_best_first_keyword_plan_equals_the_full_join(
     from engram.recall import keyword_terms
     from engram.store import sqlite_projection as P
     from engram.store.base import Filters
-    from engram.store.sqlite import _WEIGHTS, SQLiteStore, _any_of
+    from engram.store.sqlite import _WEIGHTS, SQLiteStore
 
     with Memory(tmp_path_factory.mktemp("s"), embedder=None) as mem:
         mem.add_many([{"text": " ".join(w), "user_id": u, "session_id": s, "dedupe": False}
@@ -261,11 +261,11 @@ def test_best_first_keyword_plan_equals_the_full_join(
         store = mem.store
         assert isinstance(store, SQLiteStore)
         conn = store._reader()
-        counted = store._document_counts(conn, terms)
+        match = store._match(conn, terms)
         where, params = P.where(filters)
         full = conn.execute(
             f"SELECT m.id, -bm25(memories_fts, {_WEIGHTS}) AS score FROM memories_fts JOIN "
             f"memories m ON m.rowid = memories_fts.rowid WHERE memories_fts MATCH ? AND "
             f"{where} ORDER BY score DESC, m.rowid LIMIT ?",
-            (_any_of([t for _, t in counted]), *params, limit)).fetchall() if counted else []
+            (match, *params, limit)).fetchall() if match else []
     assert [(b.id, round(s, 9)) for b, s in fast] == [(r[0], round(r[1], 9)) for r in full]

@@ -27,7 +27,7 @@ from engram.events import (
 )
 from engram.model import MemoryEntry
 from engram.projection import apply, fold, targets
-from engram.recall import INDEX_WEIGHTS, Brief
+from engram.recall import INDEX_COLUMNS, INDEX_WEIGHTS, Brief
 from engram.store import chain
 from engram.store import sqlite_projection as P
 from engram.store.base import DerivedReads, Filters
@@ -203,10 +203,9 @@ class SQLiteStore(DerivedReads):
                            limit: int) -> list[tuple[Brief, float]]:
         """BM25 over the query's informative terms (see `_document_counts`), best first."""
         conn = self._reader()
-        counted = self._document_counts(conn, terms)
-        if not counted:
+        match = self._match(conn, terms)
+        if match is None:
             return []
-        match = _any_of([t for _, t in counted])
         where, params = P.where(filters)
         if self._mostly_in_scope(conn, filters):
             found = self._best_then_filter(conn, match, where, params, limit)
@@ -278,15 +277,27 @@ class SQLiteStore(DerivedReads):
             self._reader_conns.append(conn)
         return conn
 
-    def _document_counts(self, c: sqlite3.Connection, terms: list[str]) -> list[tuple[int, str]]:
+    def _match(self, conn: sqlite3.Connection, terms: list[str]) -> str | None:
+        """The FTS5 query for these terms, or None when no memory has any of them."""
+        counted, common = self._document_counts(conn, terms)
+        if not counted:
+            return None
+        if common:  # only common words: the rarest, in the memories' own text (the
+            # neighbours' columns hold each occurrence four times over)
+            return f"{INDEX_COLUMNS[0]} : {_any_of([counted[0][1]])}"
+        return _any_of([t for _, t in counted])
+
+    def _document_counts(self, c: sqlite3.Connection,
+                         terms: list[str]) -> tuple[list[tuple[int, str]], bool]:
         """(rows containing it, term) for the query's informative terms, rarest first.
 
         FTS5 scores every row that matches any term, so a common term costs time in
         proportion to its rows while adding little weight (none at all past half the rows).
         A term in more than MAX_TERM_SHARE of the rows, or more than MAX_TERM_ROWS rows, is
-        dropped; the rarest term always stays. Measured in docs/recall.md."""
+        dropped; the rarest term always stays (then `common` is True). Measured in
+        docs/recall.md."""
         if not terms:
-            return []
+            return [], False
         stems = self._stems_of(c, terms)
         total = c.execute("SELECT COALESCE(MAX(rowid), 0) FROM memories").fetchone()[0]
         docs = self._term_rows(c, set(stems.values()), total)
@@ -294,7 +305,7 @@ class SQLiteStore(DerivedReads):
         counted = [(n, t) for n, t in counted if n > 0]
         cap = min(MAX_TERM_SHARE * total, MAX_TERM_ROWS)
         kept = [(n, t) for n, t in counted if n <= cap]
-        return kept or counted[:1]
+        return (kept, False) if kept or not counted else (counted[:1], True)
 
     def _stems_of(self, c: sqlite3.Connection, terms: list[str]) -> dict[str, str]:
         """Each term as the index's tokenizer stems it (FTS5 does it, so it is exact),
