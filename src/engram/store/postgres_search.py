@@ -41,10 +41,11 @@ class KeywordIndex:
     def candidates(self, c: Conn, terms: list[str], filters: Filters,
                    limit: int) -> list[tuple[Brief, float]]:
         total = _size(c)
-        counted = self._document_counts(c, terms, total)
+        counted, common = self._document_counts(c, terms, total)
         if not counted:
             return []
-        queries = [q for _, q in counted]
+        # Only common words: the rarest, in the memories' own text (class A), as in SQLite.
+        queries = [_own_text(q) if common else q for _, q in counted]
         idf = [max(math.log((total - n + 0.5) / (n + 0.5)), 1e-6) for n, _ in counted]
         where, params = PP.where(filters)
         rows = c.execute(
@@ -56,9 +57,10 @@ class KeywordIndex:
         ).fetchall()
         return [(P.brief_from(row), float(row["score"])) for row in rows]  # type: ignore[arg-type]
 
-    def _document_counts(self, c: Conn, terms: list[str], total: int) -> list[tuple[int, str]]:
-        """(rows containing it, tsquery) for the query's informative terms, rarest first;
-        the caps of `SQLiteStore._document_counts`."""
+    def _document_counts(self, c: Conn, terms: list[str],
+                         total: int) -> tuple[list[tuple[int, str]], bool]:
+        """(rows containing it, tsquery) for the query's informative terms, rarest first, and
+        whether only common ones were left; the caps of `SQLiteStore._document_counts`."""
         missing = [t for t in dict.fromkeys(terms) if t not in self._stems]
         if missing:
             for row in c.execute(f"SELECT t, plainto_tsquery('{TS_CONFIG}', t)::text AS q "
@@ -78,7 +80,12 @@ class KeywordIndex:
         counted = [(n, q) for n, q in counted if n > 0]
         cap = min(MAX_TERM_SHARE * total, MAX_TERM_ROWS)
         kept = [(n, q) for n, q in counted if n <= cap]
-        return kept or counted[:1]
+        return (kept, False) if kept or not counted else (counted[:1], True)
+
+
+def _own_text(query: str) -> str:
+    """A tsquery restricted to weight class A (the memory's own text and its date)."""
+    return re.sub(r"('(?:[^']|'')*')", r"\1:A", query)
 
 
 def _size(c: Conn) -> int:
