@@ -346,13 +346,7 @@ class _PostgresTx:
         c.execute(
             f"INSERT INTO events (pos, {_EVENT_COLUMNS}) VALUES "
             "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (pos, event.id, event.type.value, event.schema, event.device_id, event.seq,
-             str(event.hlc), event.actor, event.memory_id,
-             None if event.payload is None else json.dumps(event.payload, sort_keys=True,
-                                                           separators=(",", ":"),
-                                                           ensure_ascii=False),
-             bytes.fromhex(event.payload_hash), bytes.fromhex(event.prev_hash),
-             bytes.fromhex(event.hash)))
+            (pos, *P.event_row(event)))
         hashes = self._content_hashes(event.memory_id) \
             if event.type is EventType.FORGOTTEN else []
         for memory_id in targets(event):

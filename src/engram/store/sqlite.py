@@ -531,13 +531,7 @@ class _SQLiteTx:
         c = self._conn
         c.execute(
             f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (event.id, event.type.value, event.schema, event.device_id, event.seq,
-             str(event.hlc), event.actor, event.memory_id,
-             None if event.payload is None else json.dumps(event.payload, sort_keys=True,
-                                                           separators=(",", ":"),
-                                                           ensure_ascii=False),
-             bytes.fromhex(event.payload_hash), bytes.fromhex(event.prev_hash),
-             bytes.fromhex(event.hash)))
+            P.event_row(event))
         if event.type is EventType.ACCESSED:  # hundreds of memories at once: columns only
             assert event.payload is not None
             P.note_accesses(c, event.payload["accesses"])

@@ -8,7 +8,7 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-from engram.events import Event
+from engram.events import Event, canonical_json
 from engram.model import MemoryEntry, Tier, format_time, parse_time
 from engram.recall import INDEX_COLUMNS, NEIGHBOURS, Brief, index_keys
 from engram.store import sql_filters
@@ -166,6 +166,15 @@ def entry_from(row: sqlite3.Row) -> MemoryEntry:
 def get(conn: sqlite3.Connection, memory_id: str) -> MemoryEntry | None:
     row = conn.execute("SELECT * FROM memories WHERE id = ?", (memory_id,)).fetchone()
     return entry_from(row) if row else None
+
+
+def event_row(event: Event) -> tuple[Any, ...]:
+    """The values of an `events` row (the columns `event_from` reads), in that order."""
+    return (event.id, event.type.value, event.schema, event.device_id, event.seq,
+            str(event.hlc), event.actor, event.memory_id,
+            None if event.payload is None else canonical_json(event.payload),
+            bytes.fromhex(event.payload_hash), bytes.fromhex(event.prev_hash),
+            bytes.fromhex(event.hash))
 
 
 def event_from(row: sqlite3.Row) -> Event:
