@@ -54,9 +54,9 @@ def write(c: Cursor, old: MemoryEntry | None, new: MemoryEntry | None) -> None:
     itself and its neighbours in its session, before and after the change."""
     if old is None and new is None:
         return
-    if old is not None and new is not None and old.content == new.content and \
-            old.occurred_at == new.occurred_at and old.session_id == new.session_id:
-        c.execute(UPSERT, P.row_of(new))  # nothing the keyword index sees has changed
+    if not P.index_changes(old, new):
+        assert new is not None
+        c.execute(UPSERT, P.row_of(new))
         return
     affected: set[str] = set()
     for entry in (old, new):

@@ -31,9 +31,9 @@ def write(c: sqlite3.Connection, old: MemoryEntry | None, new: MemoryEntry | Non
     itself and its neighbours in its session, before and after the change."""
     if old is None and new is None:
         return
-    if old is not None and new is not None and old.content == new.content and \
-            old.occurred_at == new.occurred_at and old.session_id == new.session_id:
-        c.execute(UPSERT, row_of(new))  # nothing the keyword index sees has changed
+    if not index_changes(old, new):
+        assert new is not None
+        c.execute(UPSERT, row_of(new))
         return
     affected: set[int] = set()
     for entry in (old, new):
@@ -52,6 +52,15 @@ def write(c: sqlite3.Connection, old: MemoryEntry | None, new: MemoryEntry | Non
         keys = _keys(c, rowid)
         if keys is not None:
             _index(c, rowid, keys)
+
+
+def index_changes(old: MemoryEntry | None, new: MemoryEntry | None) -> bool:
+    """Whether the keyword index sees a difference: what `index_keys` reads of a memory and
+    of its place among its session's neighbours."""
+    if old is None or new is None:
+        return True
+    return (old.content, old.occurred_at, old.session_id, old.slot) != \
+        (new.content, new.occurred_at, new.session_id, new.slot)
 
 
 def _window(c: sqlite3.Connection, entry: MemoryEntry) -> set[int]:
