@@ -261,7 +261,8 @@ def test_best_first_keyword_plan_equals_the_full_join(
         store = mem.store
         assert isinstance(store, SQLiteStore)
         conn = store._reader()
-        match = store._match(conn, terms)
+        total = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM memories").fetchone()[0]
+        match = store._match(conn, terms, total)
         where, params = P.where(filters)
         full = conn.execute(
             f"SELECT m.id, -bm25(memories_fts, {_WEIGHTS}) AS score FROM memories_fts JOIN "

@@ -203,11 +203,12 @@ class SQLiteStore(DerivedReads):
                            limit: int) -> list[tuple[Brief, float]]:
         """BM25 over the query's informative terms (see `_document_counts`), best first."""
         conn = self._reader()
-        match = self._match(conn, terms)
+        total = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM memories").fetchone()[0]
+        match = self._match(conn, terms, total)
         if match is None:
             return []
         where, params = P.where(filters)
-        if self._mostly_in_scope(conn, filters):
+        if self._mostly_in_scope(conn, filters, total):
             found = self._best_then_filter(conn, match, where, params, limit)
             if found is not None:
                 return found
@@ -240,11 +241,11 @@ class SQLiteStore(DerivedReads):
         ranked = sorted(rows, key=lambda row: (-scores[row["rowid"]], row["rowid"]))[:limit]
         return [(P.brief_from(row), scores[row["rowid"]]) for row in ranked]
 
-    def _mostly_in_scope(self, conn: sqlite3.Connection, filters: Filters) -> bool:
+    def _mostly_in_scope(self, conn: sqlite3.Connection, filters: Filters,
+                         total: int) -> bool:
         """Whether the user holds at least half the store (counts cached like term counts)."""
         if filters.user_id is None:
             return not filters.narrows
-        total = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM memories").fetchone()[0]
         cached = self._scope_sizes.get(filters.user_id)
         if cached is None or abs(cached[1] - total) > total // 100:
             size = conn.execute("SELECT COUNT(*) FROM memories WHERE user_id = ?",
@@ -277,9 +278,10 @@ class SQLiteStore(DerivedReads):
             self._reader_conns.append(conn)
         return conn
 
-    def _match(self, conn: sqlite3.Connection, terms: list[str]) -> str | None:
-        """The FTS5 query for these terms, or None when no memory has any of them."""
-        counted, common = self._document_counts(conn, terms)
+    def _match(self, conn: sqlite3.Connection, terms: list[str], total: int) -> str | None:
+        """The FTS5 query for these terms (`total`: the store's size), or None when no memory
+        has any of them."""
+        counted, common = self._document_counts(conn, terms, total)
         if not counted:
             return None
         if common:  # only common words: the rarest, in the memories' own text (the
@@ -287,8 +289,8 @@ class SQLiteStore(DerivedReads):
             return f"{INDEX_COLUMNS[0]} : {_any_of([counted[0][1]])}"
         return _any_of([t for _, t in counted])
 
-    def _document_counts(self, c: sqlite3.Connection,
-                         terms: list[str]) -> tuple[list[tuple[int, str]], bool]:
+    def _document_counts(self, c: sqlite3.Connection, terms: list[str],
+                         total: int) -> tuple[list[tuple[int, str]], bool]:
         """(rows containing it, term) for the query's informative terms, rarest first.
 
         FTS5 scores every row that matches any term, so a common term costs time in
@@ -299,7 +301,6 @@ class SQLiteStore(DerivedReads):
         if not terms:
             return [], False
         stems = self._stems_of(c, terms)
-        total = c.execute("SELECT COALESCE(MAX(rowid), 0) FROM memories").fetchone()[0]
         docs = self._term_rows(c, set(stems.values()), total)
         counted = sorted((docs.get(stems.get(term, ""), 0), term) for term in terms)
         counted = [(n, t) for n, t in counted if n > 0]
