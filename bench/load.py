@@ -2,7 +2,7 @@
 """Load benchmark: `engram serve` under concurrent clients on loopback.
 
 Starts three things: the OpenAI-compatible test double as the upstream model
-(`python -m engram.testing --port N`, its own process), `engram serve --upstream …` on a
+(`python -m engram.llm.openai_double --port N`, its own process), `engram serve --upstream …` on a
 seeded store (its own process), and --clients concurrent clients in this process that each,
 for --seconds, alternate POST /search and POST /v1/chat/completions (every other chat
 streamed). Every client has its own API key, user and session, and every chat message is
@@ -165,7 +165,7 @@ def main() -> None:
           f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
     up_port, port = free_ports(2)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    upstream = subprocess.Popen([sys.executable, "-m", "engram.testing", "--port",
+    upstream = subprocess.Popen([sys.executable, "-m", "engram.llm.openai_double", "--port",
                                  str(up_port)], env=env, stdout=subprocess.DEVNULL)
     server = subprocess.Popen([sys.executable, "-m", "engram", "serve", "--data", str(data),
                                "--port", str(port), "--readers", str(args.readers),

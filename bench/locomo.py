@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from engram import Memory
-from engram.embed import load_embedder
-from engram.recall import keyword_terms
+from engram.embed.embedders import load_embedder
+from engram.recall.ranking import keyword_terms
 from stores import STORE_HELP, Locations
 
 KS = (5, 10, 20)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engram.embed import load_embedder
+from engram.embed.embedders import load_embedder
 
 SAME = [
     ("User ran a half marathon in Lisbon", "User ran a half-marathon in Lisbon!"),

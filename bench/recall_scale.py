@@ -30,9 +30,9 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).parent))
 from engram import Memory, MemoryEntry
-from engram.embed import load_embedder
-from engram.recall import keyword_terms
-from engram.store.base import Filters
+from engram.embed.embedders import load_embedder
+from engram.query import Filters
+from engram.recall.ranking import keyword_terms
 from locomo import load
 
 T = TypeVar("T")

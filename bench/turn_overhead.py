@@ -4,7 +4,7 @@ and 100k memories in one user's scope.
     python bench/turn_overhead.py --data ../shared/data/locomo --sizes 10000,100000 \
         --keep /tmp/engram-turns
 
-Per turn, as `engram.chat.Chat.send` does it: load the session's conversation, recall and
+Per turn, as `engram.chat.session.Chat.send` does it: load the session's conversation, recall and
 assemble the context (the query embedded by the real MiniLM model unless `--embedder none`),
 then record the exchange and extract from it (`Memory.remember_turn`, which embeds the new
 texts). The model's answer is a canned LoCoMo turn, so its time is zero. The first turn of a
@@ -35,8 +35,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from engram import Memory
-from engram.chat import INSTRUCTIONS
-from engram.embed import load_embedder
+from engram.chat.session import INSTRUCTIONS
+from engram.embed.embedders import load_embedder
 from locomo import load
 from recall_scale import LookupEmbedder, pct
 

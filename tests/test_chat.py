@@ -18,10 +18,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engram import Memory
-from engram.chat import COMMANDS, Chat, Command, help_lines, is_local, parse, style_for
+from engram.chat.session import COMMANDS, Chat, Command, help_lines, is_local, parse, style_for
 from engram.errors import InvalidInput, NotFound
 from engram.llm import Provider, ProviderError, load_provider
-from engram.testing import OpenAIDouble
+from engram.llm.openai_double import OpenAIDouble
 
 DATA = Path(__file__).parent / "data" / "llm"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from engram.testing import OpenAIDouble
+from engram.llm.openai_double import OpenAIDouble
 
 pexpect = pytest.importorskip("pexpect")
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from engram import Memory
-from engram.events import GENESIS_HASH, chain_problem
+from engram.log.events import GENESIS_HASH, chain_problem
 
 WRITER = Path(__file__).with_name("writer_process.py")
 WRITERS = {"sqlite": 3, "postgres": 8}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engram import InvalidInput, ManualClock, Memory, Status
-from engram.events import EventType
+from engram.log.events import EventType
 
 pytestmark = pytest.mark.all_backends
 

@@ -36,7 +36,7 @@ from engram.context import (
 )
 from engram.errors import InvalidInput
 from engram.model import Kind, MemoryEntry, content_hash
-from engram.recall import Hit
+from engram.query import Hit
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("ENGRAM_UPDATE_GOLDEN") == "1"

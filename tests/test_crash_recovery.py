@@ -20,8 +20,8 @@ import pytest
 
 from engram import Memory
 from engram.errors import NotFound
-from engram.recall import keyword_terms
-from engram.store.base import Filters
+from engram.query import Filters
+from engram.recall.ranking import keyword_terms
 
 WRITER = Path(__file__).with_name("writer_process.py")
 ROUNDS = 20

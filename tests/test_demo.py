@@ -5,8 +5,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from engram import Memory
-from engram.cli import app
-from engram.demo import load_sample
+from engram.cli.demo import load_sample
+from engram.cli.main import app
 
 
 def test_sample_is_a_multi_week_multi_session_conversation() -> None:

@@ -10,7 +10,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engram.embed import CachedEmbedder, HTTPEmbedder, LocalEmbedder, load_embedder, minilm_path
+from engram.embed.embedders import (
+    CachedEmbedder,
+    HTTPEmbedder,
+    LocalEmbedder,
+    load_embedder,
+    minilm_path,
+)
 from engram.errors import InvalidInput
 
 SENTENCES = [

@@ -3,7 +3,7 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engram.events import (
+from engram.log.events import (
     GENESIS_HASH,
     HLC,
     Draft,

@@ -8,7 +8,7 @@ import pytest
 
 from engram import ManualClock, Memory
 from engram.errors import InvalidInput, StoreError
-from engram.export import read_events, write_events
+from engram.log.export import read_events, write_events
 
 pytestmark = pytest.mark.all_backends
 

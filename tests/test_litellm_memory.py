@@ -11,14 +11,14 @@ import pytest
 
 from engram import Memory
 from engram.errors import InvalidInput
-from engram.llm.litellm import import_litellm
-from engram.llm.litellm_memory import (
+from engram.integrations.litellm_memory import (
     completion,
     last_user_text,
     with_memory,
     with_memory_block,
 )
-from engram.testing import OpenAIDouble
+from engram.llm.litellm import import_litellm
+from engram.llm.openai_double import OpenAIDouble
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The LLM extractor through the real OpenAI provider and wire format (engram.testing's
+"""The LLM extractor through the real OpenAI provider and wire format (engram.llm.openai_double's
 double on 127.0.0.1). No model is reachable here: the double answers with JSON written in the
 shape the prompt's schema asks for, choosing target ids from the prompt as a model would."""
 
@@ -16,7 +16,7 @@ import pytest
 from engram import ManualClock, Memory, Status
 from engram.extract.llm import LLMExtractor, parse
 from engram.llm import load_provider
-from engram.testing import OpenAIDouble
+from engram.llm.openai_double import OpenAIDouble
 
 
 def model(messages: list[dict[str, Any]]) -> str:

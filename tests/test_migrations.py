@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from engram import Memory, StoreError
-from engram.store.sqlite_schema import MIGRATIONS
+from engram.store.sqlite.schema import MIGRATIONS
 
 pytestmark = pytest.mark.all_backends
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from engram.testing import OpenAIDouble
+from engram.llm.openai_double import OpenAIDouble
 
 RECORDED = Path(__file__).parent / "data" / "llm"
 

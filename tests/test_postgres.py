@@ -13,11 +13,11 @@ import pytest
 from typer.testing import CliRunner
 
 from engram import ManualClock, Memory, StoreError
-from engram.cli import app
-from engram.migrate import checksum, copy_store
+from engram.cli.main import app
+from engram.query import Filters
 from engram.store import open_store
-from engram.store.base import Filters
-from engram.store.postgres_schema import MIGRATIONS
+from engram.store.migrate import checksum, copy_store
+from engram.store.postgres.schema import MIGRATIONS
 from test_recall import HashingEmbedder
 
 pytestmark = pytest.mark.postgres_only
@@ -89,7 +89,7 @@ def test_filters_apply_inside_the_hnsw_scan(store_dir: str,
         conn.execute("DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET enable_seqscan = off; "
                      "ALTER DATABASE %I SET enable_sort = off', current_database(), "
                      "current_database()); END $$")
-    monkeypatch.setattr("engram.vectors.EXACT_LIMIT", 50)
+    monkeypatch.setattr("engram.embed.vectors.EXACT_LIMIT", 50)
     with Memory(store_dir, embedder=HashingEmbedder()) as mem:
         approximate = mem.store.vector_search(query, rare_session, "hashing-64", 10)
     with psycopg.connect(store_dir) as conn:

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engram import ManualClock, Memory
-from engram.store.base import Filters
+from engram.query import Filters
 
 pytestmark = pytest.mark.all_backends
 

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from engram import ManualClock, Memory
 from engram.errors import InvalidInput
 from engram.model import MemoryEntry
-from engram.recall import Brief, Candidate, rank
+from engram.query import Brief
+from engram.recall.ranking import Candidate, rank
 
 pytestmark = pytest.mark.all_backends
 
@@ -135,7 +136,7 @@ def test_forget_removes_the_vector(store_dir: Path) -> None:
 
 @pytest.fixture
 def small_graphs(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("engram.vectors.EXACT_LIMIT", 40)
+    monkeypatch.setattr("engram.embed.vectors.EXACT_LIMIT", 40)
 
 
 def graph_files(store_dir: Path) -> list[Path]:
@@ -198,8 +199,8 @@ def test_a_saved_graph_serves_at_once_and_follows_later_writes(store_dir: Path,
                                                                small_graphs: None) -> None:
     """Reopening memory-maps the saved graph (no vector read from the table) and replays
     only what changed since; a forget or a filtered search loads the scope in full."""
-    from engram.store.sqlite import SQLiteStore
-    from engram.vectors import ScopeIndex, Snapshot
+    from engram.embed.vectors import ScopeIndex, Snapshot
+    from engram.store.sqlite.store import SQLiteStore
 
     texts = [f"note {i} about topic{i % 7} and thing{i % 11}" for i in range(120)]
     with Memory(store_dir, embedder=HashingEmbedder()) as mem:
@@ -247,10 +248,10 @@ def test_best_first_keyword_plan_equals_the_full_join(
         query: list[str], user: str, session: str | None, limit: int) -> None:
     """Taking the index's best rows and filtering them afterwards returns exactly what the
     filtered join returns: the same rows, scores and order, whatever the filter."""
-    from engram.recall import keyword_terms
-    from engram.store import sqlite_projection as P
-    from engram.store.base import Filters
-    from engram.store.sqlite import _WEIGHTS, SQLiteStore
+    from engram.query import Filters
+    from engram.recall.ranking import keyword_terms
+    from engram.store.sqlite import projection as P
+    from engram.store.sqlite.store import _WEIGHTS, SQLiteStore
 
     with Memory(tmp_path_factory.mktemp("s"), embedder=None) as mem:
         mem.add_many([{"text": " ".join(w), "user_id": u, "session_id": s, "dedupe": False}

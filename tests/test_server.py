@@ -201,7 +201,7 @@ def test_the_server_maintains_the_store_in_the_background(tmp_path: Path) -> Non
     from datetime import UTC, datetime, timedelta
 
     from engram import ManualClock, Status
-    from engram.maintenance import LAST_RUN
+    from engram.lifecycle.maintenance import LAST_RUN
 
     clock = ManualClock(datetime(2026, 1, 5, tzinfo=UTC))
     memory = Memory(tmp_path / "store", clock=clock, embedder=None)

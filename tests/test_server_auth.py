@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from engram.cli import app as cli
+from engram.cli.main import app as cli
 from engram.memory import Memory
 from engram.server.access import ANY_USER, READ, WRITE, Forbidden, Principal, can_read, can_write
 from engram.server.app import create_app

@@ -1,7 +1,8 @@
 """The OpenAI-compatible memory proxy, driven by the official `openai` client over real HTTP.
 
-The upstream is `engram.testing.OpenAIDouble`: a stand-in for a paid model API that speaks the
-wire format recorded from the real one (tests/data/llm/openai_chat*.json/sse) on 127.0.0.1.
+The upstream is `engram.llm.openai_double.OpenAIDouble`: a stand-in for a paid model API that
+speaks the wire format recorded from the real one (tests/data/llm/openai_chat*.json/sse) on
+127.0.0.1.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
+from engram.llm.openai_double import OpenAIDouble
 from engram.memory import Memory
 from engram.server.app import create_app
 from engram.server.background import serving
 from engram.server.keys import KeyRing
 from engram.server.service import ServerConfig
 from engram.server.upstream import SSEText, is_loopback
-from engram.testing import OpenAIDouble
 
 ASK: list[ChatCompletionMessageParam] = [
     {"role": "system", "content": "Be brief."},

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from engram import ManualClock, Memory, Status, Tier
+from engram.lifecycle.tiers import Policy, review, tagged_since, why
 from engram.model import Confidence, Kind, MemoryEntry, Truth
-from engram.recall import Brief, fading
-from engram.tiers import Policy, review, tagged_since, why
+from engram.query import Brief
+from engram.recall.ranking import fading
 
 pytestmark = pytest.mark.all_backends
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

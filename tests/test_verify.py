@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from engram import Memory
-from engram.cli import app
+from engram.cli.main import app
 
 pytestmark = pytest.mark.all_backends
 

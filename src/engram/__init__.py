@@ -6,7 +6,7 @@
 
 from engram.clock import Clock, ManualClock, SystemClock
 from engram.errors import EngramError, InvalidInput, NotFound, StoreError
-from engram.events import Event, EventType
+from engram.log.events import Event, EventType
 from engram.memory import Memory
 from engram.model import (
     Confidence,
@@ -19,7 +19,7 @@ from engram.model import (
     Tier,
     Truth,
 )
-from engram.recall import Hit
+from engram.query import Hit
 
 __all__ = [
     "Clock", "Confidence", "EngramError", "Event", "EventType", "Hit", "InvalidInput", "Kind",

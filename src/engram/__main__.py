@@ -1,3 +1,3 @@
-from engram.cli import app
+from engram.cli.main import app
 
 app(prog_name="engram")

@@ -10,17 +10,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from engram import config, intake, maintenance, remember
 from engram import context as ctx
-from engram.access import AccessLog
+from engram import validate as intake
+from engram.capture import turns as remember
 from engram.clock import Clock, SystemClock
-from engram.consolidate import FEEDBACK_FACTORS, after_feedback
-from engram.embed import Embedder
+from engram.embed.embedders import Embedder
 from engram.errors import InvalidInput, NotFound
-from engram.events import Draft, Event, EventType
 from engram.extract.llm import LLMExtractor
-from engram.hybrid import AUTO, Hybrid
-from engram.intake import DEFAULT_USER
+from engram.lifecycle import config, maintenance
+from engram.lifecycle.consolidate import FEEDBACK_FACTORS, after_feedback
+from engram.lifecycle.tiers import Policy
+from engram.log.chain import ChainReport
+from engram.log.events import Draft, Event, EventType
 from engram.model import (
     DEFAULT_MAX_CONTENT_BYTES,
     Kind,
@@ -38,11 +39,13 @@ from engram.model import (
     parse_enum,
     to_json,
 )
-from engram.recall import DEFAULT_WEIGHTS, Hit, Weights
+from engram.query import Hit
+from engram.recall.hybrid import AUTO, Hybrid
+from engram.recall.ranking import DEFAULT_WEIGHTS, Weights
+from engram.recall.usage import AccessLog
 from engram.store import open_store
 from engram.store.base import Store
-from engram.store.chain import ChainReport
-from engram.tiers import Policy
+from engram.validate import DEFAULT_USER
 
 
 class Memory:

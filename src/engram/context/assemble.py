@@ -25,7 +25,7 @@ from engram.context.styles import (
 from engram.context.tokens import TokenCounter, estimate_tokens, fit_text
 from engram.errors import InvalidInput
 from engram.model import MemoryEntry
-from engram.recall import Hit
+from engram.query import Hit
 
 Summarizer = Callable[[Sequence[Turn]], str]
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n")

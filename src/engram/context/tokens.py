@@ -162,7 +162,7 @@ def load_counter(spec: str | None = None) -> TokenCounter:
     if kind == "tokenizer" and rest:
         return huggingface_counter(rest)
     if kind == "minilm" and not rest:
-        from engram.embed import minilm_path
+        from engram.embed.embedders import minilm_path
 
         return huggingface_counter(str(minilm_path() / "tokenizer.json"))
     if kind == "auto" and not rest:

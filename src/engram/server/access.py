@@ -13,6 +13,7 @@ from engram.errors import EngramError
 from engram.model import MemoryEntry, Privacy
 
 READ, WRITE, ANY_USER, ADMIN = "read", "write", "any-user", "admin"
+KEY_COOKIE = "engram_key"  # the dashboard's session cookie
 SCOPES = (READ, WRITE, ANY_USER, ADMIN)
 SCOPE_HELP = {
     READ: "search, list, read memories and contexts, chat through the proxy",

@@ -18,13 +18,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from engram.errors import EngramError, InvalidInput, NotFound, StoreError
 from engram.llm.base import ProviderError
 from engram.memory import Memory
-from engram.server.access import Forbidden, Unauthorized
+from engram.server.access import KEY_COOKIE, Forbidden, Unauthorized
 from engram.server.service import ServerConfig, Service
 
 OPEN_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect",
                         "/dashboard/login"})
 OPEN_PREFIXES = ("/dashboard/static/",)
-KEY_COOKIE = "engram_key"
 
 
 def error_body(status: int, field: str, problem: str, fix: str) -> dict[str, Any]:
@@ -179,8 +178,8 @@ async def _maintain_periodically(svc: Service, every_s: float) -> None:
 def create_app(config: ServerConfig, memory: Memory | None = None) -> FastAPI:
     """The service over `memory` (one connection for everything), or over the store at
     `config.data`, opened at startup with `config.readers` extra connections for reads."""
-    from engram.mcp_server import build_mcp
     from engram.server import dashboard, proxy, routes
+    from engram.server.mcp import build_mcp
 
     mcp = build_mcp()
 

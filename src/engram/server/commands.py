@@ -105,8 +105,8 @@ def mcp(
 ) -> None:
     """Run the MCP server over stdio (for Claude Desktop and other local MCP clients)."""
     _need_server_extra()
-    from engram.mcp_server import build_mcp
     from engram.server.access import READ, WRITE, Principal
+    from engram.server.mcp import build_mcp
     from engram.server.service import Service
 
     try:

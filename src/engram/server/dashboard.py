@@ -16,8 +16,7 @@ from fastapi.templating import Jinja2Templates
 from engram.errors import EngramError, NotFound
 from engram.model import MemoryEntry
 from engram.server import charts
-from engram.server.access import ADMIN, Principal
-from engram.server.app import KEY_COOKIE
+from engram.server.access import ADMIN, KEY_COOKIE, Principal
 from engram.server.insights import gather
 from engram.server.service import Service
 

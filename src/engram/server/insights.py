@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from engram.events import Event, EventType
+from engram.log.events import Event, EventType
 
 TIER_RANK = {"short_term": 0, "long_term": 1, "persistent": 2}
 GONE = {EventType.EXPIRED: "expired", EventType.SUPERSEDED: "superseded",

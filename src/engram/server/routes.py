@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from engram import context as ctx
-from engram.events import canonical_json
-from engram.recall import Hit
+from engram.log.events import canonical_json
+from engram.query import Hit
 from engram.server.access import ADMIN, READ, Principal
 from engram.server.schemas import (
     ContextRequest,

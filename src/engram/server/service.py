@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from engram import maintenance
 from engram.context import ContextPlan
 from engram.errors import InvalidInput, NotFound
-from engram.events import Event
+from engram.lifecycle import maintenance
+from engram.log.events import Event
 from engram.memory import Memory
 from engram.model import MemoryEntry, format_time
-from engram.recall import Hit
+from engram.query import Hit
 from engram.server.access import (
     ADMIN,
     READ,

@@ -20,14 +20,14 @@ def open_store(location: str | Path, *, clock: Clock, device_id: str | None = No
     """The embedded SQLite store in a directory, or the PostgreSQL store at a
     `postgresql://` URL (imported lazily: it needs the `postgres` extra)."""
     if not is_url(location):
-        from engram.store.sqlite import SQLiteStore
+        from engram.store.sqlite.store import SQLiteStore
 
         return SQLiteStore(location, clock=clock, device_id=device_id, synchronous=synchronous)
     if synchronous.upper() != "NORMAL":
         raise InvalidInput("synchronous", "applies to the embedded SQLite store only",
                            "set synchronous_commit on the PostgreSQL server instead")
     try:
-        from engram.store.postgres import PostgresStore
+        from engram.store.postgres.store import PostgresStore
     except ImportError as exc:
         raise InvalidInput("path", f"a PostgreSQL store needs psycopg ({exc.name} is missing)",
                            "pip install 'engram-memory[postgres]'") from None

@@ -5,43 +5,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
-from engram.events import Draft, Event
-from engram.model import Kind, MemoryEntry, Status, Tier
-from engram.recall import Brief
-from engram.store import chain
-from engram.store.chain import ChainReport
-from engram.vectors import Array, Vec8
-
-
-@dataclass(frozen=True, slots=True)
-class Filters:
-    """Scope and narrowing of a read. `user_id` isolates; everything else narrows.
-
-    Time bounds apply to `occurred_at` (when it happened): `since` inclusive, `until` exclusive.
-    `statuses` None means any status; by default only active memories are read.
-    `include_sensitive=False` leaves out memories flagged sensitive.
-    """
-
-    user_id: str | None = None
-    agent_id: str | None = None
-    session_id: str | None = None
-    tags: tuple[str, ...] = ()
-    memory_type: Kind | None = None
-    tier: Tier | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    statuses: tuple[Status, ...] | None = (Status.ACTIVE,)
-    include_sensitive: bool = True
-    min_confidence: float | None = None
-
-    @property
-    def narrows(self) -> bool:
-        """Whether anything beyond the user scope and the status choice narrows the read."""
-        return self != Filters(user_id=self.user_id, statuses=self.statuses)
+from engram.embed.vectors import Array, Vec8
+from engram.log import chain
+from engram.log.chain import ChainReport
+from engram.log.events import Draft, Event
+from engram.model import MemoryEntry
+from engram.query import Brief, Filters
 
 
 class Tx(Protocol):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engram.model import format_time
-from engram.store.base import Filters
+from engram.query import Filters
 
 Clause = tuple[str, list[Any]]
 

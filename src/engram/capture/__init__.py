@@ -1,0 +1,1 @@
+"""Capture: the one writer of memories (add, add_many, turns)."""

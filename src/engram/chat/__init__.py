@@ -1,0 +1,1 @@
+"""`engram chat`: a conversation with memory, and its terminal."""

@@ -1,0 +1,1 @@
+"""Embeddings: embedders, the NumPy MiniLM, int8 vectors and their indexes."""

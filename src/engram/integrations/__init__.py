@@ -1,0 +1,1 @@
+"""Wrappers of foreign APIs that add Engram's memory to them."""

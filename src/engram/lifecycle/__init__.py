@@ -1,0 +1,1 @@
+"""Lifecycle: tiers, consolidation, maintenance and their policy."""

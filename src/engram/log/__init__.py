@@ -1,0 +1,1 @@
+"""The event log: events, per-device hash chains, projection, upcasting, export."""

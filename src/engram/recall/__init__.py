@@ -1,0 +1,1 @@
+"""Recall: hybrid search, ranking and usage statistics."""

@@ -1,0 +1,136 @@
+"""Hybrid search for `Memory`: keyword and vector candidates from the store, fused by
+`recall.rank`, and the embedding bookkeeping that keeps one model's vectors per store."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+from engram.embed.embedders import DEFAULT_SPEC, Embedder, load_embedder
+from engram.embed.vectors import quantize
+from engram.errors import InvalidInput
+from engram.model import MemoryEntry
+from engram.query import Filters, Hit
+from engram.recall.ranking import Candidate, Weights, keyword_terms, rank
+from engram.store.base import Store, Tx
+
+CANDIDATES = 50  # from each of the keyword and the vector query (docs/recall-research.md)
+# SQLite and the NumPy encoder release the GIL, so on two cores the halves really overlap.
+_KEYWORD_THREAD = ThreadPoolExecutor(max_workers=4, thread_name_prefix="engram-keyword")
+AUTO = "auto"
+
+
+class Hybrid:
+    """Owns the store's embedder: resolved lazily, so commands without vectors stay fast."""
+
+    def __init__(self, store: Store, embedder: Embedder | str | None = AUTO, *,
+                 parallel: bool = True) -> None:
+        self.store = store
+        self.parallel = parallel  # keyword half in a worker thread; False on a single core
+        self._requested = embedder
+        self._embedder: Embedder | None = None
+        self._resolved = False
+
+    @property
+    def embedder(self) -> Embedder | None:
+        if not self._resolved:
+            self._embedder = self._resolve()
+            self._resolved = True
+        return self._embedder
+
+    def _resolve(self) -> Embedder | None:
+        requested = self._requested
+        if requested is None:
+            return None
+        if not isinstance(requested, str):
+            embedder = requested
+        else:
+            spec = (requested if requested != AUTO else
+                    self.store.get_setting("embedder") or os.environ.get("ENGRAM_EMBEDDER")
+                    or DEFAULT_SPEC)
+            try:
+                embedder = load_embedder(spec)
+            except InvalidInput:
+                if requested == AUTO and spec == DEFAULT_SPEC:
+                    return None  # the [embed] extra is not installed: keyword search only
+                raise
+            if self.store.get_setting("embedder") is None:
+                self.store.set_setting("embedder", spec)
+        model = self.store.get_setting("embedder_model")
+        if model is None:
+            self.store.set_setting("embedder_model", embedder.name)
+        elif model != embedder.name:
+            raise InvalidInput("embedder", f"this store's vectors were made by {model!r}, not "
+                               f"{embedder.name!r}",
+                               "open it with that model, or switch with `engram reembed`")
+        return embedder
+
+    def vectors_for(self, entries: Sequence[MemoryEntry]) -> dict[str, Any]:
+        """int8 vectors for the entries whose content has none yet (computed outside any
+        transaction: embedding is the slow part)."""
+        embedder = self.embedder
+        if embedder is None or not entries:
+            return {}
+        missing = self.store.missing_embeddings(embedder.name, (e.content_hash for e in entries))
+        texts = {e.content_hash: e.content for e in entries if e.content_hash in missing}
+        if not texts:
+            return {}
+        vectors = quantize(embedder.embed(list(texts.values())))
+        return dict(zip(texts, vectors, strict=True))
+
+    def store_vectors(self, tx: Tx, vectors: dict[str, Any]) -> None:
+        if vectors and self.embedder is not None:
+            tx.put_embeddings(self.embedder.name, vectors)
+
+    def search(self, query: str, filters: Filters, limit: int, now: datetime,
+               weights: Weights) -> list[Hit]:
+        pool = max(CANDIDATES, limit)
+        embedder = self.embedder
+        if embedder is None or filters.user_id is None:
+            keyword = self.store.keyword_candidates(keyword_terms(query), filters, pool)
+            candidates = {b.id: Candidate(b, keyword=s) for b, s in keyword}
+        else:  # the keyword half runs beside the query's embedding and the vector half
+            terms = keyword_terms(query)
+            pending = _KEYWORD_THREAD.submit(self.store.keyword_candidates, terms, filters,
+                                             pool) if self.parallel else None
+            vector = embedder.embed([query])[0]
+            nearest = self.store.vector_candidates(vector, filters, embedder.name, pool)
+            keyword = pending.result() if pending else \
+                self.store.keyword_candidates(terms, filters, pool)
+            candidates = {b.id: Candidate(b, keyword=s) for b, s in keyword}
+            for brief, sim in nearest:
+                found = candidates.get(brief.id)
+                candidates[brief.id] = Candidate(brief, found.keyword if found else 0.0, sim)
+            unscored = [i for i, c in candidates.items() if c.vector == 0.0]
+            sims = self.store.similarities(vector, filters.user_id, embedder.name, unscored)
+            for memory_id, sim in sims.items():
+                c = candidates[memory_id]
+                candidates[memory_id] = Candidate(c.memory, c.keyword, sim)
+        best = rank(list(candidates.values()), now, weights)[:limit]
+        entries = self.store.get_many(r.memory.id for r in best)
+        return [Hit(entries[r.memory.id], r.score, r.components) for r in best
+                if r.memory.id in entries]
+
+    def reembed(self, spec: str, batch: int = 256,
+                progress: Callable[[int], None] | None = None) -> int:
+        """Embed every live memory with another model, then switch to it. The old vectors
+        serve searches until the new ones are complete; batches commit one at a time, so an
+        interrupted run resumes where it stopped."""
+        embedder = load_embedder(spec)
+        done = 0
+        while todo := self.store.unembedded(embedder.name, batch):
+            vectors = quantize(embedder.embed([text for _, text in todo]))
+            with self.store.transaction() as tx:
+                tx.put_embeddings(embedder.name, {h: v for (h, _), v in zip(todo, vectors,
+                                                                             strict=True)})
+            done += len(todo)
+            if progress:
+                progress(done)
+        self.store.set_setting("embedder", spec)
+        self.store.set_setting("embedder_model", embedder.name)
+        self.store.drop_embeddings(keep_model=embedder.name)
+        self._embedder, self._resolved = embedder, True
+        return done

@@ -1,0 +1,59 @@
+"""What the keyword index holds for a memory: its columns, their weights, and the keys that
+fill them. Backend-neutral: both stores index the same text the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+# What the keyword index holds for each memory, with each column's BM25 weight. Neighbouring
+# memories of the same session give a turn the context it was said in; the date lets
+# "what happened in May 2023" match. Weights measured on LoCoMo (docs/recall-research.md).
+INDEX_COLUMNS = ("text", "prev1", "next1", "prev2", "next2", "date")
+INDEX_WEIGHTS = (1.0, 0.5, 0.5, 0.2, 0.2, 1.0)
+NEIGHBOURS = 2
+INDEX_KEYS_VERSION = 2  # what the columns hold; 2: slot topic words join the text column
+# A query term in more than MAX_TERM_SHARE of the rows, or more than MAX_TERM_ROWS rows, adds
+# little weight at much cost, and is dropped (FTS5 gives a term in over half the rows none).
+MAX_TERM_ROWS = 2000
+MAX_TERM_SHARE = 0.2
+
+
+def date_words(moment: datetime) -> str:
+    """'8 May 2023': the words a question about a date would use."""
+    return f"{moment.day} {moment.strftime('%B %Y')}"
+
+
+# Fact-augmented keys: words a question about a slot uses that its statement may not
+# ("What diet do I follow?" → "User is vegan"). By the attribute's first part.
+SLOT_TOPICS = {
+    "name": "name called", "nationality": "nationality country", "age": "age old years",
+    "birthday": "birthday born", "relationship_status": "relationship partner married single",
+    "relation": "family relative", "children": "children kids", "residence": "live home city",
+    "origin": "from hometown origin", "employer": "work company employer job",
+    "job_title": "job work profession occupation", "school": "school study university",
+    "field_of_study": "study subject major", "diet": "diet eat food", "allergy": "allergy",
+    "pet": "pet animal name", "favorite": "favorite favourite", "preference": "like",
+    "skill": "skill", "learning": "learning",
+}
+
+
+def slot_topic(slot: str | None) -> str:
+    """The topic words of a slot ("user/diet:meat" → "diet eat food")."""
+    if not slot:
+        return ""
+    attribute = slot.rpartition("/")[2]
+    return SLOT_TOPICS.get(attribute.partition(":")[0], "")
+
+
+def index_keys(text: str, occurred_at: datetime, before: Sequence[str],
+               after: Sequence[str], slot: str | None = None) -> tuple[str, ...]:
+    """The keyword-index columns of a memory, given up to NEIGHBOURS texts on each side,
+    nearest first, and its slot, whose topic words join its text."""
+    def at(side: Sequence[str], i: int) -> str:
+        return side[i] if i < len(side) else ""
+
+    topic = slot_topic(slot)
+    return (f"{text} {topic}" if topic else text, at(before, 0), at(after, 0), at(before, 1),
+            at(after, 1), date_words(occurred_at))
+

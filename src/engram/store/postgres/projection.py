@@ -1,0 +1,134 @@
+"""The PostgreSQL projection: rows of `memories` with their tsvector (the same keyword-index
+columns as the SQLite store, from `recall.index_keys`), and Filters as SQL.
+
+Rows are mapped by the SQLite projection's functions (one mapping for both stores); the keyword
+index differs: a tsvector column whose weight classes stand for the index columns."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import psycopg
+from psycopg.rows import DictRow
+
+from engram.model import MemoryEntry, format_time, parse_time
+from engram.query import Filters
+from engram.store import rows as R
+from engram.store import sql_filters
+from engram.store.keyword_layout import INDEX_COLUMNS, NEIGHBOURS, index_keys
+from engram.store.postgres.schema import CLASS_OF, TS_CONFIG
+
+Cursor = psycopg.Connection[DictRow]
+COLUMNS = R.ROW_COLUMNS  # the order of `R.row_of`
+BRIEF = R.BRIEF
+
+
+def tsvector(operands: Iterable[str]) -> str:
+    """SQL for the keyword-index tsvector of one row, given SQL for its INDEX_COLUMNS texts."""
+    return " || ".join(f"setweight(to_tsvector('{TS_CONFIG}', {op}), '{CLASS_OF[col]}')"
+                       for col, op in zip(INDEX_COLUMNS, operands, strict=True))
+
+
+UPSERT = (f"INSERT INTO memories ({', '.join(COLUMNS)}) "
+          f"VALUES ({', '.join(['%s'] * len(COLUMNS))}) ON CONFLICT (id) DO UPDATE SET "
+          + ", ".join(f"{col} = excluded.{col}" for col in COLUMNS[1:]))
+_SET_INDEX = (f"UPDATE memories SET fts = {tsvector(['%s'] * len(INDEX_COLUMNS))} "
+              "WHERE id = %s")
+_SIDES = (("<", "DESC"), (">", "ASC"))
+
+
+def entry_from(row: Mapping[str, Any]) -> MemoryEntry:
+    return R.entry_from(row)
+
+
+def get(c: Cursor, memory_id: str) -> MemoryEntry | None:
+    row = c.execute("SELECT * FROM memories WHERE id = %s", (memory_id,)).fetchone()
+    return entry_from(row) if row else None
+
+
+def write(c: Cursor, old: MemoryEntry | None, new: MemoryEntry | None) -> None:
+    """Replace one memory's row and re-index every row whose keyword-index columns it feeds:
+    itself and its neighbours in its session, before and after the change."""
+    if old is None and new is None:
+        return
+    if not R.index_changes(old, new):
+        assert new is not None
+        c.execute(UPSERT, R.row_of(new))
+        return
+    affected: set[str] = set()
+    for entry in (old, new):
+        if entry is not None:
+            affected |= _window(c, entry)
+    if new is None:
+        assert old is not None
+        c.execute("DELETE FROM memories WHERE id = %s", (old.id,))
+        affected.discard(old.id)
+    else:
+        c.execute(UPSERT, R.row_of(new))
+        affected.add(new.id)
+    rows = c.execute(
+        "SELECT x.id, x.content, x.occurred_at, x.slot, "
+        + ", ".join(
+            f"ARRAY(SELECT p.content FROM memories p WHERE p.user_id = x.user_id AND "
+            f"p.session_id = x.session_id AND (p.occurred_at, p.id) {op} (x.occurred_at, x.id) "
+            f"ORDER BY p.occurred_at {order}, p.id {order} LIMIT {NEIGHBOURS}) AS side{n}"
+            for n, (op, order) in enumerate(_SIDES))
+        + " FROM memories x WHERE x.id = ANY(%s)", (sorted(affected),)).fetchall()
+    c.cursor().executemany(_SET_INDEX, [
+        (*index_keys(r["content"], parse_time(r["occurred_at"], "occurred_at"), r["side0"],
+                     r["side1"], slot=r["slot"]), r["id"]) for r in rows])
+
+
+def _window(c: Cursor, entry: MemoryEntry) -> set[str]:
+    """Ids of the memory (if stored) and of the NEIGHBOURS on each side of its place."""
+    if entry.session_id is None:
+        return {r["id"] for r in c.execute("SELECT id FROM memories WHERE id = %s",
+                                           (entry.id,))}
+    key = (entry.user_id, entry.session_id, format_time(entry.occurred_at), entry.id)
+    sides = " UNION ALL ".join(
+        f"(SELECT id FROM memories WHERE user_id = %s AND session_id = %s AND "
+        f"(occurred_at, id) {op} (%s, %s) ORDER BY occurred_at {order}, id {order} "
+        f"LIMIT {NEIGHBOURS})" for op, order in _SIDES)
+    return {r["id"] for r in c.execute(
+        f"SELECT id FROM memories WHERE id = %s UNION ALL {sides}", (entry.id, *key, *key))}
+
+
+def write_all(c: Cursor, entries: Iterable[MemoryEntry]) -> None:
+    """Insert every memory with its keyword index at once (into an emptied table: rebuild).
+    Neighbours are found in Python, in the order the SQL above uses (ids and times sort
+    bytewise: the columns are COLLATE "C")."""
+    sessions: dict[tuple[str, str], list[MemoryEntry]] = defaultdict(list)
+    rows = []
+    for entry in entries:
+        rows.append(entry)
+        if entry.session_id is not None:
+            sessions[(entry.user_id, entry.session_id)].append(entry)
+    sides: dict[str, tuple[list[str], list[str]]] = {}
+    for turns in sessions.values():
+        turns.sort(key=lambda e: (format_time(e.occurred_at), e.id))
+        texts = [e.content for e in turns]
+        for i, e in enumerate(turns):
+            sides[e.id] = (texts[max(0, i - NEIGHBOURS):i][::-1], texts[i + 1:i + 1 + NEIGHBOURS])
+    keys = [f"k{i}" for i in range(len(INDEX_COLUMNS))]
+    c.execute(f"CREATE TEMP TABLE incoming ({', '.join(f'{col} TEXT' for col in COLUMNS)}, "
+              f"{', '.join(f'{k} TEXT' for k in keys)}) ON COMMIT DROP")
+    with c.cursor().copy(f"COPY incoming ({', '.join((*COLUMNS, *keys))}) FROM STDIN") as copy:
+        for entry in rows:
+            before, after = sides.get(entry.id, ([], []))
+            copy.write_row((*R.row_of(entry),
+                            *index_keys(entry.content, entry.occurred_at, before, after,
+                                       slot=entry.slot)))
+    c.execute(f"INSERT INTO memories ({', '.join(COLUMNS)}, fts) SELECT "
+              f"{', '.join(_typed(col) for col in COLUMNS)}, {tsvector(keys)} FROM incoming")
+
+
+def _typed(col: str) -> str:
+    return {"access_count": "access_count::integer", "sensitive": "sensitive::integer",
+            "confidence": "confidence::double precision"}.get(col, col)
+
+
+def where(f: Filters) -> tuple[str, list[Any]]:
+    """SQL conditions on alias `m` for a Filters, applied inside every candidate query."""
+    return sql_filters.where(f, sql_filters.POSTGRES)
