@@ -251,7 +251,8 @@ def test_best_first_keyword_plan_equals_the_full_join(
     from engram.query import Filters
     from engram.recall.ranking import keyword_terms
     from engram.store.sqlite import projection as P
-    from engram.store.sqlite.store import _WEIGHTS, SQLiteStore
+    from engram.store.sqlite.keywords import _WEIGHTS
+    from engram.store.sqlite.store import SQLiteStore
 
     with Memory(tmp_path_factory.mktemp("s"), embedder=None) as mem:
         mem.add_many([{"text": " ".join(w), "user_id": u, "session_id": s, "dedupe": False}
@@ -261,9 +262,9 @@ def test_best_first_keyword_plan_equals_the_full_join(
         fast = mem.store.keyword_candidates(terms, filters, limit)
         store = mem.store
         assert isinstance(store, SQLiteStore)
-        conn = store._reader()
+        conn = store.keywords._reader()
         total = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM memories").fetchone()[0]
-        match = store._match(conn, terms, total)
+        match = store.keywords._match(conn, terms, total)
         where, params = P.where(filters)
         full = conn.execute(
             f"SELECT m.id, -bm25(memories_fts, {_WEIGHTS}) AS score FROM memories_fts JOIN "
