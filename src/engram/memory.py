@@ -11,17 +11,18 @@ from types import TracebackType
 from typing import Any, Self
 
 from engram import context as ctx
-from engram import validate as intake
-from engram.capture import turns as remember
+from engram import validate
+from engram.capture import turns
+from engram.capture.writer import TURN_TAG, Limits, Writer, require
 from engram.clock import Clock, SystemClock
 from engram.embed.embedders import Embedder
 from engram.errors import InvalidInput, NotFound
 from engram.extract.llm import LLMExtractor
 from engram.lifecycle import config, maintenance
-from engram.lifecycle.consolidate import FEEDBACK_FACTORS, after_feedback
+from engram.lifecycle.consolidate import FEEDBACK_FACTORS
 from engram.lifecycle.tiers import Policy
 from engram.log.chain import ChainReport
-from engram.log.events import Draft, Event, EventType
+from engram.log.events import Event, EventType
 from engram.model import (
     DEFAULT_MAX_CONTENT_BYTES,
     Kind,
@@ -33,11 +34,9 @@ from engram.model import (
     Tier,
     Truth,
     check_id,
-    check_unit,
     format_time,
     normalize_labels,
     parse_enum,
-    to_json,
 )
 from engram.query import Hit
 from engram.recall.hybrid import AUTO, Hybrid
@@ -76,8 +75,8 @@ class Memory:
         self.hybrid = Hybrid(self.store, embedder)
         self._count: ctx.TokenCounter | None = None  # the prompt's token counter, loaded lazily
         self.weights = replace(weights, unused_half_life_days=self.policy.half_life_days)
-        self.max_content_bytes = max_content_bytes
-        self.actor = actor
+        self.writer = Writer(self.store, self.hybrid, self.clock,
+                             limits=Limits(max_content_bytes), actor=actor)
         self._access = AccessLog(self.store, self.clock, batch=access_batch,
                                  flush_s=access_flush_s)
 
@@ -118,25 +117,31 @@ class Memory:
         """
         item = {k: v for k, v in locals().items() if k not in ("self", "infer")}
         if infer:
-            return remember.remember(self, {**item, "dedupe": False}).turn
+            return self._remember({**item, "dedupe": False}).turn
         return self.add_many([item])[0]
 
     def remember_turn(self, user_msg: str, assistant_msg: str | None = None, *,
                       user_id: str = DEFAULT_USER, session_id: str,
                       at: datetime | str | None = None, agent_id: str | None = None,
-                      speaker: str = "user") -> remember.Remembered:
+                      speaker: str = "user") -> turns.Remembered:
         """Record a chat exchange verbatim (short-term context of the session) and consolidate
         what the user stated in it: new facts are added, repeated ones corroborated, changed
         ones supersede the old value. One transaction. `speaker` names the user in what is
         extracted ("Ada lives in Lisbon"; default "User lives in Lisbon")."""
-        item = remember.turn_item(user_msg, assistant_msg, user_id=user_id,
+        item = turns.turn_item(user_msg, assistant_msg, user_id=user_id,
                                   session_id=session_id, agent_id=agent_id, at=at)
         if not isinstance(speaker, str) or not speaker.strip():
             raise InvalidInput("speaker", f"{speaker!r} is not a name",
                                "pass the user's name or leave the default 'user'")
         if maintenance.overdue(self.store, self.policy, self.clock.now()):
             self.maintain()
-        return remember.remember(self, item, text=user_msg, speaker=speaker.strip())
+        return self._remember(item, text=user_msg, speaker=speaker.strip())
+
+    def _remember(self, item: Mapping[str, Any], *, text: str | None = None,
+                  speaker: str = "user") -> turns.Remembered:
+        return turns.remember(self.writer, item, text=text, speaker=speaker,
+                              extractor=self.extractor, weights=self.weights,
+                              near_duplicate=self.policy.near_duplicate)
 
     def conversation(self, session_id: str, *,
                      user_id: str = DEFAULT_USER) -> builtins.list[dict[str, str]]:
@@ -144,7 +149,7 @@ class Memory:
         session = check_id(session_id, "session_id", required=True)
         owner = check_id(user_id, "user_id", required=True)
         assert session is not None and owner is not None
-        return remember.conversation(self, session, owner)
+        return turns.conversation(self.store, session, owner)
 
     def feedback(self, memory_id: str, rating: str,
                  correction: str | None = None) -> MemoryEntry:
@@ -157,16 +162,7 @@ class Memory:
         if (rating == "correction") != (correction is not None):
             raise InvalidInput("correction", "goes with rating='correction', and only with it",
                                "pass the corrected text with rating='correction'")
-        if correction is not None:
-            self.update(memory_id, text=correction)
-        with self.store.transaction() as tx:
-            current = _require(tx.get(memory_id), memory_id)
-            confidence, weight = after_feedback(current.confidence.overall,
-                                                current.training_weight, rating)
-            tx.append(Draft(EventType.FEEDBACK, memory_id, {
-                "rating": rating, "confidence": confidence, "training_weight": weight,
-                "at": format_time(self.clock.now())}, self.actor))
-            return _require(tx.get(memory_id), memory_id)
+        return self.writer.feedback(memory_id, rating, correction)
 
     def maintain(self) -> maintenance.MaintenanceReport:
         """Apply the tier rules now: promotions and expiries (also run lazily by
@@ -176,33 +172,7 @@ class Memory:
 
     def add_many(self, items: Iterable[Mapping[str, Any]]) -> list[MemoryEntry]:
         """Add several memories (each with `add`'s fields) in one transaction: all or none."""
-        prepared = []
-        for index, item in enumerate(items):
-            try:
-                prepared.append(intake.prepare(item, now=self.clock.now(),
-                                               device_id=self.store.device_id,
-                                               max_content_bytes=self.max_content_bytes))
-            except InvalidInput as exc:
-                raise InvalidInput(f"items[{index}].{exc.field}", exc.problem, exc.fix) from None
-        vectors = self.hybrid.vectors_for([entry for entry, _ in prepared])
-        out = []
-        with self.store.transaction() as tx:
-            self.hybrid.store_vectors(tx, vectors)
-            for entry, dedupe in prepared:
-                existing = tx.find_by_hash(entry.user_id, entry.content_hash) if dedupe else None
-                if existing is None:
-                    tx.append(Draft(EventType.ADDED, entry.id, {"memory": entry.to_dict()},
-                                    self.actor))
-                    out.append(entry)
-                    continue
-                payload: dict[str, Any] = {"at": format_time(entry.created_at)}
-                if entry.sources:
-                    payload["source"] = to_json(entry.sources[0])
-                tx.append(Draft(EventType.CORROBORATED, existing.id, payload, self.actor))
-                updated = tx.get(existing.id)
-                assert updated is not None
-                out.append(updated)
-        return out
+        return self.writer.add_many(items)
 
     def update(self, memory_id: str, *, text: str | None = None,
                metadata: Mapping[str, Any] | None = None,
@@ -215,23 +185,7 @@ class Memory:
         """Change a memory's content or attributes; its history keeps the old values."""
         fields = {k: v for k, v in locals().items()
                   if k not in ("self", "memory_id", "confidence") and v is not None}
-        changes = intake.changes(fields, self.max_content_bytes)
-        vectors = {}
-        if "content" in changes:
-            vectors = self.hybrid.vectors_for([replace(self.get(memory_id), **{
-                "content": changes["content"], "content_hash": changes["content_hash"]})])
-        with self.store.transaction() as tx:
-            current = _require(tx.get(memory_id), memory_id)
-            self.hybrid.store_vectors(tx, vectors)
-            if confidence is not None:
-                overall = check_unit(confidence, "confidence")
-                changes["confidence"] = to_json(replace(current.confidence, overall=overall))
-            if not changes:
-                raise InvalidInput("update", "nothing to change",
-                                   "pass text, metadata, memory_type, ... to change")
-            payload = {"changes": changes, "at": format_time(self.clock.now())}
-            tx.append(Draft(EventType.UPDATED, memory_id, payload, self.actor))
-            return _require(tx.get(memory_id), memory_id)
+        return self.writer.update(memory_id, fields, confidence)
 
     def tag(self, memory_id: str, add: Iterable[str] = (),
             remove: Iterable[str] = ()) -> MemoryEntry:
@@ -248,30 +202,26 @@ class Memory:
         link_kind = parse_enum(LinkKind, kind, "kind")
         if target_id == memory_id:
             raise InvalidInput("target_id", "is the memory itself", "link two different memories")
-        with self.store.transaction() as tx:
-            _require(tx.get(target_id), target_id)
         payload = {"kind": link_kind.value, "target": target_id,
                    "at": format_time(self.clock.now())}
-        return self._change(memory_id, EventType.LINKED, payload)
+        return self._change(memory_id, EventType.LINKED, payload, also_exists=target_id)
 
     def set_tier(self, memory_id: str, tier: Tier | str, reason: str) -> MemoryEntry:
         """Move a memory to another tier; the event keeps the reason."""
         new_tier = parse_enum(Tier, tier, "tier")
-        reason = intake.optional_text(reason, "reason") or ""
+        reason = validate.optional_text(reason, "reason") or ""
         if not reason:
             raise InvalidInput("reason", "is empty", "say why the memory changes tier")
         with self.store.transaction() as tx:
-            current = _require(tx.get(memory_id), memory_id)
+            current = require(tx.get(memory_id), memory_id)
             payload = {"from": current.tier.value, "to": new_tier.value, "reason": reason,
                        "at": format_time(self.clock.now())}
-            tx.append(Draft(EventType.TIER_CHANGED, memory_id, payload, self.actor))
-            return _require(tx.get(memory_id), memory_id)
+            self.writer.append(tx, EventType.TIER_CHANGED, memory_id, payload)
+            return require(tx.get(memory_id), memory_id)
 
-    def _change(self, memory_id: str, kind: EventType, payload: dict[str, Any]) -> MemoryEntry:
-        with self.store.transaction() as tx:
-            _require(tx.get(memory_id), memory_id)
-            tx.append(Draft(kind, memory_id, payload, self.actor))
-            return _require(tx.get(memory_id), memory_id)
+    def _change(self, memory_id: str, kind: EventType, payload: dict[str, Any],
+                also_exists: str | None = None) -> MemoryEntry:
+        return self.writer.change(memory_id, kind, payload, also_exists=also_exists)
 
     def forget(self, memory_id: str, reason: str | None = None) -> None:
         """Forget for real: drop the memory from every projection, redact its text from earlier
@@ -280,15 +230,15 @@ class Memory:
         if reason:
             payload["reason"] = reason
         with self.store.transaction() as tx:
-            _require(tx.get(memory_id), memory_id)
-            tx.append(Draft(EventType.FORGOTTEN, memory_id, payload, self.actor))
+            require(tx.get(memory_id), memory_id)
+            self.writer.append(tx, EventType.FORGOTTEN, memory_id, payload)
         self._access.drop(memory_id)
         self.store.redact_residue()
 
     # ------------------------------------------------------------ reads
 
     def get(self, memory_id: str) -> MemoryEntry:
-        return _require(self.store.get(memory_id), memory_id)
+        return require(self.store.get(memory_id), memory_id)
 
     def history(self, memory_id: str) -> list[Event]:
         """Every event that touched the memory, oldest first (redacted if it was forgotten)."""
@@ -305,16 +255,17 @@ class Memory:
              newest_first: bool = True) -> builtins.list[MemoryEntry]:
         """Memories matching every filter, newest first. `user_id=None` lists all users;
         `status="all"` includes superseded and expired ones."""
-        filters = intake.filters(user_id, agent_id, session_id, tags, memory_type, tier,
-                                since, until, statuses=_statuses(status))
+        filters = validate.filters(user_id, agent_id, session_id, tags, memory_type, tier,
+                                since, until, statuses=validate.statuses(status))
         if limit is not None:
-            _check_limit(limit)
+            validate.check_limit(limit)
         return self.store.select(filters, limit=limit, offset=offset, newest_first=newest_first)
 
     def count(self, *, user_id: str | None = None, status: Status | str = Status.ACTIVE,
               **filters: Any) -> int:
         """How many memories `list` would give without a limit."""
-        return self.store.count(intake.filters(user_id, statuses=_statuses(status), **filters))
+        return self.store.count(validate.filters(user_id, statuses=validate.statuses(status),
+                                                 **filters))
 
     def search(self, query: str, *, user_id: str = DEFAULT_USER, limit: int = 10,
                agent_id: str | None = None, session_id: str | None = None,
@@ -326,9 +277,9 @@ class Memory:
         Superseded memories (an old value of something that changed) only on request."""
         if not isinstance(query, str) or not query.strip():
             raise InvalidInput("query", "is empty", "say what to search for")
-        _check_limit(limit)
+        validate.check_limit(limit)
         statuses = (Status.ACTIVE, Status.SUPERSEDED) if include_superseded else (Status.ACTIVE,)
-        filters = intake.filters(check_id(user_id, "user_id", required=True), agent_id,
+        filters = validate.filters(check_id(user_id, "user_id", required=True), agent_id,
                                 session_id, tags, memory_type, tier, since, until,
                                 statuses=statuses, include_sensitive=include_sensitive)
         hits = self.hybrid.search(query, filters, limit, self.clock.now(), self.weights)
@@ -358,13 +309,13 @@ class Memory:
         if not isinstance(query, str) or not query.strip():
             raise InvalidInput("query", "is empty", "pass a query or a conversation that ends "
                                "with a user turn")
-        _check_limit(limit)
-        filters = intake.filters(check_id(user_id, "user_id", required=True),
+        validate.check_limit(limit)
+        filters = validate.filters(check_id(user_id, "user_id", required=True),
                                 include_sensitive=include_sensitive)
         hits = self.hybrid.search(query, filters, limit, self.clock.now(), self.weights)
         if session_id is not None:
             hits = [h for h in hits if h.memory.session_id != session_id
-                    or remember.TURN_TAG not in h.memory.tags]
+                    or TURN_TAG not in h.memory.tags]
         if self._count is None:
             self._count = ctx.load_counter()
         plan = ctx.build_context(hits, conversation, budget_tokens=budget_tokens, style=style,
@@ -379,7 +330,7 @@ class Memory:
         """The memories relevant to `query`, rendered for a model within `budget_tokens`."""
         plan = self.assemble(query, user_id=user_id, budget_tokens=budget_tokens, style=style,
                              limit=limit, include_sensitive=include_sensitive)
-        return ctx.render(plan.memories, style)
+        return plan.text
 
     def flush(self) -> None:
         """Write batched access statistics now (done on close and every batch)."""
@@ -408,18 +359,3 @@ class Memory:
     def stats(self) -> dict[str, object]:
         return self.store.stats()
 
-
-def _require(entry: MemoryEntry | None, memory_id: str) -> MemoryEntry:
-    if entry is None:
-        raise NotFound(memory_id)
-    return entry
-
-
-def _statuses(status: Status | str) -> tuple[Status, ...] | None:
-    """A status choice: one status, or "all" for any."""
-    return None if status == "all" else (parse_enum(Status, status, "status"),)
-
-
-def _check_limit(limit: object) -> None:
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
-        raise InvalidInput("limit", f"{limit!r} is out of range", "give a whole number 1-10000")

@@ -169,3 +169,13 @@ def _source(value: object, device_id: str) -> Source:
                          **_known_fields(value, Source.__slots__, "source")})
     raise InvalidInput("source", f"expected a mapping, got {type(value).__name__}",
                        "pass {'kind': ..., 'ref': ...}")
+
+
+def statuses(status: Status | str) -> tuple[Status, ...] | None:
+    """A status choice: one status, or "all" for any."""
+    return None if status == "all" else (parse_enum(Status, status, "status"),)
+
+
+def check_limit(limit: object) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
+        raise InvalidInput("limit", f"{limit!r} is out of range", "give a whole number 1-10000")

@@ -3,28 +3,24 @@ consolidated memories (corroborating, adding, superseding) — all in one transa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from engram import validate as intake
+from engram.capture.writer import TURN_TAG, Writer
 from engram.embed.vectors import Vec8
 from engram.errors import InvalidInput
 from engram.extract import extract
 from engram.extract.llm import LLMExtractor, Proposal
 from engram.lifecycle import consolidate
-from engram.log.events import Draft, EventType
-from engram.model import Kind, LinkKind, MemoryEntry, Status, format_time, to_json
+from engram.log.events import EventType
+from engram.model import Kind, LinkKind, MemoryEntry, Status, format_time
 from engram.query import Filters
-from engram.store.base import Tx
-
-if TYPE_CHECKING:
-    from engram.memory import Memory
-
-TURN_TAG = "turn"
+from engram.recall.ranking import DEFAULT_WEIGHTS, Weights
+from engram.store.base import Store, Tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,74 +40,89 @@ def turn_text(user_msg: str, assistant_msg: str | None) -> str:
     return f"User: {user_msg}" + (f"\nAssistant: {assistant_msg}" if assistant_msg else "")
 
 
-def remember(memory: Memory, item: Mapping[str, Any], *, speaker: str = "user",
-             text: str | None = None) -> Remembered:
-    """Store `item` (add()'s fields) and consolidate what `text` (default: its text) states."""
-    now = memory.clock.now()
-    record, _ = intake.prepare(item, now=now, device_id=memory.store.device_id,
-                               max_content_bytes=memory.max_content_bytes)
+def remember(writer: Writer, item: Mapping[str, Any], *, speaker: str = "user",
+             text: str | None = None, extractor: LLMExtractor | None = None,
+             near_duplicate: float, weights: Weights = DEFAULT_WEIGHTS) -> Remembered:
+    """Store `item` (add()'s fields) and consolidate what `text` (default: its text) states:
+    by the offline rules, or by `extractor`'s decisions. One transaction."""
+    record, _ = writer.prepare(item)
     said = text if text is not None else record.content
-    if memory.extractor is not None:
-        return _remember_with_llm(memory, memory.extractor, record, said)
-    found = extract(said, at=record.occurred_at, speaker=speaker)
-    claims = []
-    for claim in found:
-        entry, _ = intake.prepare(consolidate.claim_item(claim, turn=record, at=record.occurred_at),
-                                  now=now, device_id=memory.store.device_id,
-                                  max_content_bytes=memory.max_content_bytes)
-        claims.append(consolidate.with_slot(entry, claim, record.id))
-    hybrid = memory.hybrid
-    vectors = hybrid.vectors_for([record, *claims])
-    nearest = _nearest(memory, claims, vectors)
-    with memory.store.transaction() as tx:
-        hybrid.store_vectors(tx, vectors)
-        tx.append(Draft(EventType.ADDED, record.id, {"memory": record.to_dict()}, memory.actor))
+    if extractor is not None:
+        plans = _llm_plans(writer, extractor, record, said, weights)
+        vectors = writer.embeddings.vectors_for([record, *(plan.entry for plan in plans)])
+    else:
+        claims = _claims(writer, record, said, speaker)
+        vectors = writer.embeddings.vectors_for([record, *claims])
+        plans = _rule_plans(writer, claims, vectors, near_duplicate)
+    with writer.store.transaction() as tx:
+        writer.embeddings.store_vectors(tx, vectors)
+        writer.append(tx, EventType.ADDED, record.id, {"memory": record.to_dict()})
         kept, superseded = [], []
-        for entry in claims:
-            decision = consolidate.decide(
-                entry, same_text=tx.find_by_hash(entry.user_id, entry.content_hash),
-                same_slot=tx.find_by_slot(entry.user_id, entry.slot) if entry.slot else [],
-                nearest=nearest.get(entry.id), near_duplicate=memory.policy.near_duplicate)
-            stored = _apply(tx, entry, decision, memory.actor)
+        for plan in plans:
+            decision = plan.decide(tx)
+            if plan.update and decision.target is not None:
+                writer.append(tx, EventType.UPDATED, decision.target.id, {
+                    "changes": {"content": plan.entry.content,
+                                "content_hash": plan.entry.content_hash},
+                    "at": format_time(record.created_at)})
+            kept.append(writer.apply(tx, plan.entry, decision))
             superseded += [old.id for old in decision.supersede]
-            kept.append(stored)
     return Remembered(record, kept, superseded)
 
 
-def _remember_with_llm(memory: Memory, extractor: LLMExtractor, record: MemoryEntry,
-                       said: str) -> Remembered:
-    """The LLM proposes memories and decides against the user's nearest ones; its decisions
-    are applied like the rule-based ones, in one transaction."""
-    now = memory.clock.now()
-    hits = memory.hybrid.search(said, Filters(user_id=record.user_id), extractor.neighbours,
-                                now, memory.weights)
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A memory to consolidate: how to decide against the store (inside the transaction, so
+    it sees the memories written before it), and whether it rewrites its target's text."""
+
+    entry: MemoryEntry
+    decide: Callable[[Tx], consolidate.Decision]
+    update: bool = False
+
+
+def _claims(writer: Writer, record: MemoryEntry, said: str, speaker: str) -> list[MemoryEntry]:
+    """What the rules extract from what was said, as entries linked to the turn."""
+    claims = []
+    for claim in extract(said, at=record.occurred_at, speaker=speaker):
+        entry, _ = writer.prepare(consolidate.claim_item(claim, turn=record,
+                                                         at=record.occurred_at))
+        claims.append(consolidate.with_slot(entry, claim, record.id))
+    return claims
+
+
+def _rule_plans(writer: Writer, claims: list[MemoryEntry], fresh: dict[str, Vec8],
+                near_duplicate: float) -> list[_Plan]:
+    nearest = _nearest(writer, claims, fresh)
+
+    def rule(entry: MemoryEntry) -> Callable[[Tx], consolidate.Decision]:
+        return lambda tx: consolidate.decide(
+            entry, same_text=tx.find_by_hash(entry.user_id, entry.content_hash),
+            same_slot=tx.find_by_slot(entry.user_id, entry.slot) if entry.slot else [],
+            nearest=nearest.get(entry.id), near_duplicate=near_duplicate)
+    return [_Plan(entry, rule(entry)) for entry in claims]
+
+
+def _llm_plans(writer: Writer, extractor: LLMExtractor, record: MemoryEntry, said: str,
+               weights: Weights) -> list[_Plan]:
+    """The LLM proposes memories and decides against the user's nearest ones."""
+    hits = writer.embeddings.search(said, Filters(user_id=record.user_id),
+                                    extractor.neighbours, writer.clock.now(), weights)
     existing = [h.memory for h in hits if TURN_TAG not in h.memory.tags]
-    proposals = extractor.propose(said, record.occurred_at, existing)
     known = {m.id: m for m in existing}
     plans = []
-    for p in proposals.accepted:
-        entry, _ = intake.prepare(_proposal_item(p, record, extractor.provider.name), now=now,
-                                  device_id=memory.store.device_id,
-                                  max_content_bytes=memory.max_content_bytes)
+    for p in extractor.propose(said, record.occurred_at, existing).accepted:
+        entry, _ = writer.prepare(_proposal_item(p, record, extractor.provider.name))
         entry = replace(entry, slot=f"user/{p.attribute}" if p.attribute else None,
                         links=entry.links.add(LinkKind.DERIVED_FROM, record.id))
         target = known.get(p.target_id or "")
         decision = consolidate.Decision(None, (target,) if target else ()) \
             if p.action == "SUPERSEDE" else consolidate.Decision(target)
-        plans.append((entry, decision, p.action == "UPDATE"))
-    vectors = memory.hybrid.vectors_for([record, *(entry for entry, _, _ in plans)])
-    with memory.store.transaction() as tx:
-        memory.hybrid.store_vectors(tx, vectors)
-        tx.append(Draft(EventType.ADDED, record.id, {"memory": record.to_dict()}, memory.actor))
-        kept, superseded = [], []
-        for entry, decision, update in plans:
-            if update and decision.target is not None:
-                tx.append(Draft(EventType.UPDATED, decision.target.id, {
-                    "changes": {"content": entry.content, "content_hash": entry.content_hash},
-                    "at": format_time(now)}, memory.actor))
-            kept.append(_apply(tx, entry, decision, memory.actor))
-            superseded += [old.id for old in decision.supersede]
-    return Remembered(record, kept, superseded)
+        plans.append(_Plan(entry, _fixed(decision), update=p.action == "UPDATE"))
+    return plans
+
+
+def _fixed(decision: consolidate.Decision) -> Callable[[Tx], consolidate.Decision]:
+    return lambda _tx: decision
 
 
 def _proposal_item(p: Proposal, turn: MemoryEntry, model: str) -> dict[str, Any]:
@@ -123,49 +134,12 @@ def _proposal_item(p: Proposal, turn: MemoryEntry, model: str) -> dict[str, Any]
             "privacy": turn.privacy, "sensitive": turn.sensitive}
 
 
-def _apply(tx: Tx, entry: MemoryEntry, decision: consolidate.Decision,
-           actor: str) -> MemoryEntry:
-    stamp = format_time(entry.created_at)
-    if decision.target is None:
-        tx.append(Draft(EventType.ADDED, entry.id, {"memory": entry.to_dict()}, actor))
-        stored = entry
-    else:
-        target = decision.target
-        tx.append(Draft(EventType.CORROBORATED, target.id, {
-            "at": stamp, "source": to_json(entry.sources[0]),
-            "confidence": consolidate.corroborated(max(target.confidence.overall,
-                                                       entry.confidence.overall))}, actor))
-        for turn_id in entry.links.derived_from:  # every turn that said it
-            tx.append(Draft(EventType.LINKED, target.id, {
-                "kind": LinkKind.DERIVED_FROM.value, "target": turn_id, "at": stamp}, actor))
-        found = tx.get(target.id)
-        assert found is not None
-        stored = found
-    for old in decision.supersede:
-        _supersede(tx, old, stored, stamp, actor)
-        tx.append(Draft(EventType.LINKED, stored.id, {"kind": "supersedes", "target": old.id,
-                                                      "at": stamp}, actor))
-        # The turns that stated the old value leave recall with it (the session's
-        # conversation still shows them); what else they said lives on in its own memories.
-        for turn_id in old.links.derived_from:
-            turn = tx.get(turn_id)
-            if turn is not None and turn.status is Status.ACTIVE and TURN_TAG in turn.tags:
-                _supersede(tx, turn, stored, stamp, actor)
-    return tx.get(stored.id) or stored
-
-
-def _supersede(tx: Tx, old: MemoryEntry, new: MemoryEntry, stamp: str, actor: str) -> None:
-    tx.append(Draft(EventType.SUPERSEDED, old.id, {
-        "by": new.id, "at": stamp, "reason": f"now: {new.content}",
-        "confidence": consolidate.contradicted(old.confidence.overall)}, actor))
-
-
-def _nearest(memory: Memory, claims: list[MemoryEntry],
+def _nearest(writer: Writer, claims: list[MemoryEntry],
              fresh: dict[str, Vec8]) -> dict[str, tuple[MemoryEntry, float]]:
     """For memories without a slot: the most similar active memory of the same user and kind
     (read before the transaction). Texts Engram has seen before are exact duplicates, which
-    `find_by_hash` handles; only new texts (with `fresh` vectors) need this."""
-    embedder = memory.hybrid.embedder
+    `find_by_hash` handles; only new texts (with fresh vectors) need this."""
+    embedder = writer.embeddings.embedder
     if embedder is None:
         return {}
     out = {}
@@ -175,10 +149,10 @@ def _nearest(memory: Memory, claims: list[MemoryEntry],
         vector = fresh[entry.content_hash].astype(np.float32)
         filters = Filters(user_id=entry.user_id, memory_type=entry.memory_type,
                           statuses=(Status.ACTIVE,))
-        found = memory.store.vector_candidates(vector, filters, embedder.name, 1)
+        found = writer.store.vector_candidates(vector, filters, embedder.name, 1)
         if found:
             brief, similarity = found[0]
-            target = memory.store.get(brief.id)
+            target = writer.store.get(brief.id)
             if target is not None and TURN_TAG not in target.tags:
                 out[entry.id] = (target, similarity)
     return out
@@ -202,11 +176,11 @@ def turn_item(user_msg: str, assistant_msg: str | None, *, user_id: str, session
             "source": {"kind": "conversation"}, "dedupe": False}
 
 
-def conversation(memory: Memory, session_id: str, user_id: str) -> list[dict[str, str]]:
+def conversation(store: Store, session_id: str, user_id: str) -> list[dict[str, str]]:
     """The session's recorded turns as chat messages, oldest first."""
     filters = Filters(user_id=user_id, session_id=session_id, tags=(TURN_TAG,), statuses=None)
     messages = []
-    for entry in memory.store.select(filters, newest_first=False):
+    for entry in store.select(filters, newest_first=False):
         turn = entry.metadata.get("turn", {})
         messages.append({"role": "user", "content": str(turn.get("user", entry.content))})
         if turn.get("assistant"):

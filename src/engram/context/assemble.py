@@ -81,6 +81,12 @@ class ContextPlan:
         return group(self.memories)
 
     @property
+    def text(self) -> str:
+        """The measured prompt as one text: a chat style's system text (instructions,
+        memories, summary) or the whole document (markdown, json)."""
+        return self.prompt.system
+
+    @property
     def tokens_left(self) -> int:
         return self.budget_tokens - self.tokens_used
 
