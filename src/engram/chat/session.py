@@ -20,6 +20,7 @@ from engram.errors import InvalidInput, NotFound
 from engram.llm import Provider, ProviderError, load_provider
 from engram.memory import Memory
 from engram.model import MemoryEntry, check_id
+from engram.store.settings import CHAT_SUMMARY, OLLAMA_CONTEXT
 
 if TYPE_CHECKING:  # httpx is imported only when an Ollama model is chosen
     from engram.llm.ollama import GenerationStream, OllamaProvider
@@ -148,8 +149,8 @@ class Chat:
         """The turns before the window, summarised by the chat's model. The summary is kept
         per session and rewritten every SUMMARY_STEP turns; turns newer than it are added
         extractively. If the model fails, the whole summary is extractive."""
-        key = f"chat.summary:{self.user_id}:{self.session_id}"
-        saved = json.loads(self.mem.store.get_setting(key) or "null")
+        key = f"{self.user_id}:{self.session_id}"
+        saved = json.loads(self.mem.store.get_setting(CHAT_SUMMARY, key) or "null")
         if saved and saved["turns"] <= len(older) < saved["turns"] + SUMMARY_STEP:
             tail = extractive_summary(older[saved["turns"]:], TAIL_SUMMARY_TOKENS)
             return "\n".join(part for part in (saved["text"], tail) if part)
@@ -157,7 +158,8 @@ class Chat:
             text = self.provider.complete(summary_prompt(older)).strip()
         except ProviderError:
             return extractive_summary(older, self.budget_tokens)
-        self.mem.store.set_setting(key, json.dumps({"turns": len(older), "text": text}))
+        self.mem.store.set_setting(CHAT_SUMMARY, json.dumps({"turns": len(older), "text": text}),
+                                   key)
         return text
 
     def send(self, text: str) -> Iterator[str]:
@@ -173,7 +175,8 @@ class Chat:
                 pieces.append(piece)
                 yield piece
             if stream.context is not None:
-                self.mem.store.set_setting(self._context_key(), json.dumps(stream.context))
+                self.mem.store.set_setting(OLLAMA_CONTEXT, json.dumps(stream.context),
+                                           self._context_key())
         else:
             for piece in self.provider.stream(plan.prompt.chat()):
                 pieces.append(piece)
@@ -187,7 +190,7 @@ class Chat:
         earlier turns live in those tokens, so only memories and the new message are sent.
         Without saved tokens (a new session, or one another model began) the recent turns
         go into the system prompt."""
-        saved = self.mem.store.get_setting(self._context_key())
+        saved = self.mem.store.get_setting(OLLAMA_CONTEXT, self._context_key())
         context = json.loads(saved) if saved else None
         system = plan.prompt.system
         earlier = plan.window[:-1]
@@ -198,7 +201,7 @@ class Chat:
 
     def _context_key(self) -> str:
         """Ollama's context tokens are one model's state: kept per user, session and model."""
-        return f"chat.ollama_context:{self.user_id}:{self.session_id}:{self.provider.name}"
+        return f"{self.user_id}:{self.session_id}:{self.provider.name}"
 
     # ------------------------------------------------------------ commands
 

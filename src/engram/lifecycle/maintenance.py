@@ -14,8 +14,7 @@ from engram.log.events import Draft, EventType
 from engram.model import Kind, MemoryEntry, Tier, format_time
 from engram.query import Filters
 from engram.store.base import Store
-
-LAST_RUN = "maintained_at"  # store setting: when maintenance last ran
+from engram.store.settings import MAINTAINED_AT
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +47,7 @@ def maintain(store: Store, policy: Policy, now: datetime, actor: str) -> Mainten
                 tx.append(Draft(EventType.EXPIRED, entry.id,
                                 {"reason": change.reason, "at": stamp}, actor))
                 counts["expired"] += 1
-    store.set_setting(LAST_RUN, stamp)
+    store.set_setting(MAINTAINED_AT, stamp)
     return MaintenanceReport(now, **counts)
 
 
@@ -68,7 +67,7 @@ def overdue(store: Store, policy: Policy, now: datetime) -> bool:
     """Whether lazy maintenance should run now (never when `every_hours` is 0)."""
     if policy.every_hours <= 0:
         return False
-    last = store.get_setting(LAST_RUN)
+    last = store.get_setting(MAINTAINED_AT)
     if last is None:
         return True
     return (now - datetime.fromisoformat(last)).total_seconds() >= policy.every_hours * 3600

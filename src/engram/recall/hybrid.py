@@ -16,6 +16,7 @@ from engram.model import MemoryEntry
 from engram.query import Filters, Hit
 from engram.recall.ranking import Candidate, Weights, keyword_terms, rank
 from engram.store.base import Store, Tx
+from engram.store.settings import EMBEDDER, EMBEDDER_MODEL
 
 CANDIDATES = 50  # from each of the keyword and the vector query (docs/recall-research.md)
 # SQLite and the NumPy encoder release the GIL, so on two cores the halves really overlap.
@@ -49,7 +50,7 @@ class Hybrid:
             embedder = requested
         else:
             spec = (requested if requested != AUTO else
-                    self.store.get_setting("embedder") or os.environ.get("ENGRAM_EMBEDDER")
+                    self.store.get_setting(EMBEDDER) or os.environ.get("ENGRAM_EMBEDDER")
                     or DEFAULT_SPEC)
             try:
                 embedder = load_embedder(spec)
@@ -57,11 +58,11 @@ class Hybrid:
                 if requested == AUTO and spec == DEFAULT_SPEC:
                     return None  # the [embed] extra is not installed: keyword search only
                 raise
-            if self.store.get_setting("embedder") is None:
-                self.store.set_setting("embedder", spec)
-        model = self.store.get_setting("embedder_model")
+            if self.store.get_setting(EMBEDDER) is None:
+                self.store.set_setting(EMBEDDER, spec)
+        model = self.store.get_setting(EMBEDDER_MODEL)
         if model is None:
-            self.store.set_setting("embedder_model", embedder.name)
+            self.store.set_setting(EMBEDDER_MODEL, embedder.name)
         elif model != embedder.name:
             raise InvalidInput("embedder", f"this store's vectors were made by {model!r}, not "
                                f"{embedder.name!r}",
@@ -129,8 +130,8 @@ class Hybrid:
             done += len(todo)
             if progress:
                 progress(done)
-        self.store.set_setting("embedder", spec)
-        self.store.set_setting("embedder_model", embedder.name)
+        self.store.set_setting(EMBEDDER, spec)
+        self.store.set_setting(EMBEDDER_MODEL, embedder.name)
         self.store.drop_embeddings(keep_model=embedder.name)
         self._embedder, self._resolved = embedder, True
         return done

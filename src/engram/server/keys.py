@@ -17,8 +17,8 @@ from engram.errors import InvalidInput
 from engram.model import check_id, format_time
 from engram.server.access import SCOPES, Principal, Unauthorized
 from engram.store.base import Store
+from engram.store.settings import API_KEYS
 
-SETTING = "server.api_keys"
 PREFIX = "egm_"
 _KEY_ID = re.compile(r"^[0-9a-f]{8}$")
 
@@ -69,7 +69,7 @@ class KeyRing:
         self.store = store
 
     def all(self) -> list[ApiKey]:
-        raw = self.store.get_setting(SETTING)
+        raw = self.store.get_setting(API_KEYS)
         return [ApiKey(**{**k, "scopes": tuple(k["scopes"])}) for k in json.loads(raw or "[]")]
 
     def exist(self) -> bool:
@@ -119,4 +119,4 @@ class KeyRing:
                            "check the key, or create one with `engram keys create`")
 
     def _save(self, keys: list[ApiKey]) -> None:
-        self.store.set_setting(SETTING, json.dumps([asdict(k) for k in keys]))
+        self.store.set_setting(API_KEYS, json.dumps([asdict(k) for k in keys]))

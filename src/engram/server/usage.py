@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from engram.store.base import Store
+from engram.store.settings import CONTEXT_USAGE
 
-SETTING = "server.context_usage"
 KEEP_SAMPLES = 500
 
 
@@ -47,7 +47,7 @@ class ContextUsage:
             day[2] += s.budget_tokens
         state["samples"] = (state["samples"] + [asdict(s) for s in self._pending])[-KEEP_SAMPLES:]
         self._pending = []
-        self.store.set_setting(SETTING, json.dumps(state))
+        self.store.set_setting(CONTEXT_USAGE, json.dumps(state))
 
     def summary(self) -> dict[str, Any]:
         """`samples` (newest last) and `days` {date: [contexts, tokens used, tokens budgeted]}."""
@@ -55,6 +55,6 @@ class ContextUsage:
         return self._stored()
 
     def _stored(self) -> dict[str, Any]:
-        raw = self.store.get_setting(SETTING)
+        raw = self.store.get_setting(CONTEXT_USAGE)
         state: dict[str, Any] = json.loads(raw) if raw else {}
         return {"samples": state.get("samples", []), "days": state.get("days", {})}

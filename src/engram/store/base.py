@@ -13,6 +13,7 @@ from engram.log.chain import ChainReport
 from engram.log.events import Draft, Event
 from engram.model import MemoryEntry
 from engram.query import Brief, Filters
+from engram.store.settings import Setting
 
 
 class Tx(Protocol):
@@ -77,9 +78,13 @@ class Store(Protocol):
     def similarities(self, query: Array, user_id: str, model: str,
                      memory_ids: Iterable[str]) -> dict[str, float]: ...
 
-    def get_setting(self, key: str) -> str | None: ...
+    def get_setting(self, setting: Setting, qualifier: str = "") -> str | None: ...
 
-    def set_setting(self, key: str, value: str) -> None: ...
+    def set_setting(self, setting: Setting, value: str, qualifier: str = "") -> None: ...
+
+    def settings_of(self, setting: Setting) -> dict[str, str]:
+        """Every value the setting holds, by qualifier ("" for an unqualified one)."""
+        ...
 
     def history(self, memory_id: str) -> list[Event]: ...
 

@@ -20,9 +20,9 @@ from engram.query import Filters
 from engram.recall.hybrid import Hybrid
 from engram.store import open_store
 from engram.store.base import Store
+from engram.store.settings import EMBEDDER, TRAVELLING
 
 BATCH = 5000  # events per transaction: an interrupted copy resumes after its last batch
-SETTINGS = ("embedder", "embedder_model")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +70,12 @@ def copy_store(source: str | Path, target: str | Path, *, vectors: bool = True,
                     say(f"{total} events")
             copied += dst.import_events(batch)
             total += len(batch)
-            for key in SETTINGS:
-                value = src.get_setting(key)
-                if value is not None and dst.get_setting(key) is None:
-                    dst.set_setting(key, value)
+            for setting in TRAVELLING:  # what belongs with the log; never device state
+                for qualifier, value in src.settings_of(setting).items():
+                    if dst.get_setting(setting, qualifier) is None:
+                        dst.set_setting(setting, value, qualifier)
             embedded = 0
-            spec = src.get_setting("embedder")
+            spec = src.get_setting(EMBEDDER)
             if vectors and spec:
                 say(f"embedding with {spec}")
                 embedded = Hybrid(dst, spec).reembed(spec)

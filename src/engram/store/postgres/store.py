@@ -46,6 +46,7 @@ from engram.store.postgres.schema import (
     run_script,
     write_meta,
 )
+from engram.store.settings import Setting
 
 Conn = psycopg.Connection[DictRow]
 # Every write transaction holds this lock until it commits: one writer at a time per database.
@@ -120,13 +121,20 @@ class PostgresStore(DerivedReads):
             return 0
         return int(read_meta(c, "schema_version") or 0)
 
-    def get_setting(self, key: str) -> str | None:
+    def get_setting(self, setting: Setting, qualifier: str = "") -> str | None:
         with self._pool.connection() as c:
-            return read_meta(c, f"setting.{key}")
+            return read_meta(c, setting.key(qualifier))
 
-    def set_setting(self, key: str, value: str) -> None:
+    def set_setting(self, setting: Setting, value: str, qualifier: str = "") -> None:
         with self._locked() as c:
-            write_meta(c, f"setting.{key}", value)
+            write_meta(c, setting.key(qualifier), value)
+
+    def settings_of(self, setting: Setting) -> dict[str, str]:
+        with self._pool.connection() as c:
+            rows = c.execute("SELECT key, value FROM meta WHERE key = %s OR key LIKE %s",
+                             (setting.key(), setting.key() + ":%")).fetchall()
+        return {q: str(r["value"]) for r in rows
+                if (q := setting.qualifier_of(r["key"])) is not None}
 
     def close(self) -> None:
         """Return the pool's connections. Closing twice is fine."""

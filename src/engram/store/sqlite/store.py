@@ -28,6 +28,7 @@ from engram.query import Brief, Filters
 from engram.store import rows as R
 from engram.store.base import DerivedReads
 from engram.store.keyword_layout import INDEX_WEIGHTS
+from engram.store.settings import Setting
 from engram.store.sqlite import projection as P
 from engram.store.sqlite.keywords import KeywordSearch
 from engram.store.sqlite.schema import (
@@ -105,12 +106,17 @@ class SQLiteStore(DerivedReads):
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
-    def get_setting(self, key: str) -> str | None:
-        return self._meta(f"setting.{key}")
+    def get_setting(self, setting: Setting, qualifier: str = "") -> str | None:
+        return self._meta(setting.key(qualifier))
 
-    def set_setting(self, key: str, value: str) -> None:
+    def set_setting(self, setting: Setting, value: str, qualifier: str = "") -> None:
         with self._write() as c:
-            c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"setting.{key}", value))
+            c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (setting.key(qualifier), value))
+
+    def settings_of(self, setting: Setting) -> dict[str, str]:
+        rows = self._conn.execute("SELECT key, value FROM meta WHERE key = ? OR key LIKE ?",
+                                  (setting.key(), setting.key() + ":%")).fetchall()
+        return {q: str(v) for k, v in rows if (q := setting.qualifier_of(k)) is not None}
 
     def _device_id(self, wanted: str | None) -> str:
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'device_id'").fetchone()
