@@ -9,13 +9,16 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Self
 
 from engram.errors import InvalidInput
 
-SCHEMA_VERSION = 1
+# The event format this Engram writes. 1: prev_hash linked to the store's previous event (one
+# chain per store); 2: to the same device's previous event (one chain per device). Older
+# versions are read through `upcast.UPCASTERS`; newer ones are refused.
+SCHEMA_VERSION = 2
 GENESIS_HASH = "0" * 64
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -112,6 +115,11 @@ class Event:
 
     `hash` covers every header field and the payload's hash, not the payload itself, so a
     forgotten memory's payload can be redacted while the chain still verifies.
+
+    `schema` is the version the event was written in. An event read from a store or an export
+    carries its payload in this Engram's form (`upcast.upcast`); when an upcaster changed it,
+    `as_stored` keeps the payload as written, which is what its hash covers and what an export
+    writes.
     """
 
     id: str
@@ -126,10 +134,16 @@ class Event:
     payload_hash: str
     prev_hash: str
     hash: str
+    as_stored: Mapping[str, Any] | None = field(default=None, repr=False)
 
     @property
     def redacted(self) -> bool:
         return self.payload is None
+
+    @property
+    def stored_payload(self) -> Mapping[str, Any] | None:
+        """The payload as it was written (what `payload_hash` covers)."""
+        return self.as_stored if self.as_stored is not None else self.payload
 
     def header(self) -> dict[str, Any]:
         return {
@@ -140,7 +154,7 @@ class Event:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.header(), "payload": self.payload, "hash": self.hash}
+        return {**self.header(), "payload": self.stored_payload, "hash": self.hash}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
@@ -167,7 +181,7 @@ class Event:
                                "export the events again with `engram export`") from None
 
     def redact(self) -> Event:
-        return replace(self, payload=None)
+        return replace(self, payload=None, as_stored=None)
 
 
 def seal(draft: Draft, *, event_id: str, device_id: str, seq: int, hlc: HLC,
@@ -192,7 +206,7 @@ def chain_problem(event: Event, expected_prev: str) -> str | None:
         return "prev_hash does not match the previous event's hash"
     if event_hash(event) != event.hash:
         return "hash does not match the event's header"
-    if event.payload is not None and sha256_hex(canonical_json(event.payload)) != \
-            event.payload_hash:
+    stored = event.stored_payload
+    if stored is not None and sha256_hex(canonical_json(stored)) != event.payload_hash:
         return "payload was altered (payload_hash mismatch)"
     return None

@@ -9,6 +9,7 @@ from typing import IO, Any
 
 from engram.errors import InvalidInput
 from engram.log.events import Event, canonical_json
+from engram.log.upcast import upcast
 from engram.model import MemoryEntry, to_json
 
 
@@ -22,7 +23,8 @@ def write_events(events: Iterable[Event], out: IO[str]) -> int:
 
 
 def read_events(data: bytes) -> list[Event]:
-    """Parse an export; the error names the line and what is wrong with it."""
+    """Parse an export, each event upcast to this Engram's schema; the error names the line
+    and what is wrong with it."""
     events = []
     for number, raw in enumerate(data.splitlines(), start=1):
         if not raw.strip():
@@ -41,7 +43,7 @@ def read_events(data: bytes) -> list[Event]:
             raise InvalidInput(f"line {number}", "is not a JSON object",
                                "each line must be one exported event")
         try:
-            events.append(Event.from_dict(obj))
+            events.append(upcast(Event.from_dict(obj)))
         except InvalidInput as exc:
             raise InvalidInput(f"line {number}: {exc.field}", exc.problem, exc.fix) from None
     return events

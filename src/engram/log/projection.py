@@ -101,3 +101,13 @@ def fold(events: list[Event]) -> dict[str, MemoryEntry]:
                 state[memory_id] = entry
     return state
 
+
+
+def replay(memory_id: str, events: list[Event]) -> MemoryEntry | None:
+    """One memory folded from nothing: `events` are those that target it, in merge order (a
+    live import of events older than what is applied re-folds the memories they touch)."""
+    entry: MemoryEntry | None = None
+    for event in events:
+        if memory_id in targets(event):
+            entry = apply(entry, event, memory_id)
+    return entry

@@ -9,8 +9,8 @@ from typing import Protocol
 
 from engram.embed.vectors import Array, Vec8
 from engram.log import chain
-from engram.log.chain import ChainReport
-from engram.log.events import Draft, Event
+from engram.log.chain import ChainReport, Head
+from engram.log.events import Draft, Event, EventType
 from engram.model import MemoryEntry
 from engram.query import Brief, Filters
 from engram.store.settings import Setting
@@ -29,7 +29,7 @@ class Tx(Protocol):
         ...
 
     def append(self, draft: Draft) -> Event:
-        """Seal the draft into the chain, store it, and update the projections."""
+        """Seal the draft onto this device's chain, store it, and update the projections."""
         ...
 
     def put_embeddings(self, model: str, vectors: dict[str, Vec8]) -> None:
@@ -37,7 +37,7 @@ class Tx(Protocol):
         ...
 
     def import_events(self, events: list[Event]) -> int:
-        """Append exported events verbatim; return how many were new."""
+        """Admit exported events of any device verbatim; return how many were new."""
         ...
 
 
@@ -86,9 +86,17 @@ class Store(Protocol):
         """Every value the setting holds, by qualifier ("" for an unqualified one)."""
         ...
 
-    def history(self, memory_id: str) -> list[Event]: ...
+    def history(self, memory_id: str) -> list[Event]:
+        """The memory's events in merge order."""
+        ...
 
-    def events(self) -> Iterator[Event]: ...
+    def events(self) -> Iterator[Event]:
+        """Every event in merge order: (hlc, device_id, seq)."""
+        ...
+
+    def heads(self) -> dict[str, Head]:
+        """Each device's last event in this store."""
+        ...
 
     def import_events(self, events: list[Event]) -> int: ...
 
@@ -123,8 +131,9 @@ class DerivedReads(ABC):
     def transaction(self) -> AbstractContextManager[Tx]: ...
 
     @abstractmethod
-    def events_with_positions(self) -> Iterator[tuple[int, Event]]:
-        """Every event with its position in the log, in order."""
+    def chain_events(self) -> Iterator[tuple[int, Event]]:
+        """Every event with its position in the store, in (device_id, seq) order: one device's
+        chain after another."""
 
     def keyword_search(self, terms: list[str], filters: Filters,
                        limit: int) -> list[tuple[MemoryEntry, float]]:
@@ -139,10 +148,18 @@ class DerivedReads(ABC):
         return [(entries[b.id], s) for b, s in found if b.id in entries]
 
     def verify(self) -> ChainReport:
-        return chain.verify(self.events_with_positions())
+        """Walk every device's chain (`log.chain.verify`)."""
+        return chain.verify(self.chain_events())
 
     def import_events(self, events: list[Event]) -> int:
-        """Append exported events verbatim (ids, hashes and all); already present ones are
-        skipped. The incoming chain must continue this store's chain."""
+        """Admit exported events of any device verbatim (ids, hashes and all), in one
+        transaction (`log.append.LogWrites.import_events`); already present ones are skipped.
+        After an imported forget, purge what indexes and journals may still hold."""
         with self.transaction() as tx:
-            return tx.import_events(events)
+            added = tx.import_events(events)
+        if added and any(e.type is EventType.FORGOTTEN for e in events):
+            self.redact_residue()
+        return added
+
+    @abstractmethod
+    def redact_residue(self) -> None: ...

@@ -7,7 +7,9 @@ import json
 from datetime import datetime
 from typing import Any, Protocol
 
-from engram.log.events import Event, canonical_json
+from engram.log.chain import Head
+from engram.log.events import HLC, Event, canonical_json
+from engram.log.upcast import upcast
 from engram.model import MemoryEntry, Tier, format_time
 from engram.query import Brief
 
@@ -75,20 +77,28 @@ def entry_from(row: Row) -> MemoryEntry:
 
 
 def event_row(event: Event) -> tuple[Any, ...]:
-    """The values of an `events` row (the columns `event_from` reads), in that order."""
+    """The values of an `events` row (the columns `event_from` reads), in that order: the
+    event as it was written (an upcast payload is stored in its original form)."""
+    stored = event.stored_payload
     return (event.id, event.type.value, event.schema, event.device_id, event.seq,
             str(event.hlc), event.actor, event.memory_id,
-            None if event.payload is None else canonical_json(event.payload),
+            None if stored is None else canonical_json(stored),
             bytes.fromhex(event.payload_hash), bytes.fromhex(event.prev_hash),
             bytes.fromhex(event.hash))
 
 
 def event_from(row: Row) -> Event:
-    return Event.from_dict({
+    """The stored event, its payload upcast to this Engram's schema (`log.upcast`)."""
+    return upcast(Event.from_dict({
         **{k: row[k] for k in ("id", "type", "schema", "device_id", "seq", "hlc", "actor",
                                "memory_id")},
         "payload": None if row["payload"] is None else json.loads(row["payload"]),
         "payload_hash": bytes(row["payload_hash"]).hex(),
         "prev_hash": bytes(row["prev_hash"]).hex(),
         "hash": bytes(row["hash"]).hex(),
-    })
+    }))
+
+
+def head_from(row: Row) -> Head:
+    """A device's last event (`log.chain.Head`) from a row of its seq, hash and hlc."""
+    return Head(int(row["seq"]), bytes(row["hash"]).hex(), HLC.parse(str(row["hlc"])))

@@ -4,11 +4,14 @@ and the projection tables that `rebuild` drops and recreates."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from typing import Any
 
 import psycopg
 
+from engram.log.legacy import LegacyWalk
+from engram.store import rows as R
 from engram.store.keyword_layout import INDEX_COLUMNS, INDEX_KEYS_VERSION, INDEX_WEIGHTS
 
 # The keyword index's columns become tsvector weight classes: the largest weight is class A,
@@ -114,5 +117,31 @@ def _m001_initial(conn: psycopg.Connection[Any]) -> None:
     run_script(conn, PROJECTIONS_DDL)
 
 
+def _m002_per_device_chains(conn: psycopg.Connection[Any]) -> None:
+    """One hash chain per device (schema 2), merged by hybrid logical clock: an index for the
+    merge order (bytewise, as `log.chain.merge_key` compares), and the legacy one-chain log
+    verified and re-sealed per device (`log.legacy`); the outcome is kept in meta
+    'legacy_chain'."""
+    conn.execute('CREATE INDEX IF NOT EXISTS events_by_merge ON events '
+                 '(hlc COLLATE "C", device_id COLLATE "C", seq)')
+    walk = LegacyWalk()
+    with conn.cursor(name="engram_legacy") as cursor:
+        cursor.itersize = 2000
+        cursor.execute(f"SELECT pos, {R.EVENT_COLUMNS} FROM events ORDER BY pos")
+        for row in cursor:
+            walk.feed(row["pos"], R.event_from(row))
+    conn.cursor().executemany(
+        "UPDATE events SET schema = %s, prev_hash = %s, hash = %s WHERE id = %s",
+        [(e.schema, bytes.fromhex(e.prev_hash), bytes.fromhex(e.hash), e.id)
+         for e in walk.resealed])
+    if walk.events or walk.problem:
+        write_meta(conn, "legacy_chain", json.dumps({
+            "events": walk.events, "head": walk.head, "resealed": len(walk.resealed),
+            "problem": walk.problem}))
+    if walk.out_of_order:  # projections were folded in another order: replay on open
+        conn.execute("DELETE FROM meta WHERE key = 'projection_layout'")
+
+
 # Applied in order, once each; meta 'schema_version' records how many have run.
-MIGRATIONS: list[Callable[[psycopg.Connection[Any]], None]] = [_m001_initial]
+MIGRATIONS: list[Callable[[psycopg.Connection[Any]], None]] = [
+    _m001_initial, _m002_per_device_chains]

@@ -9,7 +9,6 @@ Reads take no lock. Design notes and numbers: docs/postgres.md.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
@@ -20,17 +19,11 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from engram.clock import Clock
-from engram.embed.vectors import Array, Vec8
+from engram.embed.vectors import Array
 from engram.errors import StoreError
-from engram.log import chain
-from engram.log.events import (
-    HLC,
-    Draft,
-    Event,
-    EventType,
-    new_id,
-)
-from engram.log.projection import apply, fold, targets
+from engram.log.chain import Head, Sealer
+from engram.log.events import Event, new_id
+from engram.log.projection import fold
 from engram.model import MemoryEntry
 from engram.query import Brief, Filters
 from engram.store import rows as R
@@ -46,6 +39,7 @@ from engram.store.postgres.schema import (
     run_script,
     write_meta,
 )
+from engram.store.postgres.tx import MERGE_ORDER, PostgresTx
 from engram.store.settings import Setting
 
 Conn = psycopg.Connection[DictRow]
@@ -85,10 +79,10 @@ class PostgresStore(DerivedReads):
             raise StoreError(f"store: cannot connect to {redacted_url(url)} within "
                              f"{connect_timeout_s:.0f} s; check that the server runs and the "
                              "URL's host, port, user and database") from exc
-        self._hlc = HLC(0)
         self._keywords = S.KeywordIndex()
         self._closed = False
         self.device_id = self._setup(device_id)
+        self._sealer = Sealer(self.device_id, clock)
 
     # ------------------------------------------------------------ setup
 
@@ -152,9 +146,9 @@ class PostgresStore(DerivedReads):
             yield conn
 
     @contextmanager
-    def transaction(self) -> Iterator[_PostgresTx]:
+    def transaction(self) -> Iterator[PostgresTx]:
         with self._locked() as conn:
-            yield _PostgresTx(self, conn)
+            yield PostgresTx(conn, self._sealer)
 
     # ------------------------------------------------------------ reads
 
@@ -230,21 +224,31 @@ class PostgresStore(DerivedReads):
     def history(self, memory_id: str) -> list[Event]:
         with self._pool.connection() as c:
             rows = c.execute(f"SELECT {R.EVENT_COLUMNS} FROM events WHERE memory_id = %s "
-                             "ORDER BY pos", (memory_id,)).fetchall()
+                             f"ORDER BY {MERGE_ORDER}", (memory_id,)).fetchall()
         return [R.event_from(row) for row in rows]
 
     def events(self) -> Iterator[Event]:
-        for _, event in self.events_with_positions():
+        for _, event in self._stream(MERGE_ORDER):
             yield event
 
-    def events_with_positions(self) -> Iterator[tuple[int, Event]]:
-        """The log in order, streamed by a server-side cursor in one snapshot."""
+    def chain_events(self) -> Iterator[tuple[int, Event]]:
+        return self._stream('device_id COLLATE "C", seq')
+
+    def _stream(self, order: str) -> Iterator[tuple[int, Event]]:
+        """The log in `order`, streamed by a server-side cursor in one snapshot."""
         with self._pool.connection() as c, c.transaction(), \
                 c.cursor(name="engram_events") as cursor:
             cursor.itersize = 2000
-            cursor.execute(f"SELECT pos, {R.EVENT_COLUMNS} FROM events ORDER BY pos")
+            cursor.execute(f"SELECT pos, {R.EVENT_COLUMNS} FROM events ORDER BY {order}")
             for row in cursor:
                 yield row["pos"], R.event_from(row)
+
+    def heads(self) -> dict[str, Head]:
+        with self._pool.connection() as c:
+            rows = c.execute(
+                "SELECT device_id, seq, hash, hlc FROM events WHERE (device_id, seq) IN "
+                "(SELECT device_id, MAX(seq) FROM events GROUP BY device_id)").fetchall()
+        return {row["device_id"]: R.head_from(row) for row in rows}
 
     def rebuild(self) -> int:
         """Drop every projection, recreate it empty, and replay the whole log into it."""
@@ -255,7 +259,8 @@ class PostgresStore(DerivedReads):
         for table in PROJECTION_TABLES:
             c.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
         run_script(c, PROJECTIONS_DDL)
-        rows = c.execute(f"SELECT {R.EVENT_COLUMNS} FROM events ORDER BY pos").fetchall()
+        rows = c.execute(f"SELECT {R.EVENT_COLUMNS} FROM events "
+                         f"ORDER BY {MERGE_ORDER}").fetchall()
         state = fold([R.event_from(row) for row in rows])
         PP.write_all(c, state.values())
         c.execute("DELETE FROM embeddings e WHERE NOT EXISTS "
@@ -295,88 +300,6 @@ class PostgresStore(DerivedReads):
                                    "GROUP BY memory_type"),
                 "bytes_on_disk": int(one["bytes"]),
             }
-
-
-class _PostgresTx:
-    def __init__(self, store: PostgresStore, conn: Conn) -> None:
-        self._store, self._conn = store, conn
-
-    def get(self, memory_id: str) -> MemoryEntry | None:
-        return PP.get(self._conn, memory_id)
-
-    def find_by_hash(self, user_id: str, content_hash: str) -> MemoryEntry | None:
-        row = self._conn.execute(
-            "SELECT * FROM memories WHERE user_id = %s AND content_hash = %s "
-            "ORDER BY status = 'active' DESC LIMIT 1", (user_id, content_hash)).fetchone()
-        return PP.entry_from(row) if row else None
-
-    def find_by_slot(self, user_id: str, slot: str) -> list[MemoryEntry]:
-        rows = self._conn.execute(
-            "SELECT * FROM memories WHERE user_id = %s AND slot = %s ORDER BY occurred_at, id",
-            (user_id, slot)).fetchall()
-        return [PP.entry_from(row) for row in rows]
-
-    def put_embeddings(self, model: str, vectors: dict[str, Vec8]) -> None:
-        S.put_embeddings(self._conn, model, vectors)
-
-    def append(self, draft: Draft) -> Event:
-        store, c = self._store, self._conn
-        row = c.execute("SELECT (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE "
-                        "device_id = %s) AS seq, h.pos, h.hash, h.hlc FROM (SELECT 1) one LEFT "
-                        "JOIN (SELECT pos, hash, hlc FROM events ORDER BY pos DESC LIMIT 1) h "
-                        "ON TRUE", (store.device_id,)).fetchone()
-        assert row is not None
-        head = row if row["pos"] is not None else None
-        event = chain.next_event(draft, device_id=store.device_id, seq=int(row["seq"]),
-                                 now_ms=int(store.clock.now().timestamp() * 1000),
-                                 clock=store._hlc, head_hlc=head["hlc"] if head else None,
-                                 head_hash=head["hash"] if head else None)
-        self._insert(event, head["pos"] + 1 if head else 1)
-        store._hlc = event.hlc
-        return event
-
-    def import_events(self, events: list[Event]) -> int:
-        c = self._conn
-        added = 0
-        for number, event in enumerate(events, start=1):
-            known = c.execute("SELECT hash FROM events WHERE id = %s", (event.id,)).fetchone()
-            head = c.execute("SELECT pos, hash FROM events ORDER BY pos DESC LIMIT 1").fetchone()
-            if chain.admit(number, event, stored_hash=known["hash"] if known else None,
-                           head_hash=head["hash"] if head else None):
-                self._insert(event, head["pos"] + 1 if head else 1)
-                added += 1
-        return added
-
-    def _insert(self, event: Event, pos: int) -> None:
-        c = self._conn
-        c.execute(
-            f"INSERT INTO events (pos, {R.EVENT_COLUMNS}) VALUES "
-            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (pos, *R.event_row(event)))
-        hashes = self._content_hashes(event.memory_id) \
-            if event.type is EventType.FORGOTTEN else []
-        for memory_id in targets(event):
-            current = PP.get(c, memory_id)
-            PP.write(c, current, apply(current, event, memory_id))
-        if event.type is EventType.FORGOTTEN:
-            # A vector can leak its text: each of the memory's texts, current or earlier,
-            # loses its vector with the last memory that had it.
-            c.execute("DELETE FROM embeddings e WHERE e.content_hash = ANY(%s) AND NOT EXISTS "
-                      "(SELECT 1 FROM memories m WHERE m.content_hash = e.content_hash)",
-                      (hashes,))
-            c.execute("UPDATE events SET payload = NULL WHERE memory_id = %s AND id != %s",
-                      (event.memory_id, event.id))
-
-    def _content_hashes(self, memory_id: str | None) -> list[str]:
-        """Every content hash the memory has had, read from its events' payloads."""
-        found = set()
-        for row in self._conn.execute("SELECT payload FROM events WHERE memory_id = %s AND "
-                                      "payload IS NOT NULL", (memory_id,)):
-            payload = json.loads(row["payload"])
-            for part in (payload.get("memory"), payload.get("changes")):
-                if isinstance(part, dict) and isinstance(part.get("content_hash"), str):
-                    found.add(part["content_hash"])
-        return sorted(found)
 
 
 def _configure(conn: Conn) -> None:

@@ -4,9 +4,12 @@ tables that `rebuild` drops and recreates."""
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from collections.abc import Callable
 
+from engram.log.legacy import LegacyWalk
+from engram.store import rows as R
 from engram.store.keyword_layout import INDEX_COLUMNS, INDEX_KEYS_VERSION, INDEX_WEIGHTS
 
 # Projections are derived data: `rebuild` drops and recreates exactly these.
@@ -97,5 +100,25 @@ def _m002_embeddings(conn: sqlite3.Connection) -> None:
     ) WITHOUT ROWID""")
 
 
+def _m003_per_device_chains(conn: sqlite3.Connection) -> None:
+    """One hash chain per device (schema 2), merged by hybrid logical clock: an index for the
+    merge order, and the legacy one-chain log verified and re-sealed per device
+    (`log.legacy`); the walk's outcome is kept in meta 'legacy_chain'."""
+    conn.execute("CREATE INDEX IF NOT EXISTS events_by_merge ON events(hlc, device_id, seq)")
+    walk = LegacyWalk()
+    for row in conn.execute(f"SELECT pos, {R.EVENT_COLUMNS} FROM events ORDER BY pos"):
+        walk.feed(row["pos"], R.event_from(row))
+    conn.executemany("UPDATE events SET schema = ?, prev_hash = ?, hash = ? WHERE id = ?",
+                     [(e.schema, bytes.fromhex(e.prev_hash), bytes.fromhex(e.hash), e.id)
+                      for e in walk.resealed])
+    if walk.events or walk.problem:
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('legacy_chain', ?)", (json.dumps({
+            "events": walk.events, "head": walk.head, "resealed": len(walk.resealed),
+            "problem": walk.problem}),))
+    if walk.out_of_order:  # projections were folded in another order: replay on open
+        conn.execute("DELETE FROM meta WHERE key = 'projection_layout'")
+
+
 # Applied in order, once each; PRAGMA user_version records how many have run.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_embeddings]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _m001_initial, _m002_embeddings, _m003_per_device_chains]

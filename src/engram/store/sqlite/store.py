@@ -17,11 +17,8 @@ import numpy as np
 from engram.clock import Clock
 from engram.embed.vectors import Array, ScopeIndex, from_blob
 from engram.errors import InvalidInput, StoreError
-from engram.log.events import (
-    HLC,
-    Event,
-    new_id,
-)
+from engram.log.chain import Head, Sealer
+from engram.log.events import Event, new_id
 from engram.log.projection import fold
 from engram.model import MemoryEntry
 from engram.query import Brief, Filters
@@ -38,7 +35,7 @@ from engram.store.sqlite.schema import (
     PROJECTIONS_DDL,
     run_script,
 )
-from engram.store.sqlite.tx import SQLiteTx
+from engram.store.sqlite.tx import MERGE_ORDER, SQLiteTx
 from engram.store.sqlite.vectors import VectorScopes
 
 DB_FILE = "engram.db"
@@ -73,7 +70,7 @@ class SQLiteStore(DerivedReads):
         self._busy_timeout_s = busy_timeout_s
         self._retrying(lambda: self._setup(synchronous))
         self.device_id = self._device_id(device_id)
-        self._hlc = HLC(0)
+        self._sealer = Sealer(self.device_id, clock)
         self.vectors = VectorScopes(self._conn, self.directory)
         self.keywords = KeywordSearch(self.path, busy_timeout_s)
         self._closed = False
@@ -174,7 +171,7 @@ class SQLiteStore(DerivedReads):
     @contextmanager
     def transaction(self) -> Iterator[SQLiteTx]:
         with self._write() as conn:
-            yield SQLiteTx(self, conn)
+            yield SQLiteTx(conn, self._sealer)
 
     # ------------------------------------------------------------ reads
 
@@ -280,14 +277,20 @@ class SQLiteStore(DerivedReads):
         return {r[0]: float(s) for r, s in zip(rows, sims, strict=True)}
 
     def history(self, memory_id: str) -> list[Event]:
-        rows = self._conn.execute(
-            f"SELECT {R.EVENT_COLUMNS} FROM events WHERE memory_id = ? ORDER BY pos", (memory_id,))
+        rows = self._conn.execute(f"SELECT {R.EVENT_COLUMNS} FROM events WHERE memory_id = ? "
+                                  f"ORDER BY {MERGE_ORDER}", (memory_id,))
         return [R.event_from(row) for row in rows]
 
     def events(self) -> Iterator[Event]:
-        cursor = self._conn.execute(f"SELECT {R.EVENT_COLUMNS} FROM events ORDER BY pos")
+        cursor = self._conn.execute(f"SELECT {R.EVENT_COLUMNS} FROM events ORDER BY {MERGE_ORDER}")
         for row in cursor:
             yield R.event_from(row)
+
+    def heads(self) -> dict[str, Head]:
+        rows = self._conn.execute(
+            "SELECT device_id, seq, hash, hlc FROM events WHERE (device_id, seq) IN "
+            "(SELECT device_id, MAX(seq) FROM events GROUP BY device_id)")
+        return {row["device_id"]: R.head_from(row) for row in rows}
 
     def stats(self) -> dict[str, object]:
         c = self._conn
@@ -311,8 +314,9 @@ class SQLiteStore(DerivedReads):
 
     # ------------------------------------------------------------ log maintenance
 
-    def events_with_positions(self) -> Iterator[tuple[int, Event]]:
-        for row in self._conn.execute(f"SELECT pos, {R.EVENT_COLUMNS} FROM events ORDER BY pos"):
+    def chain_events(self) -> Iterator[tuple[int, Event]]:
+        for row in self._conn.execute(f"SELECT pos, {R.EVENT_COLUMNS} FROM events "
+                                      "ORDER BY device_id, seq"):
             yield row["pos"], R.event_from(row)
 
     def rebuild(self) -> int:

@@ -1,29 +1,30 @@
-"""A write transaction on the SQLite store: events sealed into the chain and folded into the
-projections in the same transaction as they are stored."""
+"""A write transaction on the SQLite store: the primitives under `log.append.LogWrites`, which
+seals, admits and folds events in the same transaction as they are stored."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from engram.embed.vectors import Vec8, to_blob
-from engram.log import chain
-from engram.log.events import Draft, Event, EventType
-from engram.log.projection import apply, targets
+from engram.log.append import LogWrites
+from engram.log.chain import Head, MergeKey, Sealer
+from engram.log.events import HLC, Event, EventType
 from engram.model import MemoryEntry
 from engram.store import rows as R
 from engram.store.sqlite import projection as P
 
-if TYPE_CHECKING:
-    from engram.store.sqlite.store import SQLiteStore
+CHUNK = 500  # ids per IN (...) list
+MERGE_ORDER = "hlc, device_id, seq"  # `log.chain.merge_key` (text hlc sorts as HLC)
 
 
-class SQLiteTx:
-    """One IMMEDIATE transaction: reads see its own writes."""
+class SQLiteTx(LogWrites):
+    """One IMMEDIATE transaction on `conn`: reads see its own writes."""
 
-    def __init__(self, store: SQLiteStore, conn: sqlite3.Connection) -> None:
-        self._store, self._conn = store, conn
+    def __init__(self, conn: sqlite3.Connection, sealer: Sealer) -> None:
+        super().__init__(sealer)
+        self._conn = conn
 
     def get(self, memory_id: str) -> MemoryEntry | None:
         return P.get(self._conn, memory_id)
@@ -47,63 +48,67 @@ class SQLiteTx:
             "INSERT OR IGNORE INTO embeddings (model, content_hash, vec) VALUES (?, ?, ?)",
             [(model, h, to_blob(v)) for h, v in vectors.items()])
 
-    def append(self, draft: Draft) -> Event:
-        store, c = self._store, self._conn
-        head = c.execute("SELECT hash, hlc FROM events ORDER BY pos DESC LIMIT 1").fetchone()
-        seq = c.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE device_id = ?",
-                        (store.device_id,)).fetchone()[0]
-        event = chain.next_event(draft, device_id=store.device_id, seq=seq,
-                                 now_ms=int(store.clock.now().timestamp() * 1000),
-                                 clock=store._hlc, head_hlc=head["hlc"] if head else None,
-                                 head_hash=head["hash"] if head else None)
-        self._insert(event)
-        store._hlc = event.hlc
-        return event
+    # ------------------------------------------------------------ LogWrites primitives
 
-    def import_events(self, events: list[Event]) -> int:
-        c = self._conn
-        added = 0
-        for number, event in enumerate(events, start=1):
-            known = c.execute("SELECT hash FROM events WHERE id = ?", (event.id,)).fetchone()
-            head = c.execute("SELECT hash FROM events ORDER BY pos DESC LIMIT 1").fetchone()
-            if chain.admit(number, event, stored_hash=known[0] if known else None,
-                           head_hash=head[0] if head else None):
-                self._insert(event)
-                added += 1
-        return added
+    def _heads(self, devices: Iterable[str]) -> dict[str, Head]:
+        heads = {}
+        for device in devices:
+            row = self._conn.execute("SELECT seq, hash, hlc FROM events WHERE device_id = ? "
+                                     "ORDER BY seq DESC LIMIT 1", (device,)).fetchone()
+            if row is not None:
+                heads[device] = R.head_from(row)
+        return heads
+
+    def _known(self, event_ids: Sequence[str]) -> dict[str, str]:
+        return {row[0]: bytes(row[1]).hex() for chunk in _chunks(event_ids)
+                for row in self._conn.execute(
+                    f"SELECT id, hash FROM events WHERE id IN ({', '.join('?' * len(chunk))})",
+                    chunk)}
+
+    def _last_key(self) -> MergeKey | None:
+        row = self._conn.execute("SELECT hlc, device_id, seq FROM events ORDER BY hlc DESC, "
+                                 "device_id DESC, seq DESC LIMIT 1").fetchone()
+        return None if row is None else (HLC.parse(row[0]), row[1], int(row[2]))
+
+    def _past(self, memory_id: str) -> list[Event]:
+        return [R.event_from(row) for row in self._conn.execute(
+            f"SELECT {R.EVENT_COLUMNS} FROM events WHERE memory_id = ?", (memory_id,))]
+
+    def _touching(self, memory_ids: Sequence[str]) -> list[Event]:
+        found = [R.event_from(row) for chunk in _chunks(memory_ids)
+                 for row in self._conn.execute(
+                     f"SELECT {R.EVENT_COLUMNS} FROM events WHERE memory_id IN "
+                     f"({', '.join('?' * len(chunk))})", chunk)]
+        return found + [R.event_from(row) for row in self._conn.execute(
+            f"SELECT {R.EVENT_COLUMNS} FROM events WHERE type = ?",
+            (EventType.ACCESSED.value,))]
 
     def _insert(self, event: Event) -> None:
-        c = self._conn
-        c.execute(
+        self._conn.execute(
             f"INSERT INTO events ({R.EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             R.event_row(event))
-        if event.type is EventType.ACCESSED:  # hundreds of memories at once: columns only
-            assert event.payload is not None
-            P.note_accesses(c, event.payload["accesses"])
-            return
-        for memory_id in targets(event):
-            current = P.get(c, memory_id)
-            P.write(c, current, apply(current, event, memory_id))
-            if event.type is EventType.FORGOTTEN and current is not None:
-                # A vector can leak its text: the vectors of every text the memory ever had
-                # go with it, unless another memory still has that text.
-                for content in {current.content_hash, *_past_hashes(c, memory_id)}:
-                    c.execute("DELETE FROM embeddings WHERE content_hash = ? AND NOT EXISTS "
-                              "(SELECT 1 FROM memories WHERE content_hash = ?)",
-                              (content, content))
-        if event.type is EventType.FORGOTTEN:
-            c.execute("UPDATE events SET payload = NULL WHERE memory_id = ? AND id != ?",
-                      (event.memory_id, event.id))
+
+    def _redact(self, event_ids: Sequence[str]) -> None:
+        self._conn.executemany("UPDATE events SET payload = NULL WHERE id = ?",
+                               [(event_id,) for event_id in event_ids])
+
+    def _write(self, old: MemoryEntry | None, new: MemoryEntry | None) -> None:
+        P.write(self._conn, old, new)
+
+    def _drop_vectors(self, content_hashes: Sequence[str]) -> None:
+        self._conn.executemany(
+            "DELETE FROM embeddings WHERE content_hash = ? AND NOT EXISTS "
+            "(SELECT 1 FROM memories WHERE content_hash = ?)",
+            [(h, h) for h in content_hashes])
+
+    def _apply_accesses(self, event: Event) -> None:
+        # Hundreds of memories at once: columns only (the rebuild property test holds this
+        # equal to the fold).
+        assert event.payload is not None
+        P.note_accesses(self._conn, event.payload["accesses"])
 
 
-def _past_hashes(c: sqlite3.Connection, memory_id: str) -> set[str]:
-    """Content hashes a memory had, from its (not yet redacted) added and updated events."""
-    found: set[str] = set()
-    for (payload,) in c.execute(
-            "SELECT payload FROM events WHERE memory_id = ? AND type IN (?, ?) AND payload "
-            "IS NOT NULL", (memory_id, EventType.ADDED.value, EventType.UPDATED.value)):
-        data = json.loads(payload)
-        content = data.get("memory", data.get("changes", {})).get("content_hash")
-        if content:
-            found.add(content)
-    return found
+def _chunks(values: Sequence[Any]) -> Iterable[list[Any]]:
+    items = list(values)
+    for start in range(0, len(items), CHUNK):
+        yield items[start:start + CHUNK]

@@ -1,0 +1,136 @@
+"""Appending to the log, written once for every backend: sealing this device's drafts,
+admitting imported events, storing each with its effects (`rules`) and folding it into the
+projections (`projection`). A backend's write transaction subclasses `LogWrites` and supplies
+the primitives (rows in, rows out); the order of the steps and every decision live here."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+
+from engram.log import chain, rules
+from engram.log.chain import Head, MergeKey, Sealer, merge_key
+from engram.log.events import Draft, Event, EventType
+from engram.log.projection import apply, replay, targets
+from engram.model import MemoryEntry
+
+
+class LogWrites(ABC):
+    """`append` and `import_events` of a write transaction, over a backend's primitives."""
+
+    def __init__(self, sealer: Sealer) -> None:
+        self._sealer = sealer
+
+    # ------------------------------------------------------------ primitives
+
+    @abstractmethod
+    def get(self, memory_id: str) -> MemoryEntry | None:
+        """The memory as the projection holds it now."""
+
+    @abstractmethod
+    def _heads(self, devices: Iterable[str]) -> dict[str, Head]:
+        """The last stored event of each of these devices that has one."""
+
+    @abstractmethod
+    def _known(self, event_ids: Sequence[str]) -> dict[str, str]:
+        """Hash (hex) of each of these events that is stored."""
+
+    @abstractmethod
+    def _last_key(self) -> MergeKey | None:
+        """The merge key of the log's last event in merge order (None: an empty log)."""
+
+    @abstractmethod
+    def _past(self, memory_id: str) -> list[Event]:
+        """The stored events whose memory_id is `memory_id`."""
+
+    @abstractmethod
+    def _touching(self, memory_ids: Sequence[str]) -> list[Event]:
+        """Stored events that may target these memories (a superset will do)."""
+
+    @abstractmethod
+    def _insert(self, event: Event) -> None:
+        """Store the event's row as it is (payload as stored, or NULL when redacted)."""
+
+    @abstractmethod
+    def _redact(self, event_ids: Sequence[str]) -> None:
+        """Set these stored events' payloads to NULL."""
+
+    @abstractmethod
+    def _write(self, old: MemoryEntry | None, new: MemoryEntry | None) -> None:
+        """Replace one memory in the projections (None: absent), with its keyword index."""
+
+    @abstractmethod
+    def _drop_vectors(self, content_hashes: Sequence[str]) -> None:
+        """Delete the vectors of these texts that no stored memory has any more."""
+
+    def _apply_accesses(self, event: Event) -> None:
+        """Fold a `memory.accessed` event (a backend may update the columns directly)."""
+        self._project(event)
+
+    # ------------------------------------------------------------ the rules, once
+
+    def append(self, draft: Draft) -> Event:
+        """Seal the draft onto this device's chain, store it, and update the projections."""
+        device = self._sealer.device_id
+        last = self._last_key()
+        event = self._sealer.seal(draft, head=self._heads([device]).get(device),
+                                  log_hlc=last[0] if last else None)
+        self._store([event], imported=False, in_order=True)
+        return event
+
+    def import_events(self, events: list[Event]) -> int:
+        """Admit exported events of any device (`chain.admit`); return how many were new."""
+        if not events:
+            return 0
+        new = chain.admit(events, known=self._known(list({e.id for e in events})),
+                          heads=self._heads({e.device_id for e in events}))
+        if new:
+            self._store(new, imported=True,
+                        in_order=chain.in_merge_order(new, self._last_key()))
+        return len(new)
+
+    def _store(self, events: list[Event], *, imported: bool, in_order: bool) -> None:
+        """Store `events` (in chain order) with their effects, then fold them in: onto the
+        projection in merge order when they all merge after the log's last event, else by
+        re-folding every memory they touch from its events in merge order."""
+        redacted: set[str] = set()
+        accesses: set[str] = set()
+        drops: set[str] = set()
+        for event in events:
+            memory_id = event.memory_id
+            past = self._past(memory_id) if memory_id is not None and \
+                rules.needs_past(event, imported=imported) else []
+            current = self.get(memory_id) if memory_id is not None and \
+                event.type is EventType.FORGOTTEN else None
+            fx = rules.effects(event, past, current)
+            self._insert(event.redact() if fx.store_redacted else event)
+            if fx.store_redacted:
+                redacted.add(event.id)
+            if fx.redact:
+                self._redact(fx.redact)
+                redacted.update(fx.redact)
+            if fx.accesses is not None:
+                accesses.add(event.id)
+            drops.update(fx.drop_vectors)
+        if in_order:
+            for event in sorted(events, key=merge_key):
+                if event.id in accesses:
+                    self._apply_accesses(event)
+                else:
+                    self._project(event.redact() if event.id in redacted else event)
+        else:
+            affected = sorted({m for e in events for m in targets(e)})
+            history: dict[str, list[Event]] = {m: [] for m in affected}
+            for stored in sorted(self._touching(affected), key=merge_key):
+                for memory_id in targets(stored):
+                    if memory_id in history:
+                        history[memory_id].append(stored)
+            for memory_id in affected:
+                self._write(self.get(memory_id), replay(memory_id, history[memory_id]))
+        if drops:
+            self._drop_vectors(sorted(drops))
+
+    def _project(self, event: Event) -> None:
+        for memory_id in targets(event):
+            current = self.get(memory_id)
+            self._write(current, apply(current, event, memory_id))
