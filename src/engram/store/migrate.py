@@ -59,6 +59,7 @@ def copy_store(source: str | Path, target: str | Path, *, vectors: bool = True,
     try:
         dst = open_store(target, clock=SystemClock())
         try:
+            _refuse_another_log(src, dst)
             copied = total = 0
             batch = []
             for event in src.events():
@@ -89,6 +90,18 @@ def copy_store(source: str | Path, target: str | Path, *, vectors: bool = True,
             dst.close()
     finally:
         src.close()
+
+
+def _refuse_another_log(src: Store, dst: Store) -> None:
+    """The target must be empty or a partial copy: no device's chain in it may reach past
+    the source's (imports merge other devices' logs; a copy must not)."""
+    ours = src.heads()
+    for device, head in dst.heads().items():
+        mine = ours.get(device)
+        if mine is None or head.seq > mine.seq:
+            raise StoreError(f"migrate: the target's log does not continue the chain of the "
+                             f"source (it holds events of device {device} that the source "
+                             "lacks); copy into an empty store or a partial copy of this one")
 
 
 def migrate_command(
