@@ -42,7 +42,7 @@ from engram.query import Hit
 from engram.recall.hybrid import AUTO, Hybrid
 from engram.recall.ranking import DEFAULT_WEIGHTS, Weights
 from engram.recall.usage import AccessLog
-from engram.store import open_store
+from engram.store import DEFAULT_DATA, open_store
 from engram.store.base import Store
 from engram.validate import DEFAULT_USER
 
@@ -56,7 +56,7 @@ class Memory:
     'Caroline adopted a puppy named Oscar'
     """
 
-    def __init__(self, path: str | Path = "./engram-data", *, clock: Clock | None = None,
+    def __init__(self, path: str | Path = DEFAULT_DATA, *, clock: Clock | None = None,
                  device_id: str | None = None,
                  max_content_bytes: int = DEFAULT_MAX_CONTENT_BYTES,
                  access_batch: int = 256, access_flush_s: float = 60.0,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,10 +13,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from engram.chat.session import Chat, Command, Outcome, parse
+from engram.cli.options import DataOpt
 from engram.errors import EngramError
 from engram.llm import Provider, load_provider
 from engram.memory import Memory
 from engram.model import MemoryEntry
+from engram.store import DEFAULT_DATA
 from engram.validate import DEFAULT_USER
 
 PROMPT = "you> "
@@ -32,9 +33,7 @@ def chat(
     user: Annotated[str, typer.Option("--user", "-u", help="Whose memory.")] = DEFAULT_USER,
     session: Annotated[str | None, typer.Option(
         "--session", help="Resume this conversation (default: a new one).")] = None,
-    data: Annotated[Path, typer.Option("--data", envvar="ENGRAM_DATA",
-                                       help="Store directory (env ENGRAM_DATA).")]
-    = Path("./engram-data"),
+    data: DataOpt = DEFAULT_DATA,
     budget: Annotated[int, typer.Option("--budget", help="Context token budget per turn.")]
     = 2000,
     extractive: Annotated[bool, typer.Option(

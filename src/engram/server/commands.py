@@ -7,27 +7,20 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
+from engram.cli.options import DataOpt, fail
 from engram.errors import EngramError
 from engram.memory import Memory
 from engram.server.access import SCOPE_HELP
 from engram.server.keys import KeyRing
 from engram.server.service import DEFAULT_MAX_BODY, LOOPBACK, ServerConfig
+from engram.store import DEFAULT_DATA
 
-DataOpt = Annotated[str, typer.Option("--data", envvar="ENGRAM_DATA",
-                                      help="Store directory or postgresql:// URL "
-                                           "(env ENGRAM_DATA).")]
-_DATA = "./engram-data"
 keys_app = typer.Typer(no_args_is_help=True, help="API keys for `engram serve` (stored hashed "
                        "in the store, so every server on it sees them).")
-
-
-def _fail(message: str) -> NoReturn:
-    sys.stderr.write(f"error: {message}\n")
-    raise typer.Exit(2)
 
 
 def _need_server_extra() -> None:
@@ -36,7 +29,7 @@ def _need_server_extra() -> None:
         import mcp  # noqa: F401
         import uvicorn  # noqa: F401
     except ModuleNotFoundError as exc:
-        _fail(f"{exc.name} is not installed; pip install 'engram-memory[server]'")
+        fail(f"{exc.name} is not installed; pip install 'engram-memory[server]'")
 
 
 @contextmanager
@@ -45,11 +38,11 @@ def _keyring(data: str) -> Iterator[tuple[Memory, KeyRing]]:
         with Memory(data, embedder=None) as mem:
             yield mem, KeyRing(mem.store)
     except EngramError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def serve(
-    data: DataOpt = _DATA,
+    data: DataOpt = DEFAULT_DATA,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8765,
     upstream: Annotated[str | None, typer.Option(
@@ -82,7 +75,7 @@ def serve(
     with _keyring(data) as (_, keys):
         has_key = keys.exist()
     if host not in LOOPBACK and not has_key:
-        _fail(f"--host: refusing to listen on {host} while the store has no API key (anyone "
+        fail(f"--host: refusing to listen on {host} while the store has no API key (anyone "
               "who can reach it could read every memory); create one with `engram keys "
               "create --user NAME --scope read,write`, or listen on 127.0.0.1")
     config = ServerConfig(data=data, host=host, port=port, upstream=upstream,
@@ -92,14 +85,14 @@ def serve(
     try:
         app = create_app(config)
     except EngramError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     sys.stderr.write(f"engram: serving {data} on http://{host}:{port} (dashboard: "
                      f"http://{host}:{port}/dashboard, MCP: http://{host}:{port}/mcp)\n")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 def mcp(
-    data: DataOpt = _DATA,
+    data: DataOpt = DEFAULT_DATA,
     user: Annotated[str, typer.Option("--user", "-u", help="The user the tools act for.")]
     = "default",
 ) -> None:
@@ -112,7 +105,7 @@ def mcp(
     try:
         mem = Memory(data)
     except EngramError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     service = Service(mem, ServerConfig(data=data))
     try:  # the person at the machine, as one user
         build_mcp(service, Principal(user, frozenset({READ, WRITE}))).run("stdio")
@@ -127,21 +120,21 @@ def keys_create(
         f"{k} ({v})" for k, v in SCOPE_HELP.items()))] = "read,write",
     label: Annotated[str | None, typer.Option("--label", help="A note: who or what uses it.")]
     = None,
-    data: DataOpt = _DATA,
+    data: DataOpt = DEFAULT_DATA,
 ) -> None:
     """Create a key; the token is printed once and only its hash is kept."""
     with _keyring(data) as (mem, keys):
         try:
             token, key = keys.create(user, scope, now=mem.clock.now(), label=label)
         except EngramError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     sys.stderr.write(f"key {key.id} for {key.user_id} ({', '.join(key.scopes)}); "
                      "store the token now, it is not shown again:\n")
     sys.stdout.write(token + "\n")
 
 
 @keys_app.command("list")
-def keys_list(data: DataOpt = _DATA,
+def keys_list(data: DataOpt = DEFAULT_DATA,
               as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every key: id, user, scopes, created, revoked (never the token)."""
     with _keyring(data) as (_, keys):
@@ -157,13 +150,13 @@ def keys_list(data: DataOpt = _DATA,
 
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(metavar="KEY_ID")],
-                data: DataOpt = _DATA) -> None:
+                data: DataOpt = DEFAULT_DATA) -> None:
     """Revoke a key at once, for every server on this store."""
     with _keyring(data) as (mem, keys):
         try:
             key = keys.revoke(key_id, now=mem.clock.now())
         except EngramError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     sys.stdout.write(f"revoked {key.id} ({key.user_id})\n")
 
 

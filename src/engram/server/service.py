@@ -35,6 +35,7 @@ from engram.server.access import (
 )
 from engram.server.keys import KeyRing
 from engram.server.usage import ContextUsage, Sample
+from engram.store import DEFAULT_DATA
 
 T = TypeVar("T")
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -45,7 +46,7 @@ DEFAULT_MAX_BODY = 1024 * 1024
 class ServerConfig:
     """What `engram serve` was started with."""
 
-    data: str | Path = "./engram-data"
+    data: str | Path = DEFAULT_DATA
     host: str = "127.0.0.1"
     port: int = 8765
     upstream: str | None = None  # an OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1

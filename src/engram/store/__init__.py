@@ -9,6 +9,7 @@ from engram.errors import InvalidInput
 from engram.store.base import Store
 
 URL_SCHEMES = ("postgresql://", "postgres://")
+DEFAULT_DATA = "./engram-data"  # the store when neither --data nor ENGRAM_DATA names one
 
 
 def is_url(location: str | Path) -> bool:

@@ -4,17 +4,12 @@ event log, then proving the copy identical: both stores' projection checksums mu
 from __future__ import annotations
 
 import hashlib
-import json
-import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
-
-import typer
 
 from engram.clock import SystemClock
-from engram.errors import EngramError, InvalidInput, StoreError
+from engram.errors import InvalidInput, StoreError
 from engram.log.events import canonical_json
 from engram.query import Filters
 from engram.recall.hybrid import Hybrid
@@ -102,28 +97,3 @@ def _refuse_another_log(src: Store, dst: Store) -> None:
             raise StoreError(f"migrate: the target's log does not continue the chain of the "
                              f"source (it holds events of device {device} that the source "
                              "lacks); copy into an empty store or a partial copy of this one")
-
-
-def migrate_command(
-    source: Annotated[str, typer.Option("--from", help="Store to copy: directory or URL.")],
-    target: Annotated[str, typer.Option("--to", help="Where to: directory or postgresql:// "
-                                                     "URL (empty, or a partial copy).")],
-    no_vectors: Annotated[bool, typer.Option("--no-vectors",
-                                             help="Skip embedding the copy.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Copy a store to another backend by replaying its events; checksums prove the copy."""
-    def progress(line: str) -> None:
-        sys.stderr.write(f"... {line}\n")
-
-    try:
-        done = copy_store(source, target, vectors=not no_vectors, progress=progress)
-    except EngramError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        raise typer.Exit(2) from None
-    if as_json:
-        sys.stdout.write(json.dumps(asdict(done), indent=2) + "\n")
-        return
-    sys.stdout.write(f"copied {done.events_copied} of {done.events_total} events, "
-                     f"{done.memories} memories, {done.vectors_embedded} embedded; "
-                     f"checksum {done.checksum[:16]} matches\n")

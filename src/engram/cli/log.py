@@ -1,0 +1,140 @@
+"""Commands on the log and the store: rebuild, re-embed, verify, export, import, stats,
+migrate."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from engram.cli.options import (
+    DataOpt,
+    JsonOpt,
+    emit_json,
+    fail,
+    open_memory,
+    out,
+)
+from engram.errors import EngramError
+from engram.store import DEFAULT_DATA
+from engram.store.migrate import copy_store
+
+
+def rebuild(data: DataOpt = DEFAULT_DATA) -> None:
+    """Drop every projection and replay the event log into fresh ones."""
+    with open_memory(data) as mem:
+        started = time.perf_counter()
+        count = mem.rebuild()
+    out.print(f"rebuilt {count} memories in {time.perf_counter() - started:.2f} s")
+
+
+def reembed(
+    embedder: Annotated[str, typer.Option("--embedder", help="minilm, local:PATH, "
+                                          "openai:MODEL[@URL] or ollama:MODEL[@URL]")],
+    data: DataOpt = DEFAULT_DATA,
+) -> None:
+    """Switch the store to another embedding model; old vectors serve until it finishes."""
+    from rich.progress import Progress
+
+    with open_memory(data) as mem, Progress(transient=True) as progress:
+        task = progress.add_task("embedding", total=None)
+        done = mem.reembed(embedder, progress=lambda n: progress.update(task, completed=n))
+    out.print(f"embedded {done} texts with {embedder}; the store now uses it")
+
+
+def verify(data: DataOpt = DEFAULT_DATA, as_json: JsonOpt = False) -> None:
+    """Walk the hash chain; exit 1 and name the first broken link if there is one."""
+    with open_memory(data) as mem:
+        report = mem.verify()
+    if as_json:
+        emit_json({"ok": report.ok, "checked": report.checked, "broken_at": report.broken_at,
+                    "event_id": report.event_id, "problem": report.problem})
+    elif report.ok:
+        out.print(f"ok: {report.checked} events, chain intact")
+    else:
+        out.print(f"[red]broken[/red] at event #{report.broken_at} ({report.event_id}): "
+                  f"{report.problem}; {report.checked} events before it are intact")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def export_(
+    data: DataOpt = DEFAULT_DATA,
+    output: Annotated[Path | None, typer.Option("--out", "-o",
+                                                help="File to write (default stdout).")] = None,
+    parquet: Annotated[Path | None, typer.Option("--parquet",
+                                                 help="Write the memories table as Parquet "
+                                                      "to this file instead.")] = None,
+) -> None:
+    """Export the event log as JSONL (lossless), or the memories table as Parquet."""
+    from engram.log.export import write_events, write_parquet
+
+    with open_memory(data) as mem:
+        if parquet is not None:
+            count = write_parquet(mem.list(limit=None), parquet)
+            out.print(f"wrote {count} memories to {parquet}", highlight=False)
+        elif output is None:
+            write_events(mem.events(), sys.stdout)
+        else:
+            with output.open("w", encoding="utf-8") as fh:
+                count = write_events(mem.events(), fh)
+            out.print(f"wrote {count} events to {output}", highlight=False)
+
+
+def import_(file: Annotated[Path, typer.Argument(help="A JSONL export.")],
+            data: DataOpt = DEFAULT_DATA) -> None:
+    """Import an event export (all or nothing); already present events are skipped."""
+    from engram.log.export import read_events
+
+    if not file.is_file():
+        fail(f"FILE: {file} does not exist; give the path of a JSONL export")
+    with open_memory(data) as mem:
+        events = read_events(file.read_bytes())
+        added = mem.import_events(events)
+    out.print(f"imported {added} events ({len(events) - added} already present)")
+
+
+def stats(data: DataOpt = DEFAULT_DATA, as_json: JsonOpt = False) -> None:
+    """Counts by tier and type, events, and bytes on disk."""
+    with open_memory(data) as mem:
+        numbers = mem.stats()
+    if as_json:
+        emit_json(numbers)
+        return
+    table = Table(title="engram stats", show_header=False)
+    for key, value in numbers.items():
+        shown = ", ".join(f"{k}: {v}" for k, v in value.items()) if isinstance(value, dict) \
+            else str(value)
+        table.add_row(key, shown)
+    out.print(table)
+
+
+def migrate(
+    source: Annotated[str, typer.Option("--from", help="Store to copy: directory or URL.")],
+    target: Annotated[str, typer.Option("--to", help="Where to: directory or postgresql:// "
+                                                     "URL (empty, or a partial copy).")],
+    no_vectors: Annotated[bool, typer.Option("--no-vectors",
+                                             help="Skip embedding the copy.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Copy a store to another backend by replaying its events; checksums prove the copy."""
+    def progress(line: str) -> None:
+        sys.stderr.write(f"... {line}\n")
+
+    try:
+        done = copy_store(source, target, vectors=not no_vectors, progress=progress)
+    except EngramError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        raise typer.Exit(2) from None
+    if as_json:
+        sys.stdout.write(json.dumps(asdict(done), indent=2) + "\n")
+        return
+    sys.stdout.write(f"copied {done.events_copied} of {done.events_total} events, "
+                     f"{done.memories} memories, {done.vectors_embedded} embedded; "
+                     f"checksum {done.checksum[:16]} matches\n")
