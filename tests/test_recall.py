@@ -18,8 +18,7 @@ from engram.errors import InvalidInput
 from engram.model import MemoryEntry
 from engram.query import Brief
 from engram.recall.ranking import Candidate, rank
-
-pytestmark = pytest.mark.all_backends
+from store_contract import Backend
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -85,55 +84,6 @@ def test_rank_breaks_ties_by_recency_and_confidence() -> None:
     assert rank([], NOW) == []
 
 
-def test_semantic_match_without_shared_words(store_dir: Path) -> None:
-    with Memory(store_dir) as mem:
-        dog = mem.add("I adopted a puppy last spring", user_id="u")
-        mem.add("The quarterly tax filing is due in April", user_id="u")
-        hits = mem.search("do they have any pets?", user_id="u")
-        assert hits[0].memory.id == dog.id
-        assert hits[0].components["keyword"] == 0.0 and hits[0].components["vector"] > 0.25
-
-
-def test_vector_filters_apply_before_the_top_k_cut(store_dir: Path) -> None:
-    with Memory(store_dir, embedder=HashingEmbedder()) as mem:
-        mem.add_many([{"text": f"red apples and green pears {i}", "user_id": "u",
-                       "session_id": "s1"} for i in range(60)])
-        wanted = mem.add("red apples", user_id="u", session_id="s2", tags=["x"])
-        other_user = mem.add("red apples and green pears", user_id="v")
-        assert [h.memory.id for h in mem.search("apples", user_id="u", session_id="s2",
-                                                limit=1)] == [wanted.id]
-        assert [h.memory.id for h in mem.search("green apples", user_id="u", tags=["x"],
-                                                limit=1)] == [wanted.id]
-        assert other_user.id not in {h.memory.id for h in mem.search("pears", user_id="u",
-                                                                     limit=100)}
-
-
-def test_vectors_follow_writes_from_another_process(store_dir: Path) -> None:
-    reader = Memory(store_dir, embedder=HashingEmbedder())
-    writer = Memory(store_dir, embedder=HashingEmbedder())
-    first = writer.add("alpha bravo charlie", user_id="u")
-    assert reader.search("bravo", user_id="u")[0].memory.id == first.id  # scope loaded
-    second = writer.add("delta echo foxtrot", user_id="u")
-    writer.forget(first.id)
-    found = [h.memory.id for h in reader.search("echo bravo", user_id="u")]
-    assert found == [second.id]
-    reader.close()
-    writer.close()
-
-
-def test_forget_removes_the_vector(store_dir: Path) -> None:
-    with Memory(store_dir, embedder=HashingEmbedder()) as mem:
-        keep = mem.add("shared words here", user_id="u")
-        twin = mem.add("shared words here", user_id="v")  # same content, another user
-        gone = mem.add("a secret to forget", user_id="u")
-        assert mem.stats()["vectors"] == {"hashing-64": 2}
-        mem.forget(gone.id)
-        assert mem.stats()["vectors"] == {"hashing-64": 1}
-        mem.forget(twin.id)  # the other user still has this content: its vector stays
-        assert mem.stats()["vectors"] == {"hashing-64": 1}
-        assert mem.search("shared", user_id="u")[0].memory.id == keep.id
-
-
 @pytest.fixture
 def small_graphs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("engram.embed.vectors.EXACT_LIMIT", 40)
@@ -143,7 +93,6 @@ def graph_files(store_dir: Path) -> list[Path]:
     return sorted((store_dir / "vectors").rglob("*.usearch"))
 
 
-@pytest.mark.sqlite_only("the SQLite store's usearch graph files")
 def test_graph_cache_is_detected_stale_or_broken_and_repaired(store_dir: Path,
                                                               small_graphs: None) -> None:
     texts = [f"note {i} about topic{i % 7} and thing{i % 11}" for i in range(120)]
@@ -168,7 +117,6 @@ def test_graph_cache_is_detected_stale_or_broken_and_repaired(store_dir: Path,
     assert ids[0] == late.id and expected[0] not in ids
 
 
-@pytest.mark.sqlite_only("the SQLite store's usearch graph files")
 def test_rebuild_rebuilds_the_vector_index(store_dir: Path, small_graphs: None) -> None:
     with Memory(store_dir, embedder=HashingEmbedder()) as mem:
         mem.add_many([{"text": f"item {i} colour{i % 5}", "user_id": "u"} for i in range(80)])
@@ -178,23 +126,6 @@ def test_rebuild_rebuilds_the_vector_index(store_dir: Path, small_graphs: None) 
         assert [h.memory.id for h in mem.search("colour2", user_id="u", limit=10)] == before
 
 
-def test_reembed_switches_models_and_keeps_serving(store_dir: Path,
-                                                   clock: ManualClock) -> None:
-    with Memory(store_dir, embedder=HashingEmbedder()) as mem:
-        target = mem.add("the lighthouse keeper's logbook", user_id="u")
-        mem.add("a recipe for lentil soup", user_id="u")
-    with pytest.raises(InvalidInput, match=r"made by 'hashing-64'.*engram reembed"):
-        Memory(store_dir).search("lighthouse", user_id="u")
-    with Memory(store_dir, embedder=HashingEmbedder()) as mem:
-        done = mem.reembed("minilm")
-        assert done == 2
-        assert mem.stats()["vectors"] == {"all-MiniLM-L6-v2": 2}
-    with Memory(store_dir) as mem:  # the store now remembers its model
-        hits = mem.search("coastal beacon journal", user_id="u")
-        assert hits[0].memory.id == target.id and hits[0].components["vector"] > 0.25
-
-
-@pytest.mark.sqlite_only("the SQLite store's usearch graph files")
 def test_a_saved_graph_serves_at_once_and_follows_later_writes(store_dir: Path,
                                                                small_graphs: None) -> None:
     """Reopening memory-maps the saved graph (no vector read from the table) and replays
@@ -234,7 +165,6 @@ def test_a_saved_graph_serves_at_once_and_follows_later_writes(store_dir: Path,
 WORDS = ["tea", "walk", "paris", "dog", "piano", "rain", "book", "code", "sea", "train"]
 
 
-@pytest.mark.sqlite_only("compares the SQLite store's two keyword query plans")
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.lists(st.sampled_from(WORDS), min_size=1, max_size=4),
@@ -272,3 +202,67 @@ def test_best_first_keyword_plan_equals_the_full_join(
             f"{where} ORDER BY score DESC, m.rowid LIMIT ?",
             (match, *params, limit)).fetchall() if match else []
     assert [(b.id, round(s, 9)) for b, s in fast] == [(r[0], round(r[1], 9)) for r in full]
+
+
+class RecallContract(Backend):
+    """Recall through a real store on every backend; run by test_store_*.py."""
+
+    def test_semantic_match_without_shared_words(self, store_dir: Path) -> None:
+        with Memory(store_dir) as mem:
+            dog = mem.add("I adopted a puppy last spring", user_id="u")
+            mem.add("The quarterly tax filing is due in April", user_id="u")
+            hits = mem.search("do they have any pets?", user_id="u")
+            assert hits[0].memory.id == dog.id
+            assert hits[0].components["keyword"] == 0.0 and hits[0].components["vector"] > 0.25
+
+    def test_vector_filters_apply_before_the_top_k_cut(self, store_dir: Path) -> None:
+        with Memory(store_dir, embedder=HashingEmbedder()) as mem:
+            mem.add_many([{"text": f"red apples and green pears {i}", "user_id": "u",
+                           "session_id": "s1"} for i in range(60)])
+            wanted = mem.add("red apples", user_id="u", session_id="s2", tags=["x"])
+            other_user = mem.add("red apples and green pears", user_id="v")
+            assert [h.memory.id for h in mem.search("apples", user_id="u", session_id="s2",
+                                                    limit=1)] == [wanted.id]
+            assert [h.memory.id for h in mem.search("green apples", user_id="u", tags=["x"],
+                                                    limit=1)] == [wanted.id]
+            assert other_user.id not in {h.memory.id for h in mem.search("pears", user_id="u",
+                                                                         limit=100)}
+
+    def test_vectors_follow_writes_from_another_process(self, store_dir: Path) -> None:
+        reader = Memory(store_dir, embedder=HashingEmbedder())
+        writer = Memory(store_dir, embedder=HashingEmbedder())
+        first = writer.add("alpha bravo charlie", user_id="u")
+        assert reader.search("bravo", user_id="u")[0].memory.id == first.id  # scope loaded
+        second = writer.add("delta echo foxtrot", user_id="u")
+        writer.forget(first.id)
+        found = [h.memory.id for h in reader.search("echo bravo", user_id="u")]
+        assert found == [second.id]
+        reader.close()
+        writer.close()
+
+    def test_forget_removes_the_vector(self, store_dir: Path) -> None:
+        with Memory(store_dir, embedder=HashingEmbedder()) as mem:
+            keep = mem.add("shared words here", user_id="u")
+            twin = mem.add("shared words here", user_id="v")  # same content, another user
+            gone = mem.add("a secret to forget", user_id="u")
+            assert mem.stats()["vectors"] == {"hashing-64": 2}
+            mem.forget(gone.id)
+            assert mem.stats()["vectors"] == {"hashing-64": 1}
+            mem.forget(twin.id)  # the other user still has this content: its vector stays
+            assert mem.stats()["vectors"] == {"hashing-64": 1}
+            assert mem.search("shared", user_id="u")[0].memory.id == keep.id
+
+    def test_reembed_switches_models_and_keeps_serving(self, store_dir: Path,
+                                                       clock: ManualClock) -> None:
+        with Memory(store_dir, embedder=HashingEmbedder()) as mem:
+            target = mem.add("the lighthouse keeper's logbook", user_id="u")
+            mem.add("a recipe for lentil soup", user_id="u")
+        with pytest.raises(InvalidInput, match=r"made by 'hashing-64'.*engram reembed"):
+            Memory(store_dir).search("lighthouse", user_id="u")
+        with Memory(store_dir, embedder=HashingEmbedder()) as mem:
+            done = mem.reembed("minilm")
+            assert done == 2
+            assert mem.stats()["vectors"] == {"all-MiniLM-L6-v2": 2}
+        with Memory(store_dir) as mem:  # the store now remembers its model
+            hits = mem.search("coastal beacon journal", user_id="u")
+            assert hits[0].memory.id == target.id and hits[0].components["vector"] > 0.25

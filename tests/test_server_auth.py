@@ -18,8 +18,10 @@ from engram.memory import Memory
 from engram.server.access import ANY_USER, READ, WRITE, Forbidden, Principal, can_read, can_write
 from engram.server.app import create_app
 from engram.server.background import serving
-from engram.server.keys import SETTING, KeyRing
+from engram.server.keys import KeyRing
 from engram.server.service import ServerConfig
+from engram.store.settings import API_KEYS
+from store_contract import Backend
 
 USERS = ("alice", "bob", "carol")
 
@@ -45,7 +47,7 @@ def client(url: str, token: str | None) -> httpx.Client:
 def test_keys_are_stored_hashed(tmp_path: Path) -> None:
     with Memory(tmp_path, embedder=None) as mem:
         token, key = KeyRing(mem.store).create("alice", "read", now=mem.clock.now())
-        stored = mem.store.get_setting(SETTING) or ""
+        stored = mem.store.get_setting(API_KEYS) or ""
     assert token.startswith("egm_") and token not in stored
     assert json.loads(stored)[0]["token_sha256"] == key.token_sha256
 
@@ -237,18 +239,20 @@ def test_access_rules_are_pure_functions(mem: Memory) -> None:
         relay.require(WRITE)
 
 
-@pytest.mark.all_backends
-def test_every_server_on_a_store_sees_its_keys(store_dir: str | Path) -> None:
-    """Two servers on one store (a SQLite file or a PostgreSQL database): a key created or
-    revoked through one counts at once on the other."""
-    one, two = Memory(store_dir, embedder=None), Memory(store_dir, embedder=None)
-    with serving(create_app(ServerConfig(data=store_dir), one)) as first, \
-            serving(create_app(ServerConfig(data=store_dir), two)) as second:
-        ring = KeyRing(one.store)
-        token, key = ring.create("alice", "read,write", now=one.clock.now())
-        made = client(first, token).post("/memories", json={"text": "seen everywhere"})
-        assert made.status_code == 201
-        assert client(second, token).get(f"/memories/{made.json()['id']}").status_code == 200
-        assert client(second, None).get("/memories").status_code == 401
-        ring.revoke(key.id, now=one.clock.now())
-        assert client(second, token).get("/memories").status_code == 401
+class ServerAuthContract(Backend):
+    """Access control shared through the store, on every backend; run by test_store_*.py."""
+
+    def test_every_server_on_a_store_sees_its_keys(self, store_dir: str | Path) -> None:
+        """Two servers on one store (a SQLite file or a PostgreSQL database): a key created or
+        revoked through one counts at once on the other."""
+        one, two = Memory(store_dir, embedder=None), Memory(store_dir, embedder=None)
+        with serving(create_app(ServerConfig(data=store_dir), one)) as first, \
+                serving(create_app(ServerConfig(data=store_dir), two)) as second:
+            ring = KeyRing(one.store)
+            token, key = ring.create("alice", "read,write", now=one.clock.now())
+            made = client(first, token).post("/memories", json={"text": "seen everywhere"})
+            assert made.status_code == 201
+            assert client(second, token).get(f"/memories/{made.json()['id']}").status_code == 200
+            assert client(second, None).get("/memories").status_code == 401
+            ring.revoke(key.id, now=one.clock.now())
+            assert client(second, token).get("/memories").status_code == 401

@@ -13,8 +13,8 @@ from engram.lifecycle.tiers import Policy, review, tagged_since, why
 from engram.model import Confidence, Kind, MemoryEntry, Truth
 from engram.query import Brief
 from engram.recall.ranking import fading
+from store_contract import Backend
 
-pytestmark = pytest.mark.all_backends
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 POLICY = Policy()
 
@@ -82,20 +82,6 @@ def test_long_term_becomes_persistent_by_the_three_rules() -> None:
                       POLICY)) is Tier.PERSISTENT
 
 
-def test_the_identity_tag_counts_from_when_it_was_put_on(store_dir: str | Path) -> None:
-    clock = ManualClock(T0)
-    with Memory(store_dir, clock=clock, embedder=None) as mem:
-        m = mem.add("My name is Ada", user_id="u1", tier="long_term")
-        clock.advance(timedelta(days=10))
-        mem.tag(m.id, add=["identity"])
-        history = mem.history(m.id)
-        assert tagged_since(history, "identity") == at(days=10)
-        assert review(mem.get(m.id), history, at(days=39), POLICY) is None
-        assert _to(review(mem.get(m.id), history, at(days=40), POLICY)) is Tier.PERSISTENT
-        mem.tag(m.id, remove=["identity"])
-        assert tagged_since(mem.history(m.id), "identity") is None
-
-
 def test_unused_memories_fade_by_half_life_and_persistent_ones_do_not() -> None:
     seen = Brief.of(entry(tier=Tier.LONG_TERM))
     assert fading(seen, at(days=0), 90) == 1.0
@@ -106,60 +92,74 @@ def test_unused_memories_fade_by_half_life_and_persistent_ones_do_not() -> None:
     assert fading(Brief.of(entry(tier=Tier.PERSISTENT)), at(days=900), 90) == 1.0
 
 
-def test_maintenance_over_simulated_months(store_dir: str | Path) -> None:
-    """Facts persist and fade unless used; chatter expires; identity becomes permanent."""
-    clock = ManualClock(T0)
-    with Memory(store_dir, clock=clock, embedder=None) as mem:
-        fact = mem.add("Ada lives in Lisbon", user_id="u1")
-        chatter = mem.add("Ada is tired today", user_id="u1", memory_type="context")
-        name = mem.add("Ada's full name is Ada Lovelace", user_id="u1", tags=["identity"])
-        used = mem.add("Ada prefers window seats", user_id="u1", memory_type="preference")
-        reports = []
-        for _day in range(120):
-            clock.advance(timedelta(days=1))
-            if _day % 5 == 0:
-                mem.search("window seats", user_id="u1")
-            reports.append(mem.maintain())
-        assert mem.get(chatter.id).status is Status.EXPIRED
-        assert mem.get(fact.id).tier is Tier.LONG_TERM
-        assert mem.get(name.id).tier is Tier.PERSISTENT
-        assert mem.get(used.id).tier is Tier.PERSISTENT  # recalled every 5 days for 4 months
-        # the fact went unused since its promotion on day 3: ranking trusts it less than 0.5
-        faded = mem.search("Ada lives in Lisbon", user_id="u1")[0]
-        assert faded.memory.id == fact.id
-        assert faded.components["confidence"] == pytest.approx(0.5 * 0.5 ** (117 / 90))
-        kept = mem.search("window seats", user_id="u1")[0]
-        assert kept.memory.id == used.id and kept.components["confidence"] == 0.5
-        assert sum(r.expired for r in reports) == 1
-        assert [m.id for m in mem.list(user_id="u1", status="expired")] == [chatter.id]
-        assert chatter.id not in [h.memory.id for h in mem.search("tired", user_id="u1")]
-        assert "persisted" in why(mem.get(fact.id), mem.history(fact.id), mem.policy)
-        assert "expired on" in why(mem.get(chatter.id), mem.history(chatter.id), mem.policy)
-
-
-def test_remember_turn_runs_overdue_maintenance_lazily(store_dir: str | Path) -> None:
-    clock = ManualClock(T0)
-    with Memory(store_dir, clock=clock, embedder=None) as mem:
-        mem.remember_turn("I'm feeling tired today.", user_id="u1", session_id="s1")
-        clock.advance(timedelta(days=4))
-        assert mem.list(user_id="u1", status="expired") == []
-        mem.remember_turn("Hello again.", user_id="u1", session_id="s2")
-        assert len(mem.list(user_id="u1", status="expired")) == 2  # the turn and its context
-
-
 def _to(change: object) -> Tier | None:
     return getattr(change, "to_tier", None)
 
 
-def test_maintenance_reads_only_what_a_rule_could_move(store_dir: str | Path) -> None:
-    clock = ManualClock(T0)
-    with Memory(store_dir, clock=clock, embedder=None) as mem:
-        mem.add_many([{"text": f"settled fact {i}", "user_id": "u1", "tier": "long_term"}
-                      for i in range(20)])
-        mem.add("a new fact", user_id="u1")
-        mem.add("a core fact", user_id="u1", tier="long_term", truth_category="absolute",
-                confidence=0.95)
-        mem.add("likes tea", user_id="u1", tier="long_term", memory_type="preference")
-        mem.add("my name", user_id="u1", tier="long_term", tags=["identity"])
-        report = mem.maintain()
-    assert report.examined == 4 and report.promoted == 1  # the core fact became persistent
+class TiersContract(Backend):
+    """Tiers and maintenance through a real store on every backend; run by test_store_*.py."""
+
+    def test_the_identity_tag_counts_from_when_it_was_put_on(self, store_dir: str | Path) -> None:
+        clock = ManualClock(T0)
+        with Memory(store_dir, clock=clock, embedder=None) as mem:
+            m = mem.add("My name is Ada", user_id="u1", tier="long_term")
+            clock.advance(timedelta(days=10))
+            mem.tag(m.id, add=["identity"])
+            history = mem.history(m.id)
+            assert tagged_since(history, "identity") == at(days=10)
+            assert review(mem.get(m.id), history, at(days=39), POLICY) is None
+            assert _to(review(mem.get(m.id), history, at(days=40), POLICY)) is Tier.PERSISTENT
+            mem.tag(m.id, remove=["identity"])
+            assert tagged_since(mem.history(m.id), "identity") is None
+
+    def test_maintenance_over_simulated_months(self, store_dir: str | Path) -> None:
+        """Facts persist and fade unless used; chatter expires; identity becomes permanent."""
+        clock = ManualClock(T0)
+        with Memory(store_dir, clock=clock, embedder=None) as mem:
+            fact = mem.add("Ada lives in Lisbon", user_id="u1")
+            chatter = mem.add("Ada is tired today", user_id="u1", memory_type="context")
+            name = mem.add("Ada's full name is Ada Lovelace", user_id="u1", tags=["identity"])
+            used = mem.add("Ada prefers window seats", user_id="u1", memory_type="preference")
+            reports = []
+            for _day in range(120):
+                clock.advance(timedelta(days=1))
+                if _day % 5 == 0:
+                    mem.search("window seats", user_id="u1")
+                reports.append(mem.maintain())
+            assert mem.get(chatter.id).status is Status.EXPIRED
+            assert mem.get(fact.id).tier is Tier.LONG_TERM
+            assert mem.get(name.id).tier is Tier.PERSISTENT
+            assert mem.get(used.id).tier is Tier.PERSISTENT  # recalled every 5 days for 4 months
+            # the fact went unused since its promotion on day 3: ranking trusts it less than 0.5
+            faded = mem.search("Ada lives in Lisbon", user_id="u1")[0]
+            assert faded.memory.id == fact.id
+            assert faded.components["confidence"] == pytest.approx(0.5 * 0.5 ** (117 / 90))
+            kept = mem.search("window seats", user_id="u1")[0]
+            assert kept.memory.id == used.id and kept.components["confidence"] == 0.5
+            assert sum(r.expired for r in reports) == 1
+            assert [m.id for m in mem.list(user_id="u1", status="expired")] == [chatter.id]
+            assert chatter.id not in [h.memory.id for h in mem.search("tired", user_id="u1")]
+            assert "persisted" in why(mem.get(fact.id), mem.history(fact.id), mem.policy)
+            assert "expired on" in why(mem.get(chatter.id), mem.history(chatter.id), mem.policy)
+
+    def test_remember_turn_runs_overdue_maintenance_lazily(self, store_dir: str | Path) -> None:
+        clock = ManualClock(T0)
+        with Memory(store_dir, clock=clock, embedder=None) as mem:
+            mem.remember_turn("I'm feeling tired today.", user_id="u1", session_id="s1")
+            clock.advance(timedelta(days=4))
+            assert mem.list(user_id="u1", status="expired") == []
+            mem.remember_turn("Hello again.", user_id="u1", session_id="s2")
+            assert len(mem.list(user_id="u1", status="expired")) == 2  # the turn and its context
+
+    def test_maintenance_reads_only_what_a_rule_could_move(self, store_dir: str | Path) -> None:
+        clock = ManualClock(T0)
+        with Memory(store_dir, clock=clock, embedder=None) as mem:
+            mem.add_many([{"text": f"settled fact {i}", "user_id": "u1", "tier": "long_term"}
+                          for i in range(20)])
+            mem.add("a new fact", user_id="u1")
+            mem.add("a core fact", user_id="u1", tier="long_term", truth_category="absolute",
+                    confidence=0.95)
+            mem.add("likes tea", user_id="u1", tier="long_term", memory_type="preference")
+            mem.add("my name", user_id="u1", tier="long_term", tags=["identity"])
+            report = mem.maintain()
+        assert report.examined == 4 and report.promoted == 1  # the core fact became persistent
