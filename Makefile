@@ -32,3 +32,8 @@ bench-recall: $(STAMP)
 
 clean:
 	rm -rf $(VENV) engram-data .pytest_cache .mypy_cache .ruff_cache
+
+# The CLI reference (docs/cli.md), generated from the command tree; tests/test_docs.py checks it.
+.PHONY: docs-cli
+docs-cli: $(STAMP)
+	$(PY) tests/test_docs.py
