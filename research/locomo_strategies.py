@@ -5,7 +5,7 @@ Measures evidence recall@5/10/20 (overall and per category 1-4) of many
 retrieval strategies over conversation turns, all in one run against the same
 baselines.  See docs/recall-research.md for the findings.
 
-    .venv/bin/python bench/research/locomo_strategies.py --data /work/shared/data/locomo
+    .venv/bin/python research/locomo_strategies.py --data /work/shared/data/locomo
 
 Protocol: each turn is one memory "Speaker: text" (+ " [shares photo: CAPTION]"),
 search is scoped to the question's conversation, every question of category

@@ -18,9 +18,9 @@ brute force. A filtered section measures user-scoped search (N vectors, U users)
 
 Usage (each method writes one JSON line to --out; the table is printed at the end):
 
-    python bench/vector_index.py --sizes 10000,100000,1000000
-    python bench/vector_index.py --sizes 100000 --methods usearch-i8,sqlitevec-i8 --filtered 0
-    python bench/vector_index.py --render results.jsonl      # only print the table
+    python research/vector_index.py --sizes 10000,100000,1000000
+    python research/vector_index.py --sizes 100000 --methods usearch-i8,sqlitevec-i8 --filtered 0
+    python research/vector_index.py --render results.jsonl      # only print the table
 
 Needs: numpy, sqlite-vec, usearch, hnswlib (optional), and a SQLite driver that
 can load extensions (stdlib sqlite3 if built with it, else pysqlite3 or apsw).
