@@ -72,7 +72,7 @@ def build_mcp(service: Service | None = None, principal: Principal | None = None
         plan = run(call, lambda svc, who: svc.context(
             who, query=query, user_id=user_id, budget_tokens=budget_tokens, style=style,
             via="mcp"))
-        return ctx.render(plan.memories, style)
+        return plan.text  # the prompt the budget was measured on
 
     @server.tool(description="Rate a memory: good, bad, or correction (with the right text).")
     def feedback(memory_id: str, rating: str, call: Context,

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from engram import context as ctx
 from engram.log.events import canonical_json
 from engram.query import Hit
 from engram.server.access import ADMIN, READ, Principal
@@ -122,7 +121,7 @@ def context(body: ContextRequest, svc: Svc, who: Who) -> dict[str, Any]:
                        conversation=[m.model_dump() for m in body.conversation],
                        budget_tokens=body.budget_tokens, style=body.style, limit=body.limit,
                        include_sensitive=body.include_sensitive)
-    return {"text": ctx.render(plan.memories, body.style), "prompt": plan.prompt.payload(),
+    return {"text": plan.text, "prompt": plan.prompt.payload(),
             "memory_ids": list(plan.memory_ids), "tokens_used": plan.tokens_used,
             "budget_tokens": plan.budget_tokens, "left_out_memories": plan.left_out_memories}
 
