@@ -69,7 +69,7 @@ def build_mcp(service: Service | None = None, principal: Principal | None = None
     @server.tool(description="What to know about the user for a query, within a token budget.")
     def context(query: str, call: Context, budget_tokens: int = 1500,
                 style: str = "markdown", user_id: str | None = None) -> str:
-        plan = run(call, lambda svc, who: svc.context(
+        plan: ctx.ContextPlan = run(call, lambda svc, who: svc.context(
             who, query=query, user_id=user_id, budget_tokens=budget_tokens, style=style,
             via="mcp"))
         return plan.text  # the prompt the budget was measured on
