@@ -16,7 +16,7 @@ run: $(STAMP)
 	$(VENV)/bin/engram demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff check src tests bench research
 	$(VENV)/bin/mypy
 
 test: lint

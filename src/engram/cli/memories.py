@@ -12,6 +12,7 @@ from rich.table import Table
 from engram.cli.options import (
     AgentOpt,
     DataOpt,
+    IdArg,
     JsonOpt,
     LimitOpt,
     OptUser,
@@ -74,8 +75,10 @@ def add(
     text: Annotated[str, typer.Argument(help="What to remember.")],
     data: DataOpt = DEFAULT_DATA, user: UserOpt = DEFAULT_USER, agent: AgentOpt = None,
     session: SessionOpt = None, tag: TagOpt = None,
-    memory_type: Annotated[str, typer.Option("--type")] = "fact",
-    tier: Annotated[str, typer.Option("--tier")] = "short_term",
+    memory_type: Annotated[str, typer.Option(
+        "--type", help="fact, preference, belief, skill, event or context.")] = "fact",
+    tier: Annotated[str, typer.Option(
+        "--tier", help="short_term, long_term or persistent.")] = "short_term",
     truth: Annotated[str, typer.Option("--truth", help="absolute, contextual, ...")] =
     "contextual",
     at: Annotated[str | None, typer.Option("--at", help="When it happened (ISO 8601).")] = None,
@@ -130,7 +133,8 @@ def list_(
     data: DataOpt = DEFAULT_DATA, user: OptUser = None, agent: AgentOpt = None,
     session: SessionOpt = None, tag: TagOpt = None, memory_type: TypeOpt = None,
     tier: TierOpt = None, since: SinceOpt = None, until: UntilOpt = None,
-    limit: LimitOpt = 50, offset: Annotated[int, typer.Option("--offset")] = 0,
+    limit: LimitOpt = 50,
+    offset: Annotated[int, typer.Option("--offset", help="Skip this many first.")] = 0,
     status: Annotated[str, typer.Option(
         "--status", help="active, superseded, expired or all.")] = "active",
     as_json: JsonOpt = False,
@@ -146,7 +150,7 @@ def list_(
         out.print(memories_table(entries, f"{len(entries)} memories"))
 
 
-def show(memory_id: Annotated[str, typer.Argument(metavar="ID")], data: DataOpt = DEFAULT_DATA,
+def show(memory_id: IdArg, data: DataOpt = DEFAULT_DATA,
          as_json: JsonOpt = False) -> None:
     """Show one memory and every event in its history."""
     with open_memory(data) as mem:
@@ -175,18 +179,21 @@ def history_table(events: Sequence[Event]) -> Table:
     return table
 
 
-def forget(memory_id: Annotated[str, typer.Argument(metavar="ID")],
+def forget(memory_id: IdArg,
            data: DataOpt = DEFAULT_DATA,
-           reason: Annotated[str | None, typer.Option("--reason")] = None) -> None:
+           reason: Annotated[str | None, typer.Option(
+               "--reason", help="Why, kept in the log.")] = None) -> None:
     """Forget a memory everywhere: projections, indexes, WAL and earlier event payloads."""
     with open_memory(data) as mem:
         mem.forget(memory_id, reason=reason)
     out.print(f"forgot {memory_id}")
 
 
-def tag(memory_id: Annotated[str, typer.Argument(metavar="ID")],
-        add: Annotated[list[str] | None, typer.Option("--add", "-a")] = None,
-        remove: Annotated[list[str] | None, typer.Option("--remove", "-r")] = None,
+def tag(memory_id: IdArg,
+        add: Annotated[list[str] | None, typer.Option(
+            "--add", "-a", help="Tag to add (repeatable).")] = None,
+        remove: Annotated[list[str] | None, typer.Option(
+            "--remove", "-r", help="Tag to remove (repeatable).")] = None,
         data: DataOpt = DEFAULT_DATA) -> None:
     """Add or remove tags on a memory."""
     with open_memory(data) as mem:
@@ -194,7 +201,7 @@ def tag(memory_id: Annotated[str, typer.Argument(metavar="ID")],
     out.print(f"{entry.id} tags: {', '.join(entry.tags) or '(none)'}")
 
 
-def feedback(memory_id: Annotated[str, typer.Argument(metavar="ID")],
+def feedback(memory_id: IdArg,
              rating: Annotated[str, typer.Argument(help="good, bad or correction.")],
              correction: Annotated[str | None, typer.Argument(
                  help="The corrected text (with 'correction').")] = None,

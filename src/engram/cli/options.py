@@ -31,6 +31,7 @@ TypeOpt = Annotated[str | None, typer.Option("--type", help="Memory type: fact, 
 TierOpt = Annotated[str | None, typer.Option("--tier", help="short_term, long_term, persistent.")]
 SinceOpt = Annotated[str | None, typer.Option("--since", help="Happened at or after (ISO 8601).")]
 UntilOpt = Annotated[str | None, typer.Option("--until", help="Happened before (ISO 8601).")]
+IdArg = Annotated[str, typer.Argument(metavar="ID", help="The memory's id.")]
 LimitOpt = Annotated[int, typer.Option("--limit", "-n", help="Most results to show.")]
 
 

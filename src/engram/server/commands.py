@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from engram.cli.options import DataOpt, fail
+from engram.cli.options import DataOpt, JsonOpt, fail
 from engram.errors import EngramError
 from engram.memory import Memory
 from engram.server.access import SCOPE_HELP
@@ -44,7 +44,7 @@ def _keyring(data: str) -> Iterator[tuple[Memory, KeyRing]]:
 def serve(
     data: DataOpt = DEFAULT_DATA,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port")] = 8765,
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8765,
     upstream: Annotated[str | None, typer.Option(
         "--upstream", envvar="ENGRAM_UPSTREAM",
         help="OpenAI-compatible base URL the proxy forwards to, e.g. "
@@ -135,7 +135,7 @@ def keys_create(
 
 @keys_app.command("list")
 def keys_list(data: DataOpt = DEFAULT_DATA,
-              as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+              as_json: JsonOpt = False) -> None:
     """Every key: id, user, scopes, created, revoked (never the token)."""
     with _keyring(data) as (_, keys):
         found = keys.all()
@@ -149,7 +149,8 @@ def keys_list(data: DataOpt = DEFAULT_DATA,
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: Annotated[str, typer.Argument(metavar="KEY_ID")],
+def keys_revoke(key_id: Annotated[str, typer.Argument(
+                    metavar="KEY_ID", help="The key's id (see engram keys list).")],
                 data: DataOpt = DEFAULT_DATA) -> None:
     """Revoke a key at once, for every server on this store."""
     with _keyring(data) as (mem, keys):
