@@ -2,12 +2,14 @@
 
 import io
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from engram import ManualClock, Memory
 from engram.errors import InvalidInput, StoreError
+from engram.log.events import event_hash
 from engram.log.export import read_events, write_events
 
 pytestmark = pytest.mark.all_backends
@@ -57,3 +59,33 @@ def test_bad_files_name_the_line_and_change_nothing(new_store: Callable[[], Path
         with pytest.raises(StoreError, match=r"line 1: .*does not continue the chain"):
             target.import_events(read_events(b"".join(lines[1:])))
         assert target.stats()["events"] == 0 and target.count() == 0
+
+
+def test_the_order_of_the_lines_does_not_matter(new_store: Callable[[], Path],
+                                                clock: ManualClock) -> None:
+    with Memory(new_store(), clock=clock) as source:
+        populate(source)
+        text = export(source)
+        memories = source.list(limit=None)
+    lines = text.splitlines(keepends=True)
+    with Memory(new_store(), clock=clock) as copy:
+        assert copy.import_events(read_events("".join(reversed(lines)).encode())) == len(lines)
+        assert export(copy) == text and copy.list(limit=None) == memories
+        assert copy.verify().ok
+
+
+def test_an_event_that_differs_from_the_stored_one_is_refused(
+        new_store: Callable[[], Path]) -> None:
+    with Memory(new_store()) as source:
+        source.add("the original text", user_id="u")
+        text = export(source)
+    with Memory(new_store()) as copy:
+        copy.import_events(read_events(text.encode()))
+        original = read_events(text.encode())[0]
+        damaged = replace(original, actor="mallory")  # its hash no longer matches it
+        with pytest.raises(StoreError, match=r"line 1: .*is damaged .*hash does not match"):
+            copy.import_events([damaged])
+        resealed = replace(damaged, hash=event_hash(damaged))  # consistent, but not ours
+        with pytest.raises(StoreError, match=r"line 1: .*differs from the stored event"):
+            copy.import_events([resealed])
+        assert copy.verify().ok and copy.stats()["events"] == 1

@@ -96,6 +96,9 @@ def admit(events: Sequence[Event], *, known: Mapping[str, str],
                       key=lambda pair: (pair[1].device_id, pair[1].seq, pair[0]))
     for number, event in numbered:
         stored = seen.get(event.id)
+        if stored is not None and (damage := chain_problem(event, event.prev_hash)):
+            raise StoreError(f"line {number}: event {event.id} is damaged ({damage}); export "
+                             "the events again with `engram export`")
         if stored is not None:
             if stored != event.hash:
                 raise StoreError(f"line {number}: event {event.id} differs from the stored "
