@@ -4,11 +4,14 @@ stored, and an event from a newer Engram is refused with the fix."""
 from __future__ import annotations
 
 import io
+import sqlite3
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from engram import Memory
 from engram.errors import InvalidInput
 from engram.log import upcast as U
 from engram.log.events import (
@@ -72,3 +75,14 @@ def test_an_event_from_a_newer_engram_is_refused_with_the_fix() -> None:
     write_events([newer], buffer)
     with pytest.raises(InvalidInput, match=r"line 1: schema: .*upgrade engram-memory"):
         read_events(buffer.getvalue().encode())
+
+
+def test_a_store_holding_an_event_from_a_newer_engram_is_refused_on_read(
+        tmp_path: Path) -> None:
+    with Memory(tmp_path / "store", embedder=None) as mem:
+        entry = mem.add("written by a future Engram", user_id="u")
+    with sqlite3.connect(tmp_path / "store" / "engram.db") as db:
+        db.execute("UPDATE events SET schema = ?", (SCHEMA_VERSION + 1,))
+    with Memory(tmp_path / "store", embedder=None) as mem, \
+            pytest.raises(InvalidInput, match=r"schema: .*upgrade engram-memory"):
+        mem.history(entry.id)
