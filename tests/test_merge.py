@@ -27,24 +27,16 @@ Snapshot = tuple[list[dict[str, object]], dict[str, list[str]]]
 
 
 def snapshot(mem: Memory) -> Snapshot:
-    """Every memory, and the keyword index's answers read through a second handle on the
-    store: term counts cached by this handle's searches go stale when an update adds a word
-    without changing the store's size (a keyword-search cache issue apart from the log)."""
+    """Every memory, and the keyword index's answers."""
     entries = sorted((e.to_dict() for e in mem.list(limit=None, status="all")),
                      key=lambda d: str(d["id"]))
-    with Memory(LOCATIONS[mem], embedder=None) as fresh:
-        searches = {w: sorted(e.id for e, _ in fresh.store.keyword_search(
-            [w], Filters(user_id="u"), 100)) for w in WORDS}
+    searches = {w: sorted(e.id for e, _ in mem.store.keyword_search(
+        [w], Filters(user_id="u"), 100)) for w in WORDS}
     return entries, searches
 
 
-LOCATIONS: dict[Memory, str | Path] = {}
-
-
 def opened(location: str | Path, **kwargs: Any) -> Memory:
-    mem = Memory(location, embedder=None, **kwargs)
-    LOCATIONS[mem] = location
-    return mem
+    return Memory(location, embedder=None, **kwargs)
 
 
 def lines(mem: Memory) -> list[str]:
@@ -160,4 +152,3 @@ def test_any_interleaving_merges_to_the_same_memories_as_a_rebuild(
     finally:
         for mem in mems.values():
             mem.close()
-            LOCATIONS.pop(mem)

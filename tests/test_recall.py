@@ -215,6 +215,13 @@ class RecallContract(Backend):
             assert hits[0].memory.id == dog.id
             assert hits[0].components["keyword"] == 0.0 and hits[0].components["vector"] > 0.25
 
+    def test_a_word_an_edit_adds_is_found_at_once(self, store_dir: Path) -> None:
+        with Memory(store_dir, embedder=None) as mem:
+            entry = mem.add("Ada lives in Lisbon", user_id="u")
+            assert mem.search("berlin", user_id="u") == []  # counted in no row, then...
+            mem.update(entry.id, text="Ada lives in Lisbon and Berlin")  # the same size
+            assert [h.memory.id for h in mem.search("berlin", user_id="u")] == [entry.id]
+
     def test_vector_filters_apply_before_the_top_k_cut(self, store_dir: Path) -> None:
         with Memory(store_dir, embedder=HashingEmbedder()) as mem:
             mem.add_many([{"text": f"red apples and green pears {i}", "user_id": "u",

@@ -57,3 +57,12 @@ def index_keys(text: str, occurred_at: datetime, before: Sequence[str],
     return (f"{text} {topic}" if topic else text, at(before, 0), at(after, 0), at(before, 1),
             at(after, 1), date_words(occurred_at))
 
+
+def count_is_current(cached: tuple[int, int] | None, total: int) -> bool:
+    """Whether a cached (rows holding a term, store size then) may still be used at store size
+    `total`: never for a term that was in no row (an edit can add it without the store
+    growing, and a term counted in no row is dropped from the query); otherwise while the
+    size is unchanged, or within 1% in a store of 10k rows or more."""
+    if cached is None or cached[0] == 0:
+        return False
+    return cached[1] == total or (total >= 10_000 and abs(cached[1] - total) <= total // 100)

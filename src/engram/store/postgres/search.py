@@ -17,7 +17,7 @@ from engram.embed import vectors
 from engram.embed.vectors import Array, Vec8
 from engram.query import Brief, Filters
 from engram.store import rows as R
-from engram.store.keyword_layout import MAX_TERM_ROWS, MAX_TERM_SHARE
+from engram.store.keyword_layout import MAX_TERM_ROWS, MAX_TERM_SHARE, count_is_current
 from engram.store.postgres import projection as PP
 from engram.store.postgres.schema import RANK_WEIGHTS, TS_CONFIG, read_meta, write_meta
 
@@ -66,9 +66,7 @@ class KeywordIndex:
                                  "FROM unnest(%s::text[]) AS t", (missing,)):
                 self._stems[row["t"]] = row["q"]
         queries = {q for t in terms if (q := self._stems.get(t))}
-        fresh = {q for q in queries if (hit := self._counts.get(q)) is None
-                 or not (hit[1] == total or (total >= 10_000
-                                             and abs(hit[1] - total) <= total // 100))}
+        fresh = {q for q in queries if not count_is_current(self._counts.get(q), total)}
         if len(self._counts) > 50_000:
             self._counts.clear()
         for q in fresh:

@@ -10,7 +10,13 @@ from typing import Any
 
 from engram.query import Brief, Filters
 from engram.store import rows as R
-from engram.store.keyword_layout import INDEX_COLUMNS, INDEX_WEIGHTS, MAX_TERM_ROWS, MAX_TERM_SHARE
+from engram.store.keyword_layout import (
+    INDEX_COLUMNS,
+    INDEX_WEIGHTS,
+    MAX_TERM_ROWS,
+    MAX_TERM_SHARE,
+    count_is_current,
+)
 from engram.store.sqlite import projection as P
 
 BEST_FIRST_FACTOR = 4  # rows fetched per wanted one before filtering (see _best_then_filter)
@@ -158,11 +164,8 @@ class KeywordSearch:
     def _term_rows(self, c: sqlite3.Connection, stems: set[str],
                    total: int) -> dict[str, int]:
         """Rows holding each stem. FTS5 counts them by walking the term's whole posting list
-        (5 ms for a term in 289k rows), so counts are cached; in a store of 10k rows or more
-        a count may be reused until the store has grown or shrunk by 1%."""
-        fresh = {t for t in stems if (hit := self._term_cache.get(t)) is None
-                 or not (hit[1] == total or (total >= 10_000
-                                             and abs(hit[1] - total) <= total // 100))}
+        (5 ms for a term in 289k rows), so counts are cached (`count_is_current`)."""
+        fresh = {t for t in stems if not count_is_current(self._term_cache.get(t), total)}
         if fresh:
             found = dict(c.execute(
                 f"SELECT term, doc FROM temp.memory_terms WHERE term IN "
