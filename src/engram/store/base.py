@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -96,6 +96,11 @@ class Store(Protocol):
 
     def heads(self) -> dict[str, Head]:
         """Each device's last event in this store."""
+        ...
+
+    def events_after(self, vector: Mapping[str, int]) -> Iterator[Event]:
+        """Every event past `vector` (device -> the last seq the reader holds; absent: none),
+        device by device in chain order: what a peer at `vector` lacks."""
         ...
 
     def import_events(self, events: list[Event]) -> int: ...

@@ -9,7 +9,7 @@ Reads take no lock. Design notes and numbers: docs/postgres.md.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
@@ -242,6 +242,15 @@ class PostgresStore(DerivedReads):
             cursor.execute(f"SELECT pos, {R.EVENT_COLUMNS} FROM events ORDER BY {order}")
             for row in cursor:
                 yield row["pos"], R.event_from(row)
+
+    def events_after(self, vector: Mapping[str, int]) -> Iterator[Event]:
+        for device, head in sorted(self.heads().items()):
+            if head.seq > vector.get(device, 0):
+                with self._pool.connection() as c:
+                    rows = c.execute(
+                        f"SELECT {R.EVENT_COLUMNS} FROM events WHERE device_id = %s AND "
+                        "seq > %s ORDER BY seq", (device, vector.get(device, 0))).fetchall()
+                yield from (R.event_from(row) for row in rows)
 
     def heads(self) -> dict[str, Head]:
         with self._pool.connection() as c:

@@ -7,7 +7,7 @@ import random
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -285,6 +285,14 @@ class SQLiteStore(DerivedReads):
         cursor = self._conn.execute(f"SELECT {R.EVENT_COLUMNS} FROM events ORDER BY {MERGE_ORDER}")
         for row in cursor:
             yield R.event_from(row)
+
+    def events_after(self, vector: Mapping[str, int]) -> Iterator[Event]:
+        for device, head in sorted(self.heads().items()):
+            if head.seq > vector.get(device, 0):
+                rows = self._conn.execute(
+                    f"SELECT {R.EVENT_COLUMNS} FROM events WHERE device_id = ? AND seq > ? "
+                    "ORDER BY seq", (device, vector.get(device, 0)))
+                yield from (R.event_from(row) for row in rows)
 
     def heads(self) -> dict[str, Head]:
         rows = self._conn.execute(
