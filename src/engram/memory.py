@@ -44,6 +44,7 @@ from engram.recall.ranking import DEFAULT_WEIGHTS, Weights
 from engram.recall.usage import AccessLog
 from engram.store import DEFAULT_DATA, open_store
 from engram.store.base import Store
+from engram.sync import exchange
 from engram.validate import DEFAULT_USER
 
 
@@ -355,6 +356,22 @@ class Memory:
 
     def verify(self) -> ChainReport:
         return self.store.verify()
+
+    # ------------------------------------------------------------ sync (docs/sync.md)
+
+    def sync_export(self, path: str | Path, peer: str | None = None,
+                    user: str | None = None) -> exchange.ExportReport:
+        """Write a bundle of the events `peer` lacks by what this store knows of it (all
+        events when no peer is named or nothing is known); `user` limits it to that user's
+        memories (other events travel redacted, so the chains stay whole)."""
+        self.flush()
+        return exchange.export(self.store, Path(path), self.clock.now(), peer=peer, user=user)
+
+    def sync_import(self, path: str | Path, peer: str | None = None) -> exchange.ImportReport:
+        """Apply a bundle in one transaction (all or nothing; events already held are
+        skipped), and learn what its sender holds (`peer` names it; default: by device)."""
+        header, events = exchange.load(Path(path))
+        return exchange.apply(self.store, header, events, self.clock.now(), peer=peer)
 
     def stats(self) -> dict[str, object]:
         return self.store.stats()

@@ -23,10 +23,10 @@ UPDATABLE = frozenset({
 
 
 def targets(event: Event) -> list[str]:
-    """Ids of the memories an event changes."""
+    """Ids of the memories an event changes (a redacted access batch, as a per-user sync
+    sends another user's, changes none)."""
     if event.type is EventType.ACCESSED:
-        assert event.payload is not None
-        return list(event.payload["accesses"])
+        return list(event.payload["accesses"]) if event.payload is not None else []
     return [event.memory_id] if event.memory_id else []
 
 
@@ -56,6 +56,11 @@ def apply(current: MemoryEntry | None, event: Event, memory_id: str) -> MemoryEn
         links = current.links.add(LinkKind(p["kind"]), p["target"])
         return replace(current, links=links, updated_at=at)
     if event.type is EventType.TIER_CHANGED:
+        # A transition decided from another tier than the current one is stale: another
+        # device recorded it (or a later one) first. Skipping it keeps promotions made by
+        # maintenance on two devices from undoing each other (docs/sync.md).
+        if p.get("from", current.tier.value) != current.tier.value:
+            return current
         return replace(current, tier=Tier(p["to"]), updated_at=at)
     conf = current.confidence
     # Events carry the confidence their writer computed, so replay never re-derives it.
@@ -81,6 +86,10 @@ def apply(current: MemoryEntry | None, event: Event, memory_id: str) -> MemoryEn
             updated_at=at,
         )
     if event.type is EventType.EXPIRED:
+        # Only an active memory expires: a second device's expiry of the same memory, or one
+        # decided before a supersession arrived, is recognised and changes nothing.
+        if current.status is not Status.ACTIVE:
+            return current
         return replace(current, status=Status.EXPIRED, updated_at=at)
     if event.type is EventType.FEEDBACK:
         return replace(current, confidence=replace(conf, overall=overall),

@@ -46,7 +46,8 @@ def effects(event: Event, past: Sequence[Event] = (),
     """The effects of storing `event`, given the stored events of its memory (`past`, any
     order, the event itself excluded) and the memory as the projection holds it."""
     if event.type is EventType.ACCESSED:
-        assert event.payload is not None
+        if event.payload is None:  # another user's batch in a per-user sync: nothing to count
+            return NONE
         return Effects(accesses=event.payload["accesses"])
     if event.type is EventType.FORGOTTEN:
         texts = {current.content_hash} if current is not None else set()

@@ -45,7 +45,9 @@ CHAT_SUMMARY = Setting("chat.summary", Scope.LOG,
                        "a chat session's model-written summary, per user:session")
 OLLAMA_CONTEXT = Setting("chat.ollama_context", Scope.DEVICE,
                          "one Ollama model's context tokens, per user:session:model")
+SYNC_PEERS = Setting("sync.peers", Scope.DEVICE,
+                     "per peer name: its URL and what this store knows the peer holds")
 
 SETTINGS = (EMBEDDER, EMBEDDER_MODEL, MAINTAINED_AT, API_KEYS, CONTEXT_USAGE, CHAT_SUMMARY,
-            OLLAMA_CONTEXT)
+            OLLAMA_CONTEXT, SYNC_PEERS)
 TRAVELLING = tuple(s for s in SETTINGS if s.scope is Scope.LOG)

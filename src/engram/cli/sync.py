@@ -1,0 +1,112 @@
+"""`engram sync`: replicate the event log between stores (docs/sync.md). Bundles here; other
+transports register their commands on `sync_app` too."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from engram.cli.options import DataOpt, JsonOpt, emit_json, open_memory, out
+from engram.store import DEFAULT_DATA
+from engram.sync import peers
+from engram.sync import vector as vectors
+
+sync_app = typer.Typer(no_args_is_help=True,
+                       help="Sync with other stores: bundles of events, peers, status.")
+
+PeerOpt = Annotated[str | None, typer.Option(
+    "--peer", help="Send only what this peer lacks, by what we know it holds (default: "
+                   "every event).")]
+ScopeOpt = Annotated[str | None, typer.Option(
+    "--user", "-u", help="Carry only this user's memories; other events travel redacted.")]
+FromOpt = Annotated[str | None, typer.Option(
+    "--peer", help="The peer the bundle comes from (default: found by its device id).")]
+
+
+@sync_app.command("export")
+def export(output: Annotated[Path, typer.Argument(metavar="OUT", help="Bundle file to write.")],
+           peer: PeerOpt = None, user: ScopeOpt = None, data: DataOpt = DEFAULT_DATA,
+           as_json: JsonOpt = False) -> None:
+    """Write a bundle of the events a peer lacks (gzip JSON lines, deterministic)."""
+    with open_memory(data) as mem:
+        report = mem.sync_export(output, peer=peer, user=user)
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    whom = f" for {peer}" if peer else ""
+    scope = f" ({user}'s memories)" if user else ""
+    out.print(f"wrote {report.events} events{whom}{scope} to {output} "
+              f"({report.bytes:,} bytes)", highlight=False)
+
+
+@sync_app.command("import")
+def import_(file: Annotated[Path, typer.Argument(help="A bundle from `engram sync export`.")],
+            peer: FromOpt = None, data: DataOpt = DEFAULT_DATA, as_json: JsonOpt = False) -> None:
+    """Apply a bundle: all or nothing, events already held skipped (twice is a no-op)."""
+    with open_memory(data) as mem:
+        report = mem.sync_import(file, peer=peer)
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    sender = f" from {report.peer}" if report.peer else ""
+    out.print(f"imported {report.new} new events{sender} ({report.skipped} already held) "
+              f"of {len(report.devices)} devices", highlight=False)
+
+
+@sync_app.command("status")
+def status(data: DataOpt = DEFAULT_DATA, as_json: JsonOpt = False) -> None:
+    """Per peer: the last exchange, and events ahead and behind (from version vectors)."""
+    with open_memory(data) as mem:
+        mine = vectors.of_heads(mem.store.heads())
+        rows = peers.status(mine, peers.load(mem.store))
+        device = mem.store.device_id
+    if as_json:
+        emit_json({"device_id": device, "vector": mine, "peers": [r.to_dict() for r in rows]})
+        return
+    table = Table(title=f"sync status of {device} ({vectors.ahead(mine, {})} events)")
+    for name in ("peer", "url", "last exchange", "last sent", "ahead", "behind"):
+        table.add_column(name)
+    for row in rows:
+        p = row.peer
+        table.add_row(p.name, p.url or "", _when(p.last_exchange), _when(p.last_sent),
+                      str(row.ahead), str(row.behind))
+    out.print(table)
+
+
+@sync_app.command("peers")
+def peers_(data: DataOpt = DEFAULT_DATA, as_json: JsonOpt = False) -> None:
+    """The known peers: name, URL, device id."""
+    with open_memory(data) as mem:
+        known = peers.load(mem.store)
+    if as_json:
+        emit_json([p.to_dict() for p in known.values()])
+        return
+    table = Table(title="sync peers")
+    for name in ("peer", "url", "device"):
+        table.add_column(name)
+    for p in known.values():
+        table.add_row(p.name, p.url or "", p.device_id or "")
+    out.print(table)
+
+
+@sync_app.command("peer-add")
+def peer_add(name: Annotated[str, typer.Argument(help="A name for the peer, e.g. edge-board.")],
+             url: Annotated[str | None, typer.Argument(
+                 help="Where its `engram serve` listens, if it has one.")] = None,
+             data: DataOpt = DEFAULT_DATA) -> None:
+    """Name a peer (or give a known one a URL); what we know it holds is kept."""
+    with open_memory(data) as mem:
+        peers.add(mem.store, name, url)
+    out.print(f"peer {name}" + (f" at {url}" if url else ""), highlight=False)
+
+
+# Transports beyond bundles (`engram sync peer URL --key`, in sync/http*.py) add their
+# commands to `sync_app` here.
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else "never"
