@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from engram import context as ctx
 from engram import validate
@@ -46,6 +46,9 @@ from engram.store import DEFAULT_DATA, open_store
 from engram.store.base import Store
 from engram.sync import exchange
 from engram.validate import DEFAULT_USER
+
+if TYPE_CHECKING:
+    from engram.sync.http import SyncReport
 
 
 class Memory:
@@ -372,6 +375,14 @@ class Memory:
         skipped), and learn what its sender holds (`peer` names it; default: by device)."""
         header, events = exchange.load(Path(path))
         return exchange.apply(self.store, header, events, self.clock.now(), peer=peer)
+
+    def sync_peer(self, url: str, key: str | None = None, *, push: bool = True,
+                  pull: bool = True, batch: int = 1000,
+                  progress: Callable[[str, int, int], None] | None = None) -> SyncReport:
+        """Exchange events with the `engram serve` at `url` over HTTP (`sync.http.sync_peer`:
+        batches, resumable; needs the `server` extra)."""
+        from engram.sync.http import sync_peer
+        return sync_peer(self, url, key, push=push, pull=pull, batch=batch, progress=progress)
 
     def stats(self) -> dict[str, object]:
         return self.store.stats()

@@ -12,14 +12,16 @@ from dataclasses import dataclass
 from engram.errors import EngramError
 from engram.model import MemoryEntry, Privacy
 
-READ, WRITE, ANY_USER, ADMIN = "read", "write", "any-user", "admin"
+READ, WRITE, ANY_USER, ADMIN, SYNC = "read", "write", "any-user", "admin", "sync"
 KEY_COOKIE = "engram_key"  # the dashboard's session cookie
-SCOPES = (READ, WRITE, ANY_USER, ADMIN)
+SCOPES = (READ, WRITE, ANY_USER, ADMIN, SYNC)
 SCOPE_HELP = {
     READ: "search, list, read memories and contexts, chat through the proxy",
     WRITE: "add, update, forget, give feedback; the proxy records exchanges",
     ANY_USER: "act for the user a request names (user_id, the OpenAI `user` field)",
     ADMIN: "store-wide: every user, maintain, export of the event log, stats, dashboard",
+    SYNC: "replicate the event log over /sync (the key's user's memories only, unless the "
+          "key also has any-user or admin)",
 }
 
 

@@ -178,7 +178,7 @@ async def _maintain_periodically(svc: Service, every_s: float) -> None:
 def create_app(config: ServerConfig, memory: Memory | None = None) -> FastAPI:
     """The service over `memory` (one connection for everything), or over the store at
     `config.data`, opened at startup with `config.readers` extra connections for reads."""
-    from engram.server import dashboard, proxy, routes
+    from engram.server import dashboard, proxy, routes, sync_routes
     from engram.server.mcp import build_mcp
 
     mcp = build_mcp()
@@ -212,6 +212,7 @@ def create_app(config: ServerConfig, memory: Memory | None = None) -> FastAPI:
     app.add_middleware(Gate, max_body_bytes=config.max_body_bytes)
     _install_errors(app)
     app.include_router(routes.router)
+    app.include_router(sync_routes.router)
     app.include_router(proxy.router)
     app.include_router(dashboard.router)
     app.mount("/dashboard/static", dashboard.static_files(), name="static")

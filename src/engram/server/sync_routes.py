@@ -1,0 +1,114 @@
+"""Replication over HTTP: `/sync/heads`, `/sync/pull` and `/sync/push`, for keys with the
+`sync` scope (`engram sync peer` is the client, `engram.sync.http`).
+
+A key with `any-user` or `admin` beside `sync` replicates the whole log. A key of one user
+pulls that user's events in full and every other event redacted (`sync.scope`: chains are
+gap-free, so the stubs travel, verify and fold to nothing), and may push only events of that
+user's memories: a batch that touches another user's memory is refused whole (403)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from itertools import islice
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from engram.errors import InvalidInput, StoreError
+from engram.log.events import Event, EventType
+from engram.log.projection import targets
+from engram.server.access import SYNC, Forbidden, Principal
+from engram.server.routes import principal, service
+from engram.server.service import Service
+from engram.sync import scope
+from engram.sync import vector as vectors
+from engram.sync.http import parse_events
+
+router = APIRouter(prefix="/sync", tags=["sync"])
+Svc = Annotated[Service, Depends(service)]
+Who = Annotated[Principal, Depends(principal)]
+MAX_BATCH = 10_000
+
+
+class PullRequest(BaseModel):
+    vector: dict[str, Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict, description="What the caller holds: device id -> last seq",
+        examples=[{"01HV3K9Q2M8X": 120}])
+    limit: int = Field(1000, ge=1, le=MAX_BATCH, description="Most events in the answer")
+
+
+class PushRequest(BaseModel):
+    events: list[dict[str, Any]] = Field(
+        max_length=MAX_BATCH, description="Exported events (`Event.to_dict`), any order")
+
+
+def _reach(who: Principal) -> str | None:
+    """The one user whose events `who` may move, or None for every user's."""
+    who.require(SYNC)
+    return None if who.any_user else who.user_id
+
+
+@router.get("/heads", summary="This store's device id and version vector (sync)")
+def heads(svc: Svc, who: Who) -> dict[str, Any]:
+    _reach(who)
+    with svc.reading() as mem:
+        held = vectors.of_heads(mem.store.heads())
+        return {"device_id": mem.store.device_id, "vector": held,
+                "max_body": svc.config.max_body_bytes}
+
+
+@router.post("/pull", summary="The next batch of events the caller lacks (sync)")
+def pull(body: PullRequest, svc: Svc, who: Who) -> dict[str, Any]:
+    """At most `limit` events past the caller's `vector`, device by device in chain order; the
+    answer's `vector` is what the caller holds once it has applied them (ask again with it
+    while `remaining` is not 0)."""
+    user = _reach(who)
+    with svc.reading() as mem:
+        held = vectors.of_heads(mem.store.heads())
+        batch = list(islice(mem.store.events_after(body.vector), body.limit))
+        if user is not None:
+            batch = list(scope.scoped(batch, scope.owned(mem.store, user)))
+    reached = vectors.merged(body.vector, {e.device_id: e.seq for e in batch})
+    return {"events": [e.to_dict() for e in batch], "vector": reached,
+            "remaining": vectors.ahead(held, reached)}
+
+
+@router.post("/push", summary="Apply a batch of events in one transaction (sync)")
+def push(body: PushRequest, svc: Svc, who: Who) -> dict[str, Any]:
+    """Admit the events (verified, idempotent, all or nothing); answers how many were new and
+    this store's vector after them."""
+    user = _reach(who)
+    events = parse_events(body.events)
+    with svc.lock:
+        if user is not None:
+            touched = {m for e in events for m in targets(e)}
+            _check_owner(events, user, {e.id: e.user_id for e in
+                                        svc.memory.store.get_many(touched).values()})
+        try:
+            added = svc.memory.import_events(events)
+        except StoreError as exc:
+            raise InvalidInput("events", str(exc), "nothing of this batch was applied; run "
+                               "`engram verify` on the sending store") from None
+        held = vectors.of_heads(svc.memory.store.heads())
+    return {"received": len(events), "added": added, "vector": held}
+
+
+def _check_owner(events: list[Event], user: str, owners: Mapping[str, str]) -> None:
+    """Refuse the batch unless every event is about `user`'s memories: held here for them,
+    or added for them earlier in the batch (the client sends in merge order). An event of a
+    memory this store does not hold passes only when it carries nothing (a redacted stub or a
+    forget): it folds to nothing."""
+    known = dict(owners)
+    for event in sorted(events, key=lambda e: (e.hlc, e.device_id, e.seq)):
+        if event.type is EventType.ADDED and event.payload is not None:
+            known.setdefault(event.memory_id or "", str(event.payload["memory"]["user_id"]))
+        for memory_id in targets(event):
+            owner = known.get(memory_id)
+            if owner == user or (owner is None and (
+                    event.redacted or event.type is EventType.FORGOTTEN)):
+                continue
+            raise Forbidden("events", f"event {event.id} touches memory {memory_id}, which "
+                            f"{'belongs to another user' if owner else 'this store lacks'}",
+                            f"this key may send only {user!r}'s events; nothing was applied "
+                            "(sync this device with a key that has the any-user scope)")
