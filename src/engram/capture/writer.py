@@ -144,6 +144,8 @@ class Writer:
                 turn = tx.get(turn_id)
                 if turn is not None and turn.status is Status.ACTIVE and TURN_TAG in turn.tags:
                     self._supersede(tx, turn, stored, stamp)
+        if not decision.supersede:
+            return stored  # as stored: an added entry folds to itself
         return tx.get(stored.id) or stored
 
     def append(self, tx: Tx, kind: EventType, memory_id: str, payload: dict[str, Any]) -> None:
