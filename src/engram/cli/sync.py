@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from engram.cli.options import DataOpt, JsonOpt, emit_json, open_memory, out
+from engram.cli.options import DataOpt, JsonOpt, emit_json, fail, open_memory, out
 from engram.store import DEFAULT_DATA
 from engram.sync import peers
 from engram.sync import vector as vectors
@@ -104,8 +104,45 @@ def peer_add(name: Annotated[str, typer.Argument(help="A name for the peer, e.g.
     out.print(f"peer {name}" + (f" at {url}" if url else ""), highlight=False)
 
 
-# Transports beyond bundles (`engram sync peer URL --key`, in sync/http*.py) add their
-# commands to `sync_app` here.
+@sync_app.command("peer")
+def peer(
+    url: Annotated[str, typer.Argument(
+        help="The peer's `engram serve` base URL, e.g. http://192.168.1.20:8765, or the name "
+             "of a peer added with a URL.")],
+    key: Annotated[str | None, typer.Option(
+        "--key", envvar="ENGRAM_SYNC_KEY",
+        help="The peer's API key with the sync scope (env ENGRAM_SYNC_KEY); none for a "
+             "loopback peer without keys.")] = None,
+    push_only: Annotated[bool, typer.Option(
+        "--push", help="Only send what the peer lacks.")] = False,
+    pull_only: Annotated[bool, typer.Option(
+        "--pull", help="Only receive what this store lacks.")] = False,
+    batch: Annotated[int, typer.Option(
+        "--batch", help="Events per request; each batch is one transaction.")] = 1000,
+    data: DataOpt = DEFAULT_DATA, as_json: JsonOpt = False) -> None:
+    """Exchange events both ways with another `engram serve` over HTTP, in batches, resumable."""
+    from rich.progress import Progress
+
+    if push_only and pull_only:
+        fail("--push, --pull: both given; choose one, or neither to exchange both ways")
+    with open_memory(data) as mem:
+        named = peers.get(mem.store, url) if not url.startswith(("http://", "https://")) \
+            else None
+        target = named.url if named and named.url else url
+        with Progress(transient=True, console=out) as bar:
+            tasks = {d: bar.add_task(f"{d}ing", total=None) for d in ("pull", "push")}
+
+            def progress(direction: str, done: int, total: int) -> None:
+                bar.update(tasks[direction], completed=done, total=total)
+
+            report = mem.sync_peer(target, key, push=not pull_only, pull=not push_only,
+                                   batch=batch, progress=progress)
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    out.print(f"{report.peer} ({report.url}): received {report.pulled_new} new events "
+              f"({report.pulled} sent), sent {report.pushed_new} new ({report.pushed}) in "
+              f"{report.batches} batches, {report.seconds:.2f} s", highlight=False)
 
 
 def _when(moment: datetime | None) -> str:

@@ -202,7 +202,7 @@ class _Link:
                                  "upgrade engram-memory there, or check the URL")
             return PeerError("peer", f"{self.url} answered {status} at {where}",
                              "see the peer's log")
-        if status in (401, 403):
+        if status == 401 or (status == 403 and field != "events"):
             return PeerError("key", f"{self.url} refused the key ({status}): {field}: "
                              f"{problem}", fix)
         return PeerError("peer", f"{self.url} refused {where} ({status}): {field}: {problem}",
