@@ -32,8 +32,13 @@ def targets(event: Event) -> list[str]:
 
 def apply(current: MemoryEntry | None, event: Event, memory_id: str) -> MemoryEntry | None:
     """The memory `memory_id` after `event`; None when it does not exist (or was forgotten)."""
-    if event.type is EventType.FORGOTTEN or event.payload is None:
-        return None  # a redacted payload always belongs to a forgotten memory
+    if event.type is EventType.FORGOTTEN:
+        return None
+    if event.payload is None:
+        # Redacted: an event of a forgotten memory (whose added event is redacted too, so
+        # there is nothing to keep), or another user's event that a per-user sync carried
+        # as a stub, which must not touch a memory this store holds in full.
+        return current
     p = event.payload
     if event.type is EventType.ADDED:
         return MemoryEntry.from_dict(p["memory"])
