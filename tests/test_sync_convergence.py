@@ -35,7 +35,7 @@ class Replicas(RuleBasedStateMachine):
         self.clocks = [ManualClock(start + timedelta(hours=3 * i)) for i in range(3)]
         self.mems = [Memory(self.dir / name, clock=clock, device_id=name, embedder=None)
                      for name, clock in zip(NAMES, self.clocks, strict=True)]
-        self.bundles: list[Path] = []
+        self.sent: list[Path] = []
 
     def _tick(self, i: int, minutes: int = 1) -> Memory:
         self.clocks[i].advance(timedelta(minutes=minutes))
@@ -102,20 +102,20 @@ class Replicas(RuleBasedStateMachine):
         if both_ways and deliver:
             self._ship(b, a, True)
 
-    @precondition(lambda self: self.bundles)
+    @precondition(lambda self: self.sent)
     @rule(i=replica, data=st.data())
     def stale_bundle(self, i: int, data: st.DataObject) -> None:
         """An old bundle turns up: applied if it continues the chains, else refused whole."""
         before = checksum(self.mems[i].store)
         try:
-            self.mems[i].sync_import(data.draw(st.sampled_from(self.bundles)))
+            self.mems[i].sync_import(data.draw(st.sampled_from(self.sent)))
         except StoreError:
             assert checksum(self.mems[i].store) == before
 
     def _ship(self, a: int, b: int, deliver: bool) -> None:
-        path = self.dir / f"bundle-{len(self.bundles)}.gz"
+        path = self.dir / f"bundle-{len(self.sent)}.gz"
         self.mems[a].sync_export(path, peer=NAMES[b])
-        self.bundles.append(path)
+        self.sent.append(path)
         if deliver:
             self.mems[b].sync_import(path)
 
