@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 from engram import context as ctx
 from engram import validate
@@ -44,14 +44,11 @@ from engram.recall.ranking import DEFAULT_WEIGHTS, Weights
 from engram.recall.usage import AccessLog
 from engram.store import DEFAULT_DATA, open_store
 from engram.store.base import Store
-from engram.sync import exchange
+from engram.sync.methods import SyncMethods
 from engram.validate import DEFAULT_USER
 
-if TYPE_CHECKING:
-    from engram.sync.http import SyncReport
 
-
-class Memory:
+class Memory(SyncMethods):
     """Long-term memory over an event-sourced store.
 
     >>> mem = Memory("./engram-data")
@@ -359,30 +356,6 @@ class Memory:
 
     def verify(self) -> ChainReport:
         return self.store.verify()
-
-    # ------------------------------------------------------------ sync (docs/sync.md)
-
-    def sync_export(self, path: str | Path, peer: str | None = None,
-                    user: str | None = None) -> exchange.ExportReport:
-        """Write a bundle of the events `peer` lacks by what this store knows of it (all
-        events when no peer is named or nothing is known); `user` limits it to that user's
-        memories (other events travel redacted, so the chains stay whole)."""
-        self.flush()
-        return exchange.export(self.store, Path(path), self.clock.now(), peer=peer, user=user)
-
-    def sync_import(self, path: str | Path, peer: str | None = None) -> exchange.ImportReport:
-        """Apply a bundle in one transaction (all or nothing; events already held are
-        skipped), and learn what its sender holds (`peer` names it; default: by device)."""
-        header, events = exchange.load(Path(path))
-        return exchange.apply(self.store, header, events, self.clock.now(), peer=peer)
-
-    def sync_peer(self, url: str, key: str | None = None, *, push: bool = True,
-                  pull: bool = True, batch: int = 1000,
-                  progress: Callable[[str, int, int], None] | None = None) -> SyncReport:
-        """Exchange events with the `engram serve` at `url` over HTTP (`sync.http.sync_peer`:
-        batches, resumable; needs the `server` extra)."""
-        from engram.sync.http import sync_peer
-        return sync_peer(self, url, key, push=push, pull=pull, batch=batch, progress=progress)
 
     def stats(self) -> dict[str, object]:
         return self.store.stats()

@@ -14,37 +14,22 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
-from engram.clock import Clock
 from engram.errors import EngramError, InvalidInput
 from engram.log.chain import merge_key
 from engram.log.events import Event, canonical_json
 from engram.log.upcast import upcast
 from engram.store.base import Store
-from engram.sync import peers
+from engram.sync import Host, peers
 from engram.sync import vector as vectors
 
 Progress = Callable[[str, int, int], None]  # direction ("pull", "push"), events done, total
 MAX_BATCH = 10_000  # the server's limit per request (server/sync_routes.py)
 MAX_ROUNDS = 100_000  # bounds every loop: far more batches than one exchange needs
 TIMEOUT = httpx.Timeout(120.0, connect=10.0)
-
-
-class Replica(Protocol):
-    """What an exchange needs of `Memory` (kept apart so this module does not import it)."""
-
-    @property
-    def store(self) -> Store: ...
-
-    @property
-    def clock(self) -> Clock: ...
-
-    def flush(self) -> None: ...
-
-    def import_events(self, events: list[Event]) -> int: ...
 
 
 class PeerError(EngramError):
@@ -73,7 +58,7 @@ class SyncReport:
         return asdict(self)
 
 
-def sync_peer(memory: Replica, url: str, key: str | None = None, *, push: bool = True,
+def sync_peer(memory: Host, url: str, key: str | None = None, *, push: bool = True,
               pull: bool = True, batch: int = 1000,
               progress: Progress | None = None) -> SyncReport:
     """Exchange events with the `engram serve` at `url` (pull, then push), `batch` events per
@@ -104,7 +89,7 @@ def sync_peer(memory: Replica, url: str, key: str | None = None, *, push: bool =
     return replace(report, peer=peer.name, seconds=time.perf_counter() - started)
 
 
-def _pull(memory: Replica, link: _Link, theirs: Mapping[str, int], batch: int,
+def _pull(memory: Host, link: _Link, theirs: Mapping[str, int], batch: int,
           progress: Progress | None, report: SyncReport) -> SyncReport:
     mine = vectors.of_heads(memory.store.heads())
     total, done = vectors.ahead(theirs, mine), 0
@@ -116,7 +101,7 @@ def _pull(memory: Replica, link: _Link, theirs: Mapping[str, int], batch: int,
         events = parse_events(answer["events"])
         if not events:
             break
-        added = memory.import_events(events)
+        added = memory.store.import_events(events)
         mine = vectors.merged(mine, _vector(answer["vector"]))
         done += len(events)
         total = done + int(answer["remaining"])
@@ -127,7 +112,7 @@ def _pull(memory: Replica, link: _Link, theirs: Mapping[str, int], batch: int,
     return report
 
 
-def _push(memory: Replica, link: _Link, theirs: Mapping[str, int], batch: int, max_body: int,
+def _push(memory: Host, link: _Link, theirs: Mapping[str, int], batch: int, max_body: int,
           progress: Progress | None,
           report: SyncReport) -> tuple[SyncReport, dict[str, int]]:
     lacking = sorted(memory.store.events_after(theirs), key=merge_key)
