@@ -6,7 +6,11 @@
 Each turn becomes one memory ("Speaker: text", plus " [shares photo: CAPTION]"), scoped to its
 conversation (user_id), with metadata {"dia_id": ...} and `at` = the session's date. Every
 question of categories 1-4 is searched; evidence recall@k is the share of its evidence turns
-among the top k. Prints markdown tables.
+among the top k. Engram is reported with its shipped weights, with the best weights in-sample,
+cross-validated (leave one conversation out) and tuned on LongMemEval-S (when
+bench/longmemeval.py has saved its matrix), as docs/recall.md describes; then "answer in
+context" at 500 and 1,000 tokens against BM25's top turns packed into the same budget.
+Embeddings are cached under .cache/ (bench/embed_cache.py). Prints markdown tables.
 """
 
 from __future__ import annotations
@@ -15,24 +19,37 @@ import argparse
 import json
 import re
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
+from cv import KS, Question, evaluate, recalls
+from embed_cache import DiskCachedEmbedder, cached_embedder
 from engram import Memory
-from engram.embed.embedders import load_embedder
+from engram.context import load_counter
+from engram.query import Filters
 from engram.recall.ranking import keyword_terms
+from recall_eval import (
+    BUDGETS,
+    Row,
+    answer_in,
+    context_table,
+    engram_rows,
+    latency_line,
+    load_matrix,
+    pack,
+    recall_table,
+    save_matrix,
+)
 from stores import STORE_HELP, Locations
 
-KS = (5, 10, 20)
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 
 
@@ -41,13 +58,7 @@ class Conversation:
     name: str
     turns: list[dict[str, object]]  # text, dia_id, session, at
     questions: list[tuple[str, set[str], int]]  # question, evidence, category
-
-
-@dataclass
-class Result:
-    recalls: dict[int, list[tuple[int, float]]] = field(default_factory=lambda: defaultdict(list))
-    latencies_ms: list[float] = field(default_factory=list)
-    adds_per_s: float | None = None
+    answers: list[str] = field(default_factory=list)  # the gold answer of each question
 
 
 def normalise_evidence(raw: list[str], known: set[str]) -> set[str]:
@@ -83,96 +94,105 @@ def load(path: Path) -> list[Conversation]:
                               "at": at})
             n += 1
         known = {str(t["dia_id"]) for t in turns}
-        questions = []
+        questions, answers = [], []
         for q in raw["qa"]:
             if q["category"] == 5:
                 continue
             evidence = normalise_evidence(q.get("evidence", []), known)
             if evidence:
                 questions.append((q["question"], evidence, int(q["category"])))
-        conversations.append(Conversation(file.stem, turns, questions))
+                answers.append(str(q["answer"]))
+        conversations.append(Conversation(file.stem, turns, questions, answers))
     return conversations
 
 
-def score(result: Result, category: int, evidence: set[str], ranked: list[str]) -> None:
-    for k in KS:
-        result.recalls[k].append((category, len(evidence & set(ranked[:k])) / len(evidence)))
+def each_question(conversations: list[Conversation]) -> Iterator[tuple[Conversation, int]]:
+    for conv in conversations:
+        for i in range(len(conv.questions)):
+            yield conv, i
 
 
-def run_engram(conversations: list[Conversation], store: str | Path) -> Result:
-    result = Result()
-    mem = Memory(store)
+def build(conversations: list[Conversation], mem: Memory) -> tuple[dict[str, str], float]:
+    """Adds every turn; returns memory id -> dia_id and adds per second."""
+    ids: dict[str, str] = {}
     started, count = time.perf_counter(), 0
     for conv in conversations:
         by_session: dict[str, list[dict[str, object]]] = defaultdict(list)
         for t in conv.turns:
             by_session[str(t["session"])].append(t)
         for session, turns in by_session.items():
-            mem.add_many([{"text": t["text"], "user_id": conv.name, "session_id": session,
-                           "metadata": {"dia_id": t["dia_id"]}, "at": t["at"],
-                           "memory_type": "event", "dedupe": False} for t in turns])
+            entries = mem.add_many([{"text": t["text"], "user_id": conv.name,
+                                     "session_id": session, "metadata": {"dia_id": t["dia_id"]},
+                                     "at": t["at"], "memory_type": "event", "dedupe": False}
+                                    for t in turns])
+            ids.update((e.id, str(t["dia_id"])) for e, t in zip(entries, turns, strict=True))
             count += len(turns)
-    result.adds_per_s = count / (time.perf_counter() - started)
-    for conv in conversations:
-        for question, evidence, category in conv.questions:
-            t0 = time.perf_counter()
-            hits = mem.search(question, user_id=conv.name, limit=max(KS))
-            result.latencies_ms.append((time.perf_counter() - t0) * 1000)
-            score(result, category, evidence, [str(h.memory.metadata["dia_id"]) for h in hits])
-    mem.close()
-    return result
+    return ids, count / (time.perf_counter() - started)
 
 
-def run_bm25(conversations: list[Conversation]) -> Result:
-    """Plain BM25: one FTS5 column (porter), the same stopword-free OR query."""
-    result = Result()
+def run_engram(conversations: list[Conversation], mem: Memory,
+               ids: dict[str, str]) -> tuple[list[Question], list[float]]:
+    """Each question's candidates (ranked later under every weight setting) and the latency
+    of the real `Memory.search` with the shipped weights."""
+    questions, latencies = [], []
+    for conv, i in each_question(conversations):
+        text, evidence, category = conv.questions[i]
+        t0 = time.perf_counter()
+        mem.search(text, user_id=conv.name, limit=max(KS))
+        latencies.append((time.perf_counter() - t0) * 1000)
+        candidates = mem.hybrid.candidates(text, Filters(user_id=conv.name), max(KS))
+        questions.append(Question(conv.name, CATEGORIES[category], evidence, candidates,
+                                  ids.__getitem__, mem.clock.now()))
+    return questions, latencies
+
+
+def run_bm25(conversations: list[Conversation]) -> tuple[list[list[str]], list[float]]:
+    """Plain BM25: one FTS5 column (porter), the same stopword-free OR query. Returns each
+    question's top 50 turn ids."""
     db = sqlite3.connect(":memory:")
     db.execute("CREATE VIRTUAL TABLE t USING fts5(text, conv UNINDEXED, dia UNINDEXED, "
                "tokenize='porter unicode61')")
     for conv in conversations:
         db.executemany("INSERT INTO t VALUES (?, ?, ?)",
                        [(t["text"], conv.name, t["dia_id"]) for t in conv.turns])
-    for conv in conversations:
-        for question, evidence, category in conv.questions:
-            match = " OR ".join(f'"{w}"' for w in keyword_terms(question))
-            t0 = time.perf_counter()
-            rows = db.execute("SELECT dia FROM t WHERE t MATCH ? AND conv = ? ORDER BY rank "
-                              "LIMIT ?", (match, conv.name, max(KS))).fetchall()
-            result.latencies_ms.append((time.perf_counter() - t0) * 1000)
-            score(result, category, evidence, [r[0] for r in rows])
-    return result
+    ranked, latencies = [], []
+    for conv, i in each_question(conversations):
+        match = " OR ".join(f'"{w}"' for w in keyword_terms(conv.questions[i][0]))
+        t0 = time.perf_counter()
+        rows = db.execute("SELECT dia FROM t WHERE t MATCH ? AND conv = ? ORDER BY rank "
+                          "LIMIT 50", (match, conv.name)).fetchall()
+        latencies.append((time.perf_counter() - t0) * 1000)
+        ranked.append([r[0] for r in rows])
+    return ranked, latencies
 
 
-def run_dense(conversations: list[Conversation],
-              embed: Callable[[list[str]], np.ndarray]) -> Result:
+def run_dense(conversations: list[Conversation], embed: DiskCachedEmbedder) -> list[list[str]]:
     """Plain dense: MiniLM cosine over every turn of the conversation, exact."""
-    result = Result()
+    ranked = []
     for conv in conversations:
-        matrix = embed([str(t["text"]) for t in conv.turns])
-        for question, evidence, category in conv.questions:
-            t0 = time.perf_counter()
-            sims = matrix @ embed([question])[0]
-            top = np.argsort(-sims)[:max(KS)]
-            result.latencies_ms.append((time.perf_counter() - t0) * 1000)
-            score(result, category, evidence, [str(conv.turns[i]["dia_id"]) for i in top])
-    return result
+        matrix = embed.embed([str(t["text"]) for t in conv.turns])
+        queries = embed.embed([q for q, _, _ in conv.questions])
+        for qv in queries:
+            top = np.argsort(-(matrix @ qv))[:max(KS)]
+            ranked.append([str(conv.turns[i]["dia_id"]) for i in top])
+    return ranked
 
 
-def table(results: dict[str, Result]) -> str:
-    head = ["system", *(f"R@{k}" for k in KS), *(f"R@10 {n}" for n in CATEGORIES.values()),
-            "search p50 ms", "search p95 ms", "adds/s"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name, r in results.items():
-        overall = [statistics.fmean(v for _, v in r.recalls[k]) for k in KS]
-        per_cat = [statistics.fmean([v for c, v in r.recalls[10] if c == cat] or [0.0])
-                   for cat in CATEGORIES]
-        lat = sorted(r.latencies_ms)
-        p50, p95 = lat[len(lat) // 2], lat[int(len(lat) * 0.95)]
-        adds = f"{r.adds_per_s:.0f}" if r.adds_per_s else "-"
-        lines.append("| " + " | ".join([name, *(f"{x:.3f}" for x in overall),
-                                        *(f"{x:.3f}" for x in per_cat), f"{p50:.2f}",
-                                        f"{p95:.2f}", adds]) + " |")
-    return "\n".join(lines)
+def answer_in_context(conversations: list[Conversation], mem: Memory,
+                      bm25: list[list[str]]) -> dict[str, dict[int, list[tuple[str, bool]]]]:
+    count = load_counter()
+    found: dict[str, dict[int, list[tuple[str, bool]]]] = {
+        "Engram (Memory.context)": defaultdict(list), "BM25 top turns packed": defaultdict(list)}
+    for n, (conv, i) in enumerate(each_question(conversations)):
+        text_of = {str(t["dia_id"]): str(t["text"]) for t in conv.turns}
+        question, _, category = conv.questions[i]
+        answer, cat = conv.answers[i], CATEGORIES[category]
+        for budget in BUDGETS:
+            context = mem.context(question, user_id=conv.name, budget_tokens=budget)
+            found["Engram (Memory.context)"][budget].append((cat, answer_in(context, answer)))
+            packed = pack([text_of[d] for d in bm25[n]], budget, count)
+            found["BM25 top turns packed"][budget].append((cat, answer_in(packed, answer)))
+    return found
 
 
 def main() -> None:
@@ -186,20 +206,38 @@ def main() -> None:
     turns = sum(len(c.turns) for c in conversations)
     print(f"{len(conversations)} conversations, {turns} turns, {questions} questions (cat 1-4)",
           file=sys.stderr)
-    results = {}
+    embedder = cached_embedder()
+    rows: dict[str, Row] = {}
+    labels = [CATEGORIES[conv.questions[i][2]] for conv, i in each_question(conversations)]
+    bm25, bm25_ms = run_bm25(conversations)
     if not args.engram_only:
-        embedder = load_embedder()
-        results = {"BM25 (FTS5, porter, stopwords)": run_bm25(conversations),
-                   "dense (MiniLM cosine)": run_dense(conversations,
-                                                      lambda texts: embedder.embed(texts))}
+        evidence = [conv.questions[i][1] for conv, i in each_question(conversations)]
+        rows["BM25 (FTS5, porter, stopwords)"] = Row(np.array(
+            [recalls(r, e) for r, e in zip(bm25, evidence, strict=True)]))
+        rows["dense (MiniLM cosine)"] = Row(np.array(
+            [recalls(r, e) for r, e in zip(run_dense(conversations, embedder), evidence,
+                                           strict=True)]))
     with tempfile.TemporaryDirectory() as tmp:
         locs = Locations(Path(tmp), args.store)
         try:
-            name = "Engram" if args.store == "sqlite" else f"Engram ({locs.describe()})"
-            results[name] = run_engram(conversations, locs.new("locomo"))
+            mem = Memory(locs.new("locomo"), embedder=embedder)
+            ids, adds = build(conversations, mem)
+            asked, latencies = run_engram(conversations, mem, ids)
+            matrix = evaluate(asked)
+            save_matrix("locomo", matrix)
+            rows.update(engram_rows(matrix, [q.group for q in asked], "LongMemEval-S",
+                                    load_matrix("longmemeval")))
+            found = answer_in_context(conversations, mem, bm25)
+            mem.close()
         finally:
             locs.close()
-    print(table(results))
+    print(recall_table(rows, list(CATEGORIES.values()), labels))
+    print()
+    print(latency_line("Engram (query vector from the disk cache)", latencies))
+    print(latency_line("BM25", bm25_ms))
+    print(f"Engram adds: {adds:.0f}/s")
+    print()
+    print(context_table(found, list(CATEGORIES.values())))
 
 
 if __name__ == "__main__":

@@ -88,6 +88,14 @@ class Hybrid:
 
     def search(self, query: str, filters: Filters, limit: int, now: datetime,
                weights: Weights) -> list[Hit]:
+        best = rank(self.candidates(query, filters, limit), now, weights)[:limit]
+        entries = self.store.get_many(r.memory.id for r in best)
+        return [Hit(entries[r.memory.id], r.score, r.components) for r in best
+                if r.memory.id in entries]
+
+    def candidates(self, query: str, filters: Filters, limit: int) -> list[Candidate]:
+        """The keyword and vector candidates of `query`, each with both raw signals, before
+        ranking (benchmarks rank one candidate set under many weight settings)."""
         pool = max(CANDIDATES, limit)
         embedder = self.embedder
         if embedder is None or filters.user_id is None:
@@ -110,10 +118,7 @@ class Hybrid:
             for memory_id, sim in sims.items():
                 c = candidates[memory_id]
                 candidates[memory_id] = Candidate(c.memory, c.keyword, sim)
-        best = rank(list(candidates.values()), now, weights)[:limit]
-        entries = self.store.get_many(r.memory.id for r in best)
-        return [Hit(entries[r.memory.id], r.score, r.components) for r in best
-                if r.memory.id in entries]
+        return list(candidates.values())
 
     def reembed(self, spec: str, batch: int = 256,
                 progress: Callable[[int], None] | None = None) -> int:

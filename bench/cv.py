@@ -1,0 +1,97 @@
+"""Cross-validation for recall weights (the protocol in docs/recall.md).
+
+Every question's candidates are fetched once (`Hybrid.candidates`); each weight setting of
+`GRID` then ranks them again, which is cheap, giving a (settings x questions x ks) matrix of
+recalls. Selection maximises mean recall@10 over the training questions; the chosen setting
+is scored on the held-out ones. Folds:
+- LoCoMo: leave one conversation out (groups = conversations);
+- LongMemEval-S: five folds of questions (sorted ids, round robin);
+- across datasets: tune on one, score the other.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+import numpy as np
+
+from engram.recall.ranking import DEFAULT_WEIGHTS, Candidate, Weights, rank
+
+KS = (5, 10, 20)
+K10 = KS.index(10)
+
+# What cross-validation chooses among: the fusion split, the vector-only floor and the
+# session lift (the re-scoring signals are small by design and stay fixed).
+GRID: list[Weights] = [
+    replace(DEFAULT_WEIGHTS, keyword=kw, vector=round(1 - kw, 2), min_vector=mv, session=s)
+    for kw, mv, s in itertools.product((0.2, 0.3, 0.4, 0.5, 0.6), (0.15, 0.25, 0.35),
+                                       (0.0, 0.1, 0.2, 0.3))
+]
+
+
+@dataclass
+class Question:
+    group: str  # the fold unit: a conversation (LoCoMo) or a question fold (LongMemEval)
+    category: str
+    evidence: set[str]
+    candidates: list[Candidate]
+    key: Callable[[str], str]  # memory id -> evidence key (a turn id, or a session id)
+    now: datetime
+
+
+def recalls(ranked: Sequence[str], evidence: set[str]) -> list[float]:
+    return [len(evidence & set(ranked[:k])) / len(evidence) for k in KS]
+
+
+def evaluate(questions: Sequence[Question], grid: Sequence[Weights] = GRID) -> np.ndarray:
+    """recall[setting, question, k] for every setting of the grid."""
+    out = np.zeros((len(grid), len(questions), len(KS)))
+    for qi, q in enumerate(questions):
+        for wi, w in enumerate(grid):
+            ranked = [q.key(r.memory.id) for r in rank(q.candidates, q.now, w)[:max(KS)]]
+            out[wi, qi] = recalls(ranked, q.evidence)
+    return out
+
+
+@dataclass
+class CVResult:
+    held_out: np.ndarray  # recall[question, k] under the setting chosen without its fold
+    fold_r10: list[float]  # mean held-out recall@10 per fold
+    chosen: list[int]  # the grid index chosen per fold
+
+    @property
+    def spread(self) -> str:
+        return (f"{statistics.fmean(self.fold_r10):.3f} ± {statistics.pstdev(self.fold_r10):.3f}"
+                f" ({min(self.fold_r10):.3f} to {max(self.fold_r10):.3f})")
+
+
+def best(matrix: np.ndarray, mask: np.ndarray) -> int:
+    """The setting with the highest mean recall@10 over the masked questions (ties: first)."""
+    return int(np.argmax(matrix[:, mask, K10].mean(axis=1)))
+
+
+def cross_validate(matrix: np.ndarray, groups: Sequence[str]) -> CVResult:
+    labels = np.array(groups)
+    held = np.zeros(matrix.shape[1:])
+    fold_r10, chosen = [], []
+    for g in sorted(set(groups)):
+        test = labels == g
+        pick = best(matrix, ~test)
+        held[test] = matrix[pick, test]
+        fold_r10.append(float(matrix[pick, test, K10].mean()))
+        chosen.append(pick)
+    return CVResult(held, fold_r10, chosen)
+
+
+def question_folds(ids: Sequence[str], n: int = 5) -> list[str]:
+    """Fold label per question: sorted ids dealt round robin into n folds."""
+    order = {qid: i for i, qid in enumerate(sorted(ids))}
+    return [f"fold{order[qid] % n + 1}" for qid in ids]
+
+
+def describe(w: Weights) -> str:
+    return f"keyword {w.keyword}, min_vector {w.min_vector}, session {w.session}"

@@ -1,0 +1,129 @@
+"""What bench/locomo.py and bench/longmemeval.py share: the recall tables (in-sample, cross-
+validated, across datasets, beside the baselines), the saved recall matrices the cross-dataset
+rows read, and "answer in context" (is the normalised gold answer inside what the model is
+given, for Engram's `Memory.context` and for a baseline's top turns packed into the budget)."""
+
+from __future__ import annotations
+
+import re
+import statistics
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from cv import GRID, KS, best, cross_validate, describe
+from embed_cache import CACHE_DIR
+from engram.context import TokenCounter
+from engram.recall.ranking import DEFAULT_WEIGHTS
+
+BUDGETS = (500, 1000)
+MATRICES = CACHE_DIR / "cv"
+
+
+@dataclass
+class Row:
+    recall: np.ndarray  # [question, k]
+    note: str = ""  # the spread of the folds, or the settings chosen
+
+
+def grid_fingerprint() -> str:
+    return str(len(GRID)) + ":" + str(abs(hash(tuple(describe(w) for w in GRID))) % 10**8)
+
+
+def save_matrix(name: str, matrix: np.ndarray) -> None:
+    MATRICES.mkdir(parents=True, exist_ok=True)
+    np.savez(MATRICES / f"{name}.npz", matrix=matrix, grid=grid_fingerprint())
+
+
+def load_matrix(name: str) -> np.ndarray | None:
+    path = MATRICES / f"{name}.npz"
+    if not path.exists():
+        return None
+    saved = np.load(path)
+    return saved["matrix"] if str(saved["grid"]) == grid_fingerprint() else None
+
+
+def engram_rows(matrix: np.ndarray, groups: Sequence[str], other: str,
+                other_matrix: np.ndarray | None) -> dict[str, Row]:
+    """The shipped defaults, the best setting in-sample, cross-validated within the dataset,
+    and tuned on the other dataset (when its matrix was saved by its own bench)."""
+    shipped = GRID.index(DEFAULT_WEIGHTS)
+    everything = np.ones(matrix.shape[1], dtype=bool)
+    top = best(matrix, everything)
+    cv = cross_validate(matrix, groups)
+    picks = ", ".join(sorted({describe(GRID[i]) for i in cv.chosen}))
+    rows = {
+        "Engram, shipped weights": Row(matrix[shipped], describe(DEFAULT_WEIGHTS)),
+        "Engram, in-sample best": Row(matrix[top], describe(GRID[top])),
+        "Engram, cross-validated": Row(cv.held_out, f"folds R@10 {cv.spread}; chose {picks}"),
+    }
+    if other_matrix is not None:
+        pick = best(other_matrix, np.ones(other_matrix.shape[1], dtype=bool))
+        rows[f"Engram, tuned on {other}"] = Row(matrix[pick], describe(GRID[pick]))
+    return rows
+
+
+def recall_table(rows: dict[str, Row], categories: Sequence[str],
+                 labels: Sequence[str]) -> str:
+    """Overall R@5/10/20 and per category R@5 / R@10 / R@20."""
+    cats = np.array(labels)
+    head = ["system", *(f"R@{k}" for k in KS), *(f"{c} R@5/10/20" for c in categories), "note"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, row in rows.items():
+        overall = [f"{row.recall[:, i].mean():.3f}" for i in range(len(KS))]
+        per_cat = [" / ".join(f"{row.recall[cats == c, i].mean():.3f}" for i in range(len(KS)))
+                   if (cats == c).any() else "-" for c in categories]
+        lines.append("| " + " | ".join([name, *overall, *per_cat, row.note]) + " |")
+    return "\n".join(lines)
+
+
+def latency_line(name: str, latencies_ms: Sequence[float]) -> str:
+    lat = sorted(latencies_ms)
+    return (f"{name}: search p50 {lat[len(lat) // 2]:.2f} ms, p95 "
+            f"{lat[int(len(lat) * 0.95)]:.2f} ms over {len(lat)} questions")
+
+
+_PUNCT = re.compile(r"[^\w\s]")
+
+
+def normalise(text: str) -> str:
+    """Lower case, accents and punctuation off, articles dropped, spaces collapsed."""
+    text = unicodedata.normalize("NFKD", text.casefold())
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    words = [w for w in _PUNCT.sub(" ", text).split() if w not in {"a", "an", "the"}]
+    return " ".join(words)
+
+
+def answer_in(context: str, answer: str) -> bool:
+    gold = normalise(answer)
+    return bool(gold) and f" {gold} " in f" {normalise(context)} "
+
+
+def pack(texts: Sequence[str], budget: int, count: TokenCounter) -> str:
+    """Texts in rank order as bullet lines while they fit in `budget` tokens (one that does
+    not fit is skipped, as `Memory.context` does)."""
+    chosen, used = [], 0
+    for text in texts:
+        line = f"- {text}"
+        cost = count(line) + 1
+        if used + cost <= budget:
+            chosen.append(line)
+            used += cost
+    return "\n".join(chosen)
+
+
+def context_table(found: dict[str, dict[int, list[tuple[str, bool]]]],
+                  categories: Sequence[str]) -> str:
+    """Share of questions whose answer is in the context, per budget, overall and per
+    category. `found[system][budget]` holds (category, answer found) per question."""
+    head = ["system", "budget", "answer in context", *categories]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, per_budget in found.items():
+        for budget, marks in per_budget.items():
+            overall = statistics.fmean(float(ok) for _, ok in marks)
+            cells = [f"{statistics.fmean([float(ok) for c, ok in marks if c == cat]):.3f}"
+                     if any(c == cat for c, _ in marks) else "-" for cat in categories]
+            lines.append(f"| {name} | {budget} | {overall:.3f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
