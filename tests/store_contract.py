@@ -26,6 +26,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from engram import ManualClock
 from engram.embed.vectors import quantize
@@ -101,6 +103,7 @@ class Backend(ABC):
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 MODEL = "test-4d"
+_WORDS = ("kite", "river", "garden", "tea", "lisbon", "jazz")
 
 
 def memory(text: str, *, user: str = "u1", session: str | None = None,
@@ -297,6 +300,56 @@ class StoreContract(Backend):
             assert list(copy.events()) == events and copy.verify().ok
         finally:
             copy.close()
+
+    @given(st.lists(st.tuples(st.sampled_from(["add", "add", "add", "edit", "move", "forget"]),
+                              st.integers(0, 40), st.sampled_from(["s0", "s1", None]),
+                              st.lists(st.sampled_from(_WORDS), min_size=1, max_size=3)),
+                    min_size=1, max_size=25))
+    @settings(max_examples=12, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    def test_one_batch_indexes_as_one_event_at_a_time_does(
+            self, new_store: NewStore, clock: ManualClock,
+            ops: list[tuple[str, int, str | None, list[str]]]) -> None:
+        """Importing a log in one transaction writes each memory once and shares the
+        keyword-index work of neighbours in a session; the index must come out as writing
+        one event at a time (and as a rebuild) makes it."""
+        single = open_store(new_store(), clock=clock)
+        batch = open_store(new_store(), clock=clock)
+        try:
+            live: list[MemoryEntry] = []
+            for op, minute, session, words in ops:
+                at = format_time(T0 + timedelta(minutes=minute))
+                if op == "add" or not live:
+                    entry = memory(" ".join(words), session=session,
+                                   at=T0 + timedelta(minutes=minute))
+                    draft = added(entry)
+                    live.append(entry)
+                else:
+                    target = live[minute % len(live)]
+                    if op == "forget":
+                        live.remove(target)
+                        draft = Draft(EventType.FORGOTTEN, target.id, {"reason": "x", "at": at})
+                    else:
+                        changes = {"content": " ".join(words),
+                                   "content_hash": content_hash(" ".join(words))} \
+                            if op == "edit" else {"occurred_at": at}
+                        draft = Draft(EventType.UPDATED, target.id,
+                                      {"changes": changes, "at": at})
+                with single.transaction() as tx:
+                    tx.append(draft)
+            assert batch.import_events(list(single.events())) == len(ops)
+
+            def index(store: Store) -> list[object]:
+                return [store.keyword_candidates([w], Filters(user_id="u1"), 50)
+                        for w in _WORDS]
+            expected = index(single)
+            assert index(batch) == expected
+            assert batch.select(Filters(statuses=None)) == single.select(Filters(statuses=None))
+            batch.rebuild()
+            assert index(batch) == expected
+        finally:
+            single.close()
+            batch.close()
 
     def test_what_is_committed_outlives_the_store_object(self, new_store: NewStore,
                                                          clock: ManualClock) -> None:

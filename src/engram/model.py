@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Self, TypeVar
@@ -169,10 +170,10 @@ class MemoryEntry:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; empty and default-valued optional fields are left out."""
         out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name in _ALWAYS or value != _DEFAULTS.get(f.name, _MISSING):
-                out[f.name] = to_json(value)
+        for name in _names(MemoryEntry):
+            value = getattr(self, name)
+            if name in _ALWAYS or value != _DEFAULTS.get(name, _MISSING):
+                out[name] = to_json(value)
         return out
 
     @classmethod
@@ -227,6 +228,12 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 
+@functools.cache
+def _names(cls: type) -> tuple[str, ...]:
+    """A dataclass's field names, in order (read once: `fields` is slow on a hot path)."""
+    return tuple(f.name for f in fields(cls))
+
+
 def to_json(value: Any) -> Any:
     """A model value (entry part, enum, time) as plain JSON data."""
     if isinstance(value, datetime):
@@ -234,9 +241,10 @@ def to_json(value: Any) -> Any:
     if isinstance(value, StrEnum):
         return value.value
     if isinstance(value, Confidence | Links):
-        return {k: to_json(v) for k, v in asdict(value).items() if v not in ((), None)}
+        kind: type = type(value)
+        return {k: to_json(v) for k in _names(kind) if (v := getattr(value, k)) not in ((), None)}
     if isinstance(value, Source):
-        return {k: v for k, v in asdict(value).items() if v is not None}
+        return {k: v for k in _names(Source) if (v := getattr(value, k)) is not None}
     if isinstance(value, tuple | list):
         return [to_json(v) for v in value]
     if isinstance(value, Mapping):

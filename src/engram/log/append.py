@@ -59,13 +59,19 @@ class LogWrites(ABC):
     def _write(self, old: MemoryEntry | None, new: MemoryEntry | None) -> None:
         """Replace one memory in the projections (None: absent), with its keyword index."""
 
+    def _write_many(self, changes: Sequence[tuple[MemoryEntry | None, MemoryEntry | None]]
+                    ) -> None:
+        """`_write` of several memories at once (a backend may share the index work)."""
+        for old, new in changes:
+            self._write(old, new)
+
     @abstractmethod
     def _drop_vectors(self, content_hashes: Sequence[str]) -> None:
         """Delete the vectors of these texts that no stored memory has any more."""
 
     def _apply_accesses(self, event: Event) -> None:
         """Fold a `memory.accessed` event (a backend may update the columns directly)."""
-        self._project(event)
+        self._fold([event], accesses=set())
 
     # ------------------------------------------------------------ the rules, once
 
@@ -113,11 +119,8 @@ class LogWrites(ABC):
                 accesses.add(event.id)
             drops.update(fx.drop_vectors)
         if in_order:
-            for event in sorted(events, key=merge_key):
-                if event.id in accesses:
-                    self._apply_accesses(event)
-                else:
-                    self._project(event.redact() if event.id in redacted else event)
+            self._fold([e.redact() if e.id in redacted else e
+                        for e in sorted(events, key=merge_key)], accesses)
         else:
             affected = sorted({m for e in events for m in targets(e)})
             history: dict[str, list[Event]] = {m: [] for m in affected}
@@ -125,12 +128,23 @@ class LogWrites(ABC):
                 for memory_id in targets(stored):
                     if memory_id in history:
                         history[memory_id].append(stored)
-            for memory_id in affected:
-                self._write(self.get(memory_id), replay(memory_id, history[memory_id]))
+            self._write_many([(self.get(m), replay(m, history[m])) for m in affected])
         if drops:
             self._drop_vectors(sorted(drops))
 
-    def _project(self, event: Event) -> None:
-        for memory_id in targets(event):
-            current = self.get(memory_id)
-            self._write(current, apply(current, event, memory_id))
+    def _fold(self, events: list[Event], accesses: set[str]) -> None:
+        """Fold events (in merge order) onto the projection, writing each memory they touch
+        once, from its first state to its last (an access batch writes its columns directly,
+        so what came before it is written first)."""
+        changes: dict[str, tuple[MemoryEntry | None, MemoryEntry | None]] = {}
+        for event in events:
+            if event.id in accesses:
+                self._write_many(list(changes.values()))
+                changes.clear()
+                self._apply_accesses(event)
+                continue
+            for memory_id in targets(event):
+                first, current = changes[memory_id] if memory_id in changes else \
+                    (self.get(memory_id),) * 2
+                changes[memory_id] = (first, apply(current, event, memory_id))
+        self._write_many(list(changes.values()))

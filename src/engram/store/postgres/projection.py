@@ -7,7 +7,7 @@ index differs: a tsvector column whose weight classes stand for the index column
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -49,25 +49,36 @@ def get(c: Cursor, memory_id: str) -> MemoryEntry | None:
 
 
 def write(c: Cursor, old: MemoryEntry | None, new: MemoryEntry | None) -> None:
-    """Replace one memory's row and re-index every row whose keyword-index columns it feeds:
-    itself and its neighbours in its session, before and after the change."""
-    if old is None and new is None:
-        return
-    if not R.index_changes(old, new):
-        assert new is not None
-        c.execute(UPSERT, R.row_of(new))
+    """Replace one memory's row (None: absent) with its keyword index (`write_many`)."""
+    write_many(c, [(old, new)])
+
+
+def write_many(c: Cursor, changes: Sequence[tuple[MemoryEntry | None, MemoryEntry | None]]
+               ) -> None:
+    """Replace memories' rows, each `(old, new)` of a different memory, and re-index once
+    every row whose keyword-index columns they feed: themselves and their neighbours in
+    their sessions, found before anything changes (as the SQLite projection's `write_many`
+    explains)."""
+    plain = [R.row_of(new) for old, new in changes
+             if new is not None and not R.index_changes(old, new)]
+    if plain:
+        c.cursor().executemany(UPSERT, plain)
+    moving = [(old, new) for old, new in changes
+              if (old is not None or new is not None) and R.index_changes(old, new)]
+    if not moving:
         return
     affected: set[str] = set()
-    for entry in (old, new):
-        if entry is not None:
-            affected |= _window(c, entry)
-    if new is None:
-        assert old is not None
-        c.execute("DELETE FROM memories WHERE id = %s", (old.id,))
-        affected.discard(old.id)
-    else:
-        c.execute(UPSERT, R.row_of(new))
-        affected.add(new.id)
+    for old, new in moving:
+        for entry in (old, new):
+            if entry is not None:
+                affected |= _window(c, entry)
+    gone = [old.id for old, new in moving if new is None and old is not None]
+    if gone:
+        c.execute("DELETE FROM memories WHERE id = ANY(%s)", (gone,))
+    stored = [new for _, new in moving if new is not None]
+    if stored:
+        c.cursor().executemany(UPSERT, [R.row_of(new) for new in stored])
+    affected = (affected - set(gone)) | {new.id for new in stored}
     rows = c.execute(
         "SELECT x.id, x.content, x.occurred_at, x.slot, "
         + ", ".join(

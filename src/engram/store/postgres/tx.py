@@ -95,6 +95,10 @@ class PostgresTx(LogWrites):
     def _write(self, old: MemoryEntry | None, new: MemoryEntry | None) -> None:
         PP.write(self._conn, old, new)
 
+    def _write_many(self, changes: Sequence[tuple[MemoryEntry | None, MemoryEntry | None]]
+                    ) -> None:
+        PP.write_many(self._conn, changes)
+
     def _drop_vectors(self, content_hashes: Sequence[str]) -> None:
         self._conn.execute(
             "DELETE FROM embeddings e WHERE e.content_hash = ANY(%s) AND NOT EXISTS "

@@ -4,6 +4,7 @@ Filters as SQL. Both live writes and `rebuild` go through these functions."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from engram.model import MemoryEntry, format_time, parse_time
@@ -14,33 +15,43 @@ from engram.store.rows import ROW_COLUMNS, entry_from, index_changes, row_of
 
 
 def write(c: sqlite3.Connection, old: MemoryEntry | None, new: MemoryEntry | None) -> None:
-    """Replace one memory's row and re-index every row whose keyword-index columns it feeds:
-    itself and its neighbours in its session, before and after the change."""
-    if old is None and new is None:
-        return
-    if not index_changes(old, new):
-        assert new is not None
-        c.execute(UPSERT, row_of(new))
+    """Replace one memory's row (None: absent) with its keyword index (`write_many`)."""
+    write_many(c, [(old, new)])
+
+
+def write_many(c: sqlite3.Connection,
+               changes: Sequence[tuple[MemoryEntry | None, MemoryEntry | None]]) -> None:
+    """Replace memories' rows, each `(old, new)` of a different memory, and re-index once
+    every row whose keyword-index columns they feed: themselves and their neighbours in
+    their sessions. Which rows those are is read before anything changes: a row within
+    NEIGHBOURS of a changed memory's old or new place then (new rows only push older ones
+    out of a window), so each is unindexed with the values it was indexed with, and indexed
+    again once, from the final rows."""
+    c.executemany(UPSERT, [row_of(new) for old, new in changes
+                           if new is not None and not index_changes(old, new)])
+    moving = [(old, new) for old, new in changes
+              if (old is not None or new is not None) and index_changes(old, new)]
+    if not moving:
         return
     affected: set[int] = set()
-    for entry in (old, new):
-        if entry is not None:
-            affected |= _window(c, entry)
+    for old, new in moving:
+        for entry in (old, new):
+            if entry is not None:
+                affected |= _window(c, entry)
     for rowid in affected:
         _unindex(c, rowid)
-    if new is None:
-        assert old is not None
-        c.execute("DELETE FROM memories WHERE id = ?", (old.id,))
-    else:
-        c.execute(UPSERT, row_of(new))
-        affected.add(c.execute("SELECT rowid FROM memories WHERE id = ?",
-                               (new.id,)).fetchone()[0])
-    for rowid in affected:
+    c.executemany("DELETE FROM memories WHERE id = ?",
+                  [(old.id,) for old, new in moving if new is None and old is not None])
+    stored = [new for _, new in moving if new is not None]
+    c.executemany(UPSERT, [row_of(new) for new in stored])
+    for start in range(0, len(stored), 500):
+        ids = [new.id for new in stored[start:start + 500]]
+        affected.update(r[0] for r in c.execute(
+            f"SELECT rowid FROM memories WHERE id IN ({', '.join('?' * len(ids))})", ids))
+    for rowid in sorted(affected):
         keys = _keys(c, rowid)
         if keys is not None:
             _index(c, rowid, keys)
-
-
 
 
 def _window(c: sqlite3.Connection, entry: MemoryEntry) -> set[int]:

@@ -95,6 +95,10 @@ class SQLiteTx(LogWrites):
     def _write(self, old: MemoryEntry | None, new: MemoryEntry | None) -> None:
         P.write(self._conn, old, new)
 
+    def _write_many(self, changes: Sequence[tuple[MemoryEntry | None, MemoryEntry | None]]
+                    ) -> None:
+        P.write_many(self._conn, changes)
+
     def _drop_vectors(self, content_hashes: Sequence[str]) -> None:
         self._conn.executemany(
             "DELETE FROM embeddings WHERE content_hash = ? AND NOT EXISTS "
