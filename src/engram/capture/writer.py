@@ -138,12 +138,12 @@ class Writer:
             self._supersede(tx, old, stored, stamp)
             self.append(tx, EventType.LINKED, stored.id,
                         {"kind": LinkKind.SUPERSEDES.value, "target": old.id, "at": stamp})
-            # The turns that stated the old value leave recall with it (the session's
-            # conversation still shows them); what else they said lives on in its own memories.
+            # The turns that stated the old value stay in recall for everything else they
+            # said, marked as contradicted by the new value (recall ranks them below it).
             for turn_id in old.links.derived_from:
                 turn = tx.get(turn_id)
                 if turn is not None and turn.status is Status.ACTIVE and TURN_TAG in turn.tags:
-                    self._supersede(tx, turn, stored, stamp)
+                    self._supersede(tx, turn, stored, stamp, EventType.CONTRADICTED)
         if not decision.supersede:
             return stored  # as stored: an added entry folds to itself
         return tx.get(stored.id) or stored
@@ -167,7 +167,8 @@ class Writer:
         assert found is not None
         return found
 
-    def _supersede(self, tx: Tx, old: MemoryEntry, new: MemoryEntry, stamp: str) -> None:
-        self.append(tx, EventType.SUPERSEDED, old.id, {
+    def _supersede(self, tx: Tx, old: MemoryEntry, new: MemoryEntry, stamp: str,
+                   kind: EventType = EventType.SUPERSEDED) -> None:
+        self.append(tx, kind, old.id, {
             "by": new.id, "at": stamp, "reason": f"now: {new.content}",
             "confidence": consolidate.contradicted(old.confidence.overall)})

@@ -90,8 +90,8 @@ class Hybrid:
                weights: Weights) -> list[Hit]:
         best = rank(self.candidates(query, filters, limit), now, weights)[:limit]
         entries = self.store.get_many(r.memory.id for r in best)
-        return [Hit(entries[r.memory.id], r.score, r.components) for r in best
-                if r.memory.id in entries]
+        return below_contradictors([Hit(entries[r.memory.id], r.score, r.components)
+                                    for r in best if r.memory.id in entries])
 
     def candidates(self, query: str, filters: Filters, limit: int) -> list[Candidate]:
         """The keyword and vector candidates of `query`, each with both raw signals, before
@@ -140,3 +140,19 @@ class Hybrid:
         self.store.drop_embeddings(keep_model=embedder.name)
         self._embedder, self._resolved = embedder, True
         return done
+
+
+def below_contradictors(hits: list[Hit]) -> list[Hit]:
+    """A memory contradicted by another (a turn that stated a value since replaced) is
+    ranked just below the one that replaced it when both are recalled: the turn stays
+    findable for the rest of what it said, the current value comes first for its own slot."""
+    out = list(hits)
+    for hit in hits:
+        if not hit.memory.links.contradicts:
+            continue
+        at = out.index(hit)
+        newer = [i for i, h in enumerate(out) if i > at and h.memory.id in
+                 hit.memory.links.contradicts]
+        if newer:
+            out.insert(newer[-1], out.pop(at))
+    return out
