@@ -116,6 +116,33 @@ def _export(mem: Memory, path: Path, peer: str) -> Path:
     return path
 
 
+def test_a_full_sync_completes_what_a_per_user_sync_left_as_stubs(
+        pair: tuple[Memory, Memory], tmp_path: Path) -> None:
+    """Stubs are not forever: a later bundle that carries bob's events in full gives edge
+    his memories, and the replicas become equal; one that was forgotten meanwhile stays out."""
+    laptop, edge = pair
+    laptop.add("alice waters the basil", user_id="alice")
+    kept = laptop.add("bob hides the xylophone key", user_id="bob", session_id="b")
+    gone = laptop.add("bob's pin is 4242", user_id="bob", session_id="b")
+    laptop.update(kept.id, text="bob hides the xylophone key twice")
+    laptop.search("xylophone", user_id="bob")
+    edge.sync_import(_export_user(laptop, tmp_path / "alice.bundle", "alice"))
+    assert edge.count(user_id="bob") == 0
+    full = _export(laptop, tmp_path / "full.bundle", "edge")
+    laptop.forget(gone.id)
+    after = _export(laptop, tmp_path / "after.bundle", "edge")
+    assert edge.sync_import(full).new == 4  # bob's add, add, update and access batch
+    assert edge.get(kept.id).text == "bob hides the xylophone key twice"
+    assert edge.get(kept.id).access_count == laptop.get(kept.id).access_count == 1
+    assert [h.memory.id for h in edge.search("xylophone", user_id="bob")] == [kept.id]
+    edge.sync_import(after)
+    assert edge.sync_import(full).new == 0  # the pin's events stay redacted: forget wins
+    assert checksum(edge.store) == checksum(laptop.store) and edge.verify().ok
+    edge.flush()  # the search above counted an access: part of the store as well
+    edge.store.close()
+    assert b"4242" not in store_bytes(tmp_path / "edge")
+
+
 def test_a_stub_never_touches_a_memory_held_in_full(pair: tuple[Memory, Memory],
                                                     tmp_path: Path) -> None:
     """A full replica that receives another user's events as stubs keeps what it holds."""

@@ -56,6 +56,14 @@ class LogWrites(ABC):
         """Set these stored events' payloads to NULL."""
 
     @abstractmethod
+    def _stubs(self, event_ids: Sequence[str]) -> set[str]:
+        """Which of these stored events are stored without their payload."""
+
+    @abstractmethod
+    def _fill(self, event: Event) -> None:
+        """Store the payload of a stored event that lacks it (its hash already covers it)."""
+
+    @abstractmethod
     def _write(self, old: MemoryEntry | None, new: MemoryEntry | None) -> None:
         """Replace one memory in the projections (None: absent), with its keyword index."""
 
@@ -85,15 +93,33 @@ class LogWrites(ABC):
         return event
 
     def import_events(self, events: list[Event]) -> int:
-        """Admit exported events of any device (`chain.admit`); return how many were new."""
+        """Admit exported events of any device (`chain.admit`); return how many were new or
+        completed a stub (an event a per-user sync carried without its payload, which a later
+        sync brings in full)."""
         if not events:
             return 0
-        new = chain.admit(events, known=self._known(list({e.id for e in events})),
-                          heads=self._heads({e.device_id for e in events}))
+        known = self._known(list({e.id for e in events}))
+        new = chain.admit(events, known=known, heads=self._heads({e.device_id for e in events}))
+        filled = self._fill_stubs([e for e in events if e.id in known and not e.redacted])
         if new:
             self._store(new, imported=True,
                         in_order=chain.in_merge_order(new, self._last_key()))
-        return len(new)
+        if filled:
+            self._refold(sorted({m for e in filled for m in targets(e)}))
+        return len(new) + len(filled)
+
+    def _fill_stubs(self, events: list[Event]) -> list[Event]:
+        """Give stored stubs the payloads these (verified) events carry, unless the rules
+        would store them redacted now (their memory is forgotten here: forget wins)."""
+        stubs = self._stubs([e.id for e in events]) if events else set()
+        filled = []
+        for event in (e for e in events if e.id in stubs):
+            past = [p for p in self._past(event.memory_id) if p.id != event.id] \
+                if event.memory_id is not None else []
+            if not rules.effects(event, past).store_redacted:
+                self._fill(event)
+                filled.append(event)
+        return filled
 
     def _store(self, events: list[Event], *, imported: bool, in_order: bool) -> None:
         """Store `events` (in chain order) with their effects, then fold them in: onto the
@@ -122,15 +148,18 @@ class LogWrites(ABC):
             self._fold([e.redact() if e.id in redacted else e
                         for e in sorted(events, key=merge_key)], accesses)
         else:
-            affected = sorted({m for e in events for m in targets(e)})
-            history: dict[str, list[Event]] = {m: [] for m in affected}
-            for stored in sorted(self._touching(affected), key=merge_key):
-                for memory_id in targets(stored):
-                    if memory_id in history:
-                        history[memory_id].append(stored)
-            self._write_many([(self.get(m), replay(m, history[m])) for m in affected])
+            self._refold(sorted({m for e in events for m in targets(e)}))
         if drops:
             self._drop_vectors(sorted(drops))
+
+    def _refold(self, affected: list[str]) -> None:
+        """Replace these memories by a replay of their stored events in merge order."""
+        history: dict[str, list[Event]] = {m: [] for m in affected}
+        for stored in sorted(self._touching(affected), key=merge_key):
+            for memory_id in targets(stored):
+                if memory_id in history:
+                    history[memory_id].append(stored)
+        self._write_many([(self.get(m), replay(m, history[m])) for m in affected])
 
     def _fold(self, events: list[Event], accesses: set[str]) -> None:
         """Fold events (in merge order) onto the projection, writing each memory they touch

@@ -79,12 +79,16 @@ def entry_from(row: Row) -> MemoryEntry:
 def event_row(event: Event) -> tuple[Any, ...]:
     """The values of an `events` row (the columns `event_from` reads), in that order: the
     event as it was written (an upcast payload is stored in its original form)."""
-    stored = event.stored_payload
     return (event.id, event.type.value, event.schema, event.device_id, event.seq,
-            str(event.hlc), event.actor, event.memory_id,
-            None if stored is None else canonical_json(stored),
+            str(event.hlc), event.actor, event.memory_id, payload_text(event),
             bytes.fromhex(event.payload_hash), bytes.fromhex(event.prev_hash),
             bytes.fromhex(event.hash))
+
+
+def payload_text(event: Event) -> str | None:
+    """The `payload` column of an event's row: its payload as written, or NULL (redacted)."""
+    stored = event.stored_payload
+    return None if stored is None else canonical_json(stored)
 
 
 def event_from(row: Row) -> Event:

@@ -92,6 +92,15 @@ class PostgresTx(LogWrites):
         self._conn.execute("UPDATE events SET payload = NULL WHERE id = ANY(%s)",
                            (list(event_ids),))
 
+    def _stubs(self, event_ids: Sequence[str]) -> set[str]:
+        rows = self._conn.execute("SELECT id FROM events WHERE payload IS NULL AND "
+                                  "id = ANY(%s)", (list(event_ids),))
+        return {row["id"] for row in rows}
+
+    def _fill(self, event: Event) -> None:
+        self._conn.execute("UPDATE events SET payload = %s WHERE id = %s",
+                           (R.payload_text(event), event.id))
+
     def _write(self, old: MemoryEntry | None, new: MemoryEntry | None) -> None:
         PP.write(self._conn, old, new)
 

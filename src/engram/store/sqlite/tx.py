@@ -92,6 +92,15 @@ class SQLiteTx(LogWrites):
         self._conn.executemany("UPDATE events SET payload = NULL WHERE id = ?",
                                [(event_id,) for event_id in event_ids])
 
+    def _stubs(self, event_ids: Sequence[str]) -> set[str]:
+        return {row[0] for chunk in _chunks(event_ids) for row in self._conn.execute(
+            f"SELECT id FROM events WHERE payload IS NULL AND id IN "
+            f"({', '.join('?' * len(chunk))})", chunk)}
+
+    def _fill(self, event: Event) -> None:
+        self._conn.execute("UPDATE events SET payload = ? WHERE id = ?",
+                           (R.payload_text(event), event.id))
+
     def _write(self, old: MemoryEntry | None, new: MemoryEntry | None) -> None:
         P.write(self._conn, old, new)
 
