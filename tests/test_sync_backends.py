@@ -46,3 +46,35 @@ def test_sqlite_and_the_server_store_converge(store_dir: str | Path, tmp_path: P
 def _bundle(mem: Memory, path: Path, peer: str) -> Path:
     mem.sync_export(path, peer=peer)
     return path
+
+
+def test_a_sqlite_laptop_and_a_served_store_converge_over_http(store_dir: str | Path,
+                                                                tmp_path: Path) -> None:
+    """`engram serve` on the server store (SQLite, or PostgreSQL), a SQLite laptop pulling and
+    pushing through `/sync/...` with a full sync key."""
+    from engram.server.keys import KeyRing
+    from test_sync_http import Served
+
+    with Memory(store_dir, device_id="server", embedder=None) as server:
+        kept = server.add("the server knows bob brews beer", user_id="bob", session_id="s")
+        server.forget(server.add("bob's pin is 9876", user_id="bob", session_id="s").id)
+        key = KeyRing(server.store).create("laptop", "sync,any-user",
+                                           now=datetime(2026, 3, 1, tzinfo=UTC))[0]
+    served = Served(store_dir)
+    served.start()
+    try:
+        with Memory(tmp_path / "laptop", device_id="laptop", embedder=None) as laptop:
+            laptop.add_many([{"text": f"alice note {n} on the laptop", "user_id": "alice",
+                              "session_id": "a"} for n in range(12)])
+            first = laptop.sync_peer(served.url, key=key, batch=5)
+            assert first.pulled_new == 3 and first.pushed_new == 12
+            laptop.update(kept.id, text="the server knows bob brews dark beer")
+            again = laptop.sync_peer(served.url, key=key)
+            assert again.pushed_new == 1 and again.pulled_new == 0
+    finally:
+        served.stop()
+    with Memory(tmp_path / "laptop", embedder=None) as laptop, \
+            Memory(store_dir, embedder=None) as server:
+        assert checksum(laptop.store) == checksum(server.store)
+        assert server.get(kept.id).text == "the server knows bob brews dark beer"
+        assert laptop.verify().ok and server.verify().ok
