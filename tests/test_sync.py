@@ -131,7 +131,9 @@ def test_a_full_sync_completes_what_a_per_user_sync_left_as_stubs(
     full = _export(laptop, tmp_path / "full.bundle", "edge")
     laptop.forget(gone.id)
     after = _export(laptop, tmp_path / "after.bundle", "edge")
-    assert edge.sync_import(full).new == 4  # bob's add, add, update and access batch
+    stages: list[str] = []
+    assert edge.sync_import(full, stage=stages.append).new == 4  # bob's adds, update, access
+    assert stages == ["reading full.bundle", "applying 5 events in one transaction"]
     assert edge.get(kept.id).text == "bob hides the xylophone key twice"
     assert edge.get(kept.id).access_count == laptop.get(kept.id).access_count == 1
     assert [h.memory.id for h in edge.search("xylophone", user_id="bob")] == [kept.id]

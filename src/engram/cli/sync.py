@@ -32,7 +32,7 @@ def export(output: Annotated[Path, typer.Argument(metavar="OUT", help="Bundle fi
            peer: PeerOpt = None, user: ScopeOpt = None, data: DataOpt = DEFAULT_DATA,
            as_json: JsonOpt = False) -> None:
     """Write a bundle of the events a peer lacks (gzip JSON lines, deterministic)."""
-    with open_memory(data) as mem:
+    with open_memory(data) as mem, out.status(f"writing {output.name}"):
         report = mem.sync_export(output, peer=peer, user=user)
     if as_json:
         emit_json(report.to_dict())
@@ -47,8 +47,8 @@ def export(output: Annotated[Path, typer.Argument(metavar="OUT", help="Bundle fi
 def import_(file: Annotated[Path, typer.Argument(help="A bundle from `engram sync export`.")],
             peer: FromOpt = None, data: DataOpt = DEFAULT_DATA, as_json: JsonOpt = False) -> None:
     """Apply a bundle: all or nothing, events already held skipped (twice is a no-op)."""
-    with open_memory(data) as mem:
-        report = mem.sync_import(file, peer=peer)
+    with open_memory(data) as mem, out.status("importing") as status:
+        report = mem.sync_import(file, peer=peer, stage=status.update)
     if as_json:
         emit_json(report.to_dict())
         return

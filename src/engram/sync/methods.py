@@ -26,11 +26,15 @@ class SyncMethods:
         self.flush()
         return exchange.export(self.store, Path(path), self.clock.now(), peer=peer, user=user)
 
-    def sync_import(self: Host, path: str | Path,
-                    peer: str | None = None) -> exchange.ImportReport:
+    def sync_import(self: Host, path: str | Path, peer: str | None = None,
+                    stage: Callable[[str], None] | None = None) -> exchange.ImportReport:
         """Apply a bundle in one transaction (all or nothing; events already held are
-        skipped), and learn what its sender holds (`peer` names it; default: by device)."""
+        skipped), and learn what its sender holds (`peer` names it; default: by device).
+        `stage` hears what is being done (reading, then applying so many events)."""
+        say = stage or _quiet
+        say(f"reading {Path(path).name}")
         header, events = exchange.load(Path(path))
+        say(f"applying {len(events):,} events in one transaction")
         return exchange.apply(self.store, header, events, self.clock.now(), peer=peer)
 
     def sync_peer(self: Host, url: str, key: str | None = None, *, push: bool = True,
@@ -40,3 +44,7 @@ class SyncMethods:
         batches, resumable; needs the `server` extra)."""
         from engram.sync.http import sync_peer
         return sync_peer(self, url, key, push=push, pull=pull, batch=batch, progress=progress)
+
+
+def _quiet(stage: str) -> None:
+    """A `stage` listener that hears nothing."""
