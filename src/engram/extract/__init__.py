@@ -83,10 +83,28 @@ def extract(text: str, *, at: datetime, speaker: str = "user") -> list[Extracted
             if is_hypothetical(clause.text):
                 continue
             for claim, truth, confidence in _claims(clause):
+                if _unsure(claim, speaker):
+                    continue
                 previous = claim.attribute
                 out.append(_extracted(claim, truth, confidence, clause, sentence, speaker,
                                       label))
     return _unique(out)
+
+
+# An event or situation whose object is a bare pronoun ("decided to keep it", "met him") says
+# nothing on its own: the raw turn keeps it, with the sentence that says what "it" is.
+_UNRESOLVED = re.compile(r"\b(?:it|that|this|them|him|those|these)\b", re.IGNORECASE)
+
+
+def _unsure(claim: Claim, speaker: str) -> bool:
+    """Whether a rule's claim is one the rules cannot stand behind: a pronoun for its object,
+    a state phrased as a future event ("I'll be ..."), or a name that only repeats the
+    speaker's own ("I'm Alex" said by Alex)."""
+    if claim.kind in (Kind.EVENT, Kind.CONTEXT):
+        return bool(_UNRESOLVED.search(claim.value)) or claim.value.casefold().startswith("be ")
+    if claim.attribute == "name":
+        return claim.value.casefold() in (speaker.casefold(), speaker.split()[0].casefold())
+    return False
 
 
 def _clause(text: str, at: datetime, carried: TimeMention | None,

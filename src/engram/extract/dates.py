@@ -30,26 +30,34 @@ _MON = r"(january|february|march|april|may|june|july|august|september|october|no
        r"|december|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)\.?"
 _ORD = r"(\d{1,2})(?:st|nd|rd|th)?"
 _YEAR = r"((?:19|20)\d{2})"
+_PART = r"(?: (?:night|morning|afternoon|evening))?"  # "on Tuesday night": one phrase
+_UPTO = r"(?: (?:to|until|till|-|\u2013) (?:" + _MON + r" )?\d{1,2}(?:st|nd|rd|th)?)?"
+_SEASON = r"(spring|summer|fall|autumn|winter)"
+SEASON_MONTH = {"spring": 3, "summer": 6, "fall": 9, "autumn": 9, "winter": 12}
 
 # Each alternative is tried in order; the first match in the clause wins.
 _PATTERNS: tuple[tuple[str, str], ...] = (
     ("day_before", r"the day before yesterday"),
     ("day_after", r"the day after tomorrow"),
-    ("yesterday", r"yesterday|last night"),
+    ("yesterday", r"yesterday" + _PART + "|last night"),
     ("today", r"today|tonight|this (?:morning|afternoon|evening)|earlier today"),
-    ("tomorrow", r"tomorrow"),
+    ("tomorrow", r"tomorrow" + _PART),
     ("ago", _NUM + r" (day|week|month|year)s? ago"),
     ("in_n", r"in " + _NUM + r" (day|week)s?"),
     ("rel_weekend", r"(last|next|this) weekend"),
     ("rel_unit", r"(last|next|this) (week|month|year)"),
-    ("rel_weekday", r"(last|next|this|on) (" + _WD + r")"),
-    ("day_month", r"(?:on )?(?:the )?" + _ORD + r" (?:of )?" + _MON + r"(?:,? " + _YEAR + ")?"),
-    ("month_day", r"(?:on )?" + _MON + r" " + _ORD + r"(?:,? " + _YEAR + r")?"),
+    ("weekday_date", r"(?:on )?(" + _WD + r"),? " + _MON + r" " + _ORD + r"(?:,? " + _YEAR
+     + r")?"),
+    ("rel_weekday", r"(last|next|this|on) (" + _WD + r")" + _PART),
+    ("day_month", r"(?:on |from )?(?:the )?" + _ORD + r" (?:of )?" + _MON + r"(?:,? " + _YEAR
+     + ")?" + _UPTO),
+    ("month_day", r"(?:on |from )?" + _MON + r" " + _ORD + r"(?:,? " + _YEAR + r")?" + _UPTO),
     ("rel_month", r"(last|next|this) " + _MON),
+    ("season", r"(?:(last|next|this) |in (?:the )?)" + _SEASON),
     ("month_year", r"(?:in |since |back in )?" + _MON + r" " + _YEAR),
     ("year", r"(?:in |since |back in )" + _YEAR),
     ("month", r"(?:in |since )" + _MON),
-    ("weekday", r"(" + _WD + r")"),
+    ("weekday", r"(" + _WD + r")" + _PART),
 )
 _REGEX = re.compile("|".join(f"(?P<{name}>\\b(?:{pattern})\\b)" for name, pattern in _PATTERNS),
                     re.IGNORECASE)
@@ -120,7 +128,11 @@ def _resolve(kind: str, g: list[str], at: datetime,
         if which == "last":
             return at - ((at.weekday() - target) % 7 or 7) * day, "day"
         return at + ((target - at.weekday()) % 7 or 7) * day, "day"
-    if kind in ("day_month", "month_day"):
+    if kind == "weekday_date" and len(g) == 3:  # "Sunday, October 11": the year that fits
+        return _named_day(at, WEEKDAYS.index(g[0]), _month(g[1]), int(g[2]), future)
+    if kind in ("day_month", "month_day", "weekday_date"):
+        if kind == "weekday_date":
+            g = g[1:]
         num, mon = (g[0], g[1]) if kind == "day_month" else (g[1], g[0])
         year = int(g[2]) if len(g) > 2 else None
         moment = _calendar_day(at, _month(mon), int(num), year, future)
@@ -132,6 +144,9 @@ def _resolve(kind: str, g: list[str], at: datetime,
         year = at.year + (1 if g[0] == "next" and month <= at.month else 0) \
             - (1 if g[0] == "last" and month >= at.month else 0)
         return _clamp(year, month, 1, at), "month"
+    if kind == "season":
+        return _relative_month(g[0] if len(g) > 1 else "this", SEASON_MONTH[g[-1]], at,
+                               future), "month"
     if kind == "month_year":
         return _clamp(int(g[1]), _month(g[0]), 1, at), "month"
     if kind == "year":
@@ -145,6 +160,36 @@ def _resolve(kind: str, g: list[str], at: datetime,
             year -= 1
         return _clamp(year, month, 1, at), "month"
     return None
+
+
+def _named_day(at: datetime, weekday: int, month: int, day: int,
+               future: bool) -> tuple[datetime, str] | None:
+    """A date given with its weekday and no year: the nearest year (last, this or next) in
+    which that date falls on that weekday; without one, as a bare date."""
+    if not 1 <= day <= 31:
+        return None
+    fits = [d for year in (at.year - 1, at.year, at.year + 1)
+            if (d := _clamp(year, month, day, at)).day == day and d.weekday() == weekday]
+    if fits:
+        return min(fits, key=lambda d: abs((d - at).days)), "day"
+    moment = _calendar_day(at, month, day, None, future)
+    return None if moment is None else (moment, "day")
+
+
+def _relative_month(which: str, month: int, at: datetime, future: bool) -> datetime:
+    """A season's first month: "last summer" is the latest before this month, "next summer"
+    the first after it; "this" / "in the" summer is this year's, or the previous (next) one
+    when it is still ahead (already past) and the clause does not (does) speak of the future."""
+    year = at.year
+    if which == "last":
+        year -= 1 if month >= at.month else 0
+    elif which == "next":
+        year += 1 if month <= at.month else 0
+    elif not future and month > at.month:
+        year -= 1
+    elif future and month < at.month:
+        year += 1
+    return _clamp(year, month, 1, at)
 
 
 def _number(word: str) -> int:

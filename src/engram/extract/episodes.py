@@ -44,8 +44,9 @@ def events(c: Clause) -> list[Claim]:
                 action = trim(" ".join(g for g in m.groups() if g))
                 if pattern is _HAVE:
                     action = "have " + action
-                return [_event(action, Truth.CONTEXTUAL, 0.8)]
-        return []
+                verb = "is " if pattern is _PROGRESSIVE else ""
+                return [_event(action, Truth.CONTEXTUAL, 0.8, verb)]
+        # else a past tense with a future date: "I signed up for a race on October 11"
     m = _PAST.match(text)
     if m is None:
         return []
@@ -66,5 +67,5 @@ def _weighty(rest: str) -> bool:
                          r"promoted|married|engaged|divorced|fired|hired|laid off|sick)\b", rest))
 
 
-def _event(action: str, truth: Truth, confidence: float) -> Claim:
-    return Claim(Kind.EVENT, "event", action, "{s} " + action, truth, confidence)
+def _event(action: str, truth: Truth, confidence: float, verb: str = "") -> Claim:
+    return Claim(Kind.EVENT, "event", action, "{s} " + verb + action, truth, confidence)

@@ -130,11 +130,14 @@ _LEFT_JOB = _re(r"^(?i:i)\s+(?i:quit my job|left my job|quit|no longer work|don'
                 r"used to work|got laid off|was laid off|got fired|was fired|resigned|retired)"
                 r"(?:\s+(?i:at|for|from))?\s+" + _THE + PROPER)
 _JOB = _re(r"^(?i:(i'm|i've been|i used to be|i was|as|i'm not|i'm no longer|i work as|"
-           r"i'm working as|i'm now|i became|i'm training to be|i'm studying to be))\s+"
+           r"i'm working as|i'm now|i became|i'm training to be|i'm studying to be|i'll be|"
+           r"i will be))\s+"
            r"(?i:an?)\s+(.+?)(?:" + _ORG + r")?$")
 _RETIRED = _re(r"^(?i:i'm|i am)\s+(?i:(retired|unemployed|self-employed|a stay-at-home \w+))$")
 _STUDY = _re(r"^(?i:i|i'm)\s+(?i:study|studying|studied)\s+([a-z][\w\s-]*?)(?:\s+(?i:at)\s+"
              + _THE + PROPER + ")?$")
+_ACCEPTED = _re(r"^(?i:i|i've)\s+(?i:accepted|took)\s+" + PROPER + r"(?i:'s)\s+(?i:job\s+)?"
+                r"(?i:offer)$")
 _NOW_AT = _re(r"^(?i:i'm)\s+(?i:now\s+)?(?i:at)\s+" + PROPER + "$")
 
 
@@ -145,11 +148,13 @@ def work(c: Clause) -> list[Claim]:
                       negated=True)]
     if m := _JOB.match(text):
         lead, job, org = m.group(1).lower(), trim(m.group(2)), m.group(3)
-        job = re.split(r"\s*,\s*|\s+(?:who|and|in|with|since|from)\s+", job)[0]
+        job = re.split(r"\s*,\s*|\s+(?:who|and|in|with|since|from|at|for|starting)(?:\s+|$)",
+                       job)[0]
         if is_job(job):
             negated = lead in ("i'm not", "i'm no longer", "i used to be", "i was")
             verb = "is not" if negated else "works as"
-            out = [_fact("job_title", job, f"{{s}} {verb} a {job}", negated=negated)]
+            article = "an" if job[:1].lower() in "aeiou" else "a"
+            out = [_fact("job_title", job, f"{{s}} {verb} {article} {job}", negated=negated)]
             if org and job.lower() == "student":
                 out.append(_fact("school", org, "{s} studies at " + org))
             elif org and not negated:
@@ -161,9 +166,9 @@ def work(c: Clause) -> list[Claim]:
         past = m.group(1).lower() == "worked" and not re.match(r"(?i)^i('ve| have)", text)
         verb = "used to work" if past else "works"
         return [_fact("employer", m.group(2), f"{{s}} {verb} at {m.group(2)}", negated=past)]
-    if m := _JOINED.match(text):
+    if m := (_JOINED.match(text) or _ACCEPTED.match(text)):
         return [_fact("employer", m.group(1), "{s} works at " + m.group(1))]
-    if m := _STUDY.match(text):
+    if (m := _STUDY.match(text)) and not m.group(1).casefold().startswith("for "):
         field = trim(m.group(1))
         out = [_fact("field_of_study", field, "{s} studies " + field)]
         if m.group(2):
@@ -180,7 +185,7 @@ _DIET = _re(r"^(?i:i'm|i've been|i went|i became|i'm now|i eat|i'm on an?|i foll
             r"(?i:an?\s+)?(?i:(?:strict|full|mostly|fully|full-time)\s+)?(?i:(" + _DIETS + r"))\b")
 _NOT_DIET = _re(r"^(?i:i'm not|i'm no longer|i stopped being|i used to be|i'm not an?)\s+"
                 r"(?i:an?\s+)?(?i:(" + _DIETS + r"))\b")
-_AVOID = _re(r"^(?i:i)\s+(?i:don't|can't|won't|no longer|never|stopped|quit|gave up|avoid|"
+_AVOID = _re(r"^(?i:i)\s+(?i:don't|can't|won't|no longer|never|stopped|quit|gave up|avoid|cut out|"
              r"haven't|have not|try not to|gave up on)\s+(?i:(?:eat|drink|eating|drinking|"
              r"eaten|drunk|had|touch|touched)\s+)?(.+)$")
 _ALLERGIC = _re(r"^(?i:i'm|i've always been)\s+(?i:(not\s+)?)(?i:(?:very|severely|highly|"
@@ -188,6 +193,7 @@ _ALLERGIC = _re(r"^(?i:i'm|i've always been)\s+(?i:(not\s+)?)(?i:(?:very|severel
 _ALLERGY = _re(r"^(?i:i have|i've got|i've)\s+(?i:an?\s+)?(?i:(?:severe|mild|bad|serious|"
                r"slight)\s+)?([\w\s-]+?)\s+(?i:allergy|allergies|intolerance)$")
 _INTOLERANT = _re(r"^(?i:i'm)\s+([\w-]+)\s+(?i:intolerant)$")
+_AFTERTHOUGHT = re.compile(r",?\s+(?i:so|but|because|which|since|though|although)\b.*$")
 _NOT_FOODS = {"it", "that", "this", "them", "anything", "everything", "much", "enough", "any",
               "well", "out", "up", "my job", "smoking", "there"}
 
@@ -201,7 +207,8 @@ def diet(c: Clause) -> list[Claim]:
         word = m.group(1).lower()
         return [_fact("diet", word, "{s} is " + word)]
     if m := _AVOID.match(text):
-        verb_given = re.search(r"(?i)\b(eat|drink|eating|drinking|eaten|drunk|had)\b", text)
+        verb_given = re.search(r"(?i)\b(eat|drink|eating|drinking|eaten|drunk|had|cut out)\b",
+                               text)
         food = trim(m.group(1)).lower()
         food = re.sub(r"^(?:any|anymore)\s+", "", food)
         if verb_given and food and food not in _NOT_FOODS and len(food.split()) <= 3:
@@ -216,7 +223,7 @@ def allergy(c: Clause) -> list[Claim]:
     negated = False
     if m := _ALLERGIC.match(text):
         negated = bool(m.group(1))
-        items = split_list(trim(m.group(2)))
+        items = split_list(trim(_AFTERTHOUGHT.sub("", m.group(2))))
     elif m := (_ALLERGY.match(text) or _INTOLERANT.match(text)):
         items = [m.group(1)]
     out: list[Claim] = []

@@ -28,8 +28,9 @@ _LIKE = re.compile(
     r"i'm a sucker for)\s+(.+)$")
 _NOT_TOPICS = re.compile(r"^(?:it|that|this|them|him|her|you|those|these|one|so|what|how|"
                          r"when|being here|your|yours)\b", re.IGNORECASE)
-_CUT_COMPARISON = re.compile(r"\s+(?:over|than|rather than|instead of|more than|to|but|because|"
-                             r"since|so|when|whenever|if|and i)\s+.*$", re.IGNORECASE)
+_CUT_COMPARISON = re.compile(r"(?<!\bgoing)\s+(?:over|than|rather than|instead of|more than|"
+                             r"to|but|because|since|so|when|whenever|if|and i)\s+.*$",
+                             re.IGNORECASE)
 
 
 def preferences(c: Clause) -> list[Claim]:

@@ -34,10 +34,16 @@ _TRAILING = re.compile(
     r"for (?:now|work|a (?:while|bit|living))|for (?:most of )?(?:my|our) (?:life|lives)|"
     r"for (?:about |almost |over |nearly )?\w+ (?:days?|weeks?|months?|years?)|"
     r"in (?:the )?(?:last |past )?\w+ (?:days?|weeks?|months?|years?)|"
-    r"since [\w\s]+|on weekends|at weekends|every day|in general|a lot|so much|very much|"
+    r"since [\w\s]+|(?:until|till)(?: [\w\s]+)?|starting|beginning|from|"
+    r"to save (?:my|our) li(?:fe|ves)|on weekends|at weekends|every day|in general|a lot|"
+    r"so much|very much|"
     r"pretty well|very well|well|please|haha|lol|as far as i know|i think|i guess))+\s*$",
     re.IGNORECASE)
 _END_PUNCT = re.compile(r"[\s.!?,;:…]+$")
+# "I'm X and allergic to Y": a second predicate whose "I'm" the speaker left out.
+_ELIDED_IM = re.compile(r"\s+and\s+(?:also\s+)?(?=(?:allergic|intolerant|vegetarian|vegan|"
+                        r"pescatarian|married|engaged|single|divorced|retired)\b)",
+                        re.IGNORECASE)
 
 
 def sentences(text: str) -> list[str]:
@@ -54,9 +60,17 @@ def is_hypothetical(text: str) -> bool:
 
 
 def clauses(sentence: str) -> list[str]:
-    """First-person clauses of a sentence ("I'm Sara, I'm 29 and I live in Milan" -> three)."""
+    """First-person clauses of a sentence ("I'm Sara, I'm 29 and I live in Milan" -> three;
+    "I'm vegetarian and allergic to nuts" -> "I'm vegetarian", "I'm allergic to nuts")."""
     body = _END_PUNCT.sub("", sentence)
-    return [c.strip() for c in _CLAUSE_BREAK.split(body) if c and c.strip()]
+    out = []
+    for part in (c.strip() for c in _CLAUSE_BREAK.split(body) if c and c.strip()):
+        if part[:4].casefold() == "i'm ":
+            first, *rest = _ELIDED_IM.split(part)
+            out += [first, *("I'm " + r for r in rest)]
+        else:
+            out.append(part)
+    return out
 
 
 def tidy(clause: str) -> str:
