@@ -19,17 +19,19 @@ from datetime import datetime
 
 import numpy as np
 
+from engram.recall.entities import entity_share, query_entities
 from engram.recall.ranking import DEFAULT_WEIGHTS, Candidate, Weights, rank
 
 KS = (5, 10, 20)
 K10 = KS.index(10)
 
-# What cross-validation chooses among: the fusion split, the vector-only floor and the
-# session lift (the re-scoring signals are small by design and stay fixed).
+# What cross-validation chooses among: the fusion split, the vector-only floor, the session
+# lift and the entity match (the re-scoring signals are small by design and stay fixed).
 GRID: list[Weights] = [
-    replace(DEFAULT_WEIGHTS, keyword=kw, vector=round(1 - kw, 2), min_vector=mv, session=s)
-    for kw, mv, s in itertools.product((0.2, 0.3, 0.4, 0.5, 0.6), (0.15, 0.25, 0.35),
-                                       (0.0, 0.1, 0.2, 0.3))
+    replace(DEFAULT_WEIGHTS, keyword=kw, vector=round(1 - kw, 2), min_vector=mv, session=s,
+            entity=e)
+    for kw, mv, s, e in itertools.product((0.2, 0.3, 0.4, 0.5, 0.6), (0.15, 0.25, 0.35),
+                                          (0.0, 0.1, 0.2, 0.3), (0.0, 0.05, 0.1, 0.2))
 ]
 
 
@@ -41,6 +43,13 @@ class Question:
     candidates: list[Candidate]
     key: Callable[[str], str]  # memory id -> evidence key (a turn id, or a session id)
     now: datetime
+
+
+def with_entities(candidates: list[Candidate], query: str,
+                  text_of: Callable[[str], str]) -> list[Candidate]:
+    """The candidates with their entity signal (`recall.entities`), from their texts."""
+    names = query_entities(query)
+    return [replace(c, entity=entity_share(names, text_of(c.memory.id))) for c in candidates]
 
 
 def recalls(ranked: Sequence[str], evidence: set[str]) -> list[float]:
@@ -94,4 +103,5 @@ def question_folds(ids: Sequence[str], n: int = 5) -> list[str]:
 
 
 def describe(w: Weights) -> str:
-    return f"keyword {w.keyword}, min_vector {w.min_vector}, session {w.session}"
+    return f"keyword {w.keyword}, min_vector {w.min_vector}, session {w.session}, " \
+        f"entity {w.entity}"

@@ -151,7 +151,8 @@ def table(report: Report) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--data", type=Path, default=LABELLED)
-    parser.add_argument("--split", choices=("all", "dev", "holdout", "holdout2", "holdout3"), default="all")
+    parser.add_argument("--split", choices=("all", "dev", "holdout", "holdout2", "holdout3"),
+                        default="all")
     parser.add_argument("--errors", action="store_true", help="list misses and false alarms")
     args = parser.parse_args(argv)
     report = evaluate(load(args.data, args.split))

@@ -26,11 +26,12 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from cv import KS, Question, evaluate, recalls
+from cv import KS, Question, evaluate, recalls, with_entities
 from embed_cache import DiskCachedEmbedder, cached_embedder
 from engram import Memory
 from engram.context import load_counter
@@ -130,17 +131,25 @@ def build(conversations: list[Conversation], mem: Memory) -> tuple[dict[str, str
     return ids, count / (time.perf_counter() - started)
 
 
+def text_in(texts: dict[tuple[str, str], str], ids: dict[str, str], scope: str,
+            memory_id: str) -> str:
+    return texts[(scope, ids[memory_id])]
+
+
 def run_engram(conversations: list[Conversation], mem: Memory,
                ids: dict[str, str]) -> tuple[list[Question], list[float]]:
     """Each question's candidates (ranked later under every weight setting) and the latency
     of the real `Memory.search` with the shipped weights."""
     questions, latencies = [], []
+    texts = {(c.name, str(t["dia_id"])): str(t["text"]) for c in conversations for t in c.turns}
     for conv, i in each_question(conversations):
         text, evidence, category = conv.questions[i]
         t0 = time.perf_counter()
         mem.search(text, user_id=conv.name, limit=max(KS))
         latencies.append((time.perf_counter() - t0) * 1000)
-        candidates = mem.hybrid.candidates(text, Filters(user_id=conv.name), max(KS))
+        candidates = with_entities(
+            mem.hybrid.candidates(text, Filters(user_id=conv.name), max(KS)), text,
+            partial(text_in, texts, ids, conv.name))
         questions.append(Question(conv.name, CATEGORIES[category], evidence, candidates,
                                   ids.__getitem__, mem.clock.now()))
     return questions, latencies
@@ -180,16 +189,23 @@ def run_dense(conversations: list[Conversation], embed: DiskCachedEmbedder) -> l
 
 def answer_in_context(conversations: list[Conversation], mem: Memory,
                       bm25: list[list[str]]) -> dict[str, dict[int, list[tuple[str, bool]]]]:
+    """Is the gold answer in what the model is given: `Memory.context` in its default style
+    (claude: each memory tagged with its id) and as markdown bullets, against BM25's top
+    turns packed as bullets into the same budget, counted with the same tokenizer."""
     count = load_counter()
+    systems = {"claude": "Engram, Memory.context (claude style)",
+               "markdown": "Engram, Memory.context (markdown style)"}
     found: dict[str, dict[int, list[tuple[str, bool]]]] = {
-        "Engram (Memory.context)": defaultdict(list), "BM25 top turns packed": defaultdict(list)}
+        name: defaultdict(list) for name in [*systems.values(), "BM25 top turns packed"]}
     for n, (conv, i) in enumerate(each_question(conversations)):
         text_of = {str(t["dia_id"]): str(t["text"]) for t in conv.turns}
         question, _, category = conv.questions[i]
         answer, cat = conv.answers[i], CATEGORIES[category]
         for budget in BUDGETS:
-            context = mem.context(question, user_id=conv.name, budget_tokens=budget)
-            found["Engram (Memory.context)"][budget].append((cat, answer_in(context, answer)))
+            for style, name in systems.items():
+                context = mem.context(question, user_id=conv.name, budget_tokens=budget,
+                                      style=style)
+                found[name][budget].append((cat, answer_in(context, answer)))
             packed = pack([text_of[d] for d in bm25[n]], budget, count)
             found["BM25 top turns packed"][budget].append((cat, answer_in(packed, answer)))
     return found
@@ -220,7 +236,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         locs = Locations(Path(tmp), args.store)
         try:
-            mem = Memory(locs.new("locomo"), embedder=embedder)
+            # Access statistics are not written during the run, so every question (and every
+            # run) ranks the same store: one that no search has touched yet.
+            mem = Memory(locs.new("locomo"), embedder=embedder, access_batch=10**9,
+                         access_flush_s=10.0**9)
             ids, adds = build(conversations, mem)
             asked, latencies = run_engram(conversations, mem, ids)
             matrix = evaluate(asked)

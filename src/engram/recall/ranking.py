@@ -68,6 +68,7 @@ class Candidate:
     memory: Brief
     keyword: float = 0.0  # BM25 (higher is better); 0 when the keyword query missed it
     vector: float = 0.0  # cosine similarity to the query; 0 without vectors
+    entity: float = 0.0  # share of the query's named entities the memory names (recall.entities)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,7 @@ class Weights:
     vector: float = 0.6
     min_vector: float = 0.25  # a memory only the vector query found must be at least this close
     session: float = 0.2  # share of the best score in the same session, added to each
+    entity: float = 0.0  # added to relevance per share of the query's entities named
     recency: float = 0.05
     recency_half_life_days: float = 90.0  # of how long ago it happened
     confidence: float = 0.05
@@ -112,7 +114,7 @@ def rank(candidates: Sequence[Candidate], now: datetime,
     vector_weight = weights.vector if has_vectors else 0.0
     keyword_weight = weights.keyword if has_vectors else 1.0
     relevance = [keyword_weight * c.keyword / top_keyword + vector_weight * c.vector
-                 for c in candidates]
+                 + weights.entity * c.entity for c in candidates]
     best_in_session: dict[tuple[str, str], float] = {}
     for c, r in zip(candidates, relevance, strict=True):
         if c.memory.session_id is not None:
@@ -131,7 +133,8 @@ def rank(candidates: Sequence[Candidate], now: datetime,
                  + weights.tier * TIER_BONUS[m.tier] + weights.access * min(use, 1.0))
         score = (r + session) * (1.0 + boost)
         hits.append(Ranked(m, score, {
-            "keyword": c.keyword, "vector": c.vector, "relevance": r, "session": session,
+            "keyword": c.keyword, "vector": c.vector, "entity": c.entity, "relevance": r,
+            "session": session,
             "recency": recency, "confidence": confidence, "boost": boost,
         }))
     hits.sort(key=lambda h: (-h.score, h.memory.id))
