@@ -16,6 +16,7 @@ import tomli_w
 
 from engram.errors import InvalidInput
 from engram.lifecycle.tiers import Policy
+from engram.train.settings import Settings  # Policy plus the train.* thresholds
 
 FILE_NAME = "engram.toml"
 
@@ -31,7 +32,7 @@ def path_for(store: str | Path) -> Path:
 def load(path: Path) -> Policy:
     """The policy a TOML file sets (defaults where it is silent or missing)."""
     if not path.exists():
-        return Policy()
+        return Settings()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -40,15 +41,15 @@ def load(path: Path) -> Policy:
     values = {}
     for key, value in _flatten(data).items():
         values[_field(key)] = _typed(key, value)
-    return Policy(**values)
+    return Settings(**values)
 
 
 def save(path: Path, policy: Policy) -> None:
     """Write the values of `policy` that differ from the defaults."""
     nested: dict[str, Any] = {}
-    default = Policy()
-    for key, name in Policy.keys().items():
-        value = getattr(policy, name)
+    default = Settings()
+    for key, name in Settings.keys().items():
+        value = getattr(policy, name, getattr(default, name))
         if value != getattr(default, name):
             section, _, leaf = key.partition(".")
             nested.setdefault(section, {})[leaf] = value
@@ -60,14 +61,14 @@ def save(path: Path, policy: Policy) -> None:
 
 def set_value(policy: Policy, key: str, text: str) -> Policy:
     """`policy` with one setting changed, `text` parsed as the setting's type."""
-    return replace(policy, **{_field(key): _typed(key, _parse(text))})
+    return replace(Settings(**asdict(policy)), **{_field(key): _typed(key, _parse(text))})
 
 
 def show(policy: Policy) -> list[tuple[str, Any, str]]:
     """(key, value, what it does) for every setting, in declaration order."""
-    docs = {f.name: f.metadata["doc"] for f in fields(Policy)}
-    values = asdict(policy)
-    return [(key, values[name], docs[name]) for key, name in Policy.keys().items()]
+    docs = {f.name: f.metadata["doc"] for f in fields(Settings)}
+    values = asdict(Settings(**asdict(policy)))
+    return [(key, values[name], docs[name]) for key, name in Settings.keys().items()]
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -81,7 +82,7 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _field(key: str) -> str:
-    keys = Policy.keys()
+    keys = Settings.keys()
     if key not in keys:
         raise InvalidInput(key, "is not a setting", f"use one of: {', '.join(keys)}")
     return keys[key]
@@ -96,7 +97,7 @@ def _parse(text: str) -> Any:
 
 def _typed(key: str, value: Any) -> Any:
     """`value` checked against the type of the setting's default."""
-    default = getattr(Policy(), _field(key))
+    default = getattr(Settings(), _field(key))
     if isinstance(default, str):
         if isinstance(value, str) and value.strip():
             return value.strip()
