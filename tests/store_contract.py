@@ -305,8 +305,11 @@ class StoreContract(Backend):
                               st.integers(0, 40), st.sampled_from(["s0", "s1", None]),
                               st.lists(st.sampled_from(_WORDS), min_size=1, max_size=3)),
                     min_size=1, max_size=25))
+    # Each backend's subclass runs this test (a different `self` each: hypothesis's
+    # differing_executors), and the fixtures make a new store per example.
     @settings(max_examples=12, deadline=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture])
+              suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                     HealthCheck.differing_executors])
     def test_one_batch_indexes_as_one_event_at_a_time_does(
             self, new_store: NewStore, clock: ManualClock,
             ops: list[tuple[str, int, str | None, list[str]]]) -> None:

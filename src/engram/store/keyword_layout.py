@@ -12,7 +12,8 @@ from datetime import datetime
 INDEX_COLUMNS = ("text", "prev1", "next1", "prev2", "next2", "date")
 INDEX_WEIGHTS = (1.0, 0.5, 0.5, 0.2, 0.2, 1.0)
 NEIGHBOURS = 2
-INDEX_KEYS_VERSION = 2  # what the columns hold; 2: slot topic words join the text column
+INDEX_KEYS_VERSION = 3  # what the columns hold; 2: slot topic words join the text column;
+# 3: allergy topic words
 # A query term in more than MAX_TERM_SHARE of the rows, or more than MAX_TERM_ROWS rows, adds
 # little weight at much cost, and is dropped (FTS5 gives a term in over half the rows none).
 MAX_TERM_ROWS = 2000
@@ -32,7 +33,8 @@ SLOT_TOPICS = {
     "relation": "family relative", "children": "children kids", "residence": "live home city",
     "origin": "from hometown origin", "employer": "work company employer job",
     "job_title": "job work profession occupation", "school": "school study university",
-    "field_of_study": "study subject major", "diet": "diet eat food", "allergy": "allergy",
+    "field_of_study": "study subject major", "diet": "diet eat food",
+    "allergy": "allergy allergic food",
     "pet": "pet animal name", "favorite": "favorite favourite", "preference": "like",
     "skill": "skill", "learning": "learning",
 }
@@ -66,3 +68,14 @@ def count_is_current(cached: tuple[int, int] | None, total: int) -> bool:
     if cached is None or cached[0] == 0:
         return False
     return cached[1] == total or (total >= 10_000 and abs(cached[1] - total) <= total // 100)
+
+
+def informative(counted: list[tuple[int, str]], total: int) -> tuple[list[tuple[int, str]], bool]:
+    """Of (rows holding it, term) pairs, rarest first, the terms a keyword query keeps in a
+    store of `total` rows: those in no more than MAX_TERM_SHARE of the rows (at most
+    MAX_TERM_ROWS). When every term is common, the rarest stays and the flag is True (search
+    it in the memories' own text)."""
+    present = [(n, t) for n, t in counted if n > 0]
+    cap = min(MAX_TERM_SHARE * total, MAX_TERM_ROWS)
+    kept = [(n, t) for n, t in present if n <= cap]
+    return (kept, False) if kept or not present else (present[:1], True)

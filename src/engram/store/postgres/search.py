@@ -17,7 +17,7 @@ from engram.embed import vectors
 from engram.embed.vectors import Array, Vec8
 from engram.query import Brief, Filters
 from engram.store import rows as R
-from engram.store.keyword_layout import MAX_TERM_ROWS, MAX_TERM_SHARE, count_is_current
+from engram.store.keyword_layout import count_is_current, informative
 from engram.store.postgres import projection as PP
 from engram.store.postgres.schema import RANK_WEIGHTS, TS_CONFIG, read_meta, write_meta
 
@@ -73,11 +73,7 @@ class KeywordIndex:
             found = c.execute("SELECT COUNT(*) AS n FROM memories WHERE fts @@ %s::tsquery",
                               (q,)).fetchone()
             self._counts[q] = (int(found["n"]) if found else 0, total)
-        counted = sorted((self._counts[q][0], q) for q in queries)
-        counted = [(n, q) for n, q in counted if n > 0]
-        cap = min(MAX_TERM_SHARE * total, MAX_TERM_ROWS)
-        kept = [(n, q) for n, q in counted if n <= cap]
-        return (kept, False) if kept or not counted else (counted[:1], True)
+        return informative(sorted((self._counts[q][0], q) for q in queries), total)
 
 
 def _own_text(query: str) -> str:

@@ -13,9 +13,8 @@ from engram.store import rows as R
 from engram.store.keyword_layout import (
     INDEX_COLUMNS,
     INDEX_WEIGHTS,
-    MAX_TERM_ROWS,
-    MAX_TERM_SHARE,
     count_is_current,
+    informative,
 )
 from engram.store.sqlite import projection as P
 
@@ -133,18 +132,14 @@ class KeywordSearch:
 
         FTS5 scores every row that matches any term, so a common term costs time in
         proportion to its rows while adding little weight (none at all past half the rows).
-        A term in more than MAX_TERM_SHARE of the rows, or more than MAX_TERM_ROWS rows, is
-        dropped; the rarest term always stays (then `common` is True). Measured in
-        docs/recall.md."""
+        A common term is dropped (`keyword_layout.informative`); the rarest term always stays
+        (then `common` is True). Measured in docs/recall.md."""
         if not terms:
             return [], False
         stems = self._stems_of(c, terms)
         docs = self._term_rows(c, set(stems.values()), total)
-        counted = sorted((docs.get(stems.get(term, ""), 0), term) for term in terms)
-        counted = [(n, t) for n, t in counted if n > 0]
-        cap = min(MAX_TERM_SHARE * total, MAX_TERM_ROWS)
-        kept = [(n, t) for n, t in counted if n <= cap]
-        return (kept, False) if kept or not counted else (counted[:1], True)
+        return informative(sorted((docs.get(stems.get(term, ""), 0), term) for term in terms),
+                           total)
 
     def _stems_of(self, c: sqlite3.Connection, terms: list[str]) -> dict[str, str]:
         """Each term as the index's tokenizer stems it (FTS5 does it, so it is exact),
