@@ -6,7 +6,7 @@ from pathlib import Path
 
 from engram import EventType, ManualClock, Memory
 
-SECRET = "Zanzibarian quokka passphrase 7731"
+SECRET = "Zanzibarian quokka passphrase plumwyvern"
 
 
 def store_bytes(directory: Path) -> bytes:
@@ -29,7 +29,7 @@ def test_forgotten_text_is_gone_from_every_file(store_dir: Path, clock: ManualCl
     mem.forget(secret.id, reason="user asked")
 
     raw = store_bytes(store_dir)  # the WAL and shm files included, while the store is open
-    for needle in (SECRET, "Zanzibarian", "quokka", "zanzibarian", "7731"):
+    for needle in (SECRET, "Zanzibarian", "quokka", "zanzibarian", "plumwyvern"):
         assert needle.encode() not in raw, needle
     assert mem.search("quokka", user_id="u") == []
     history = mem.history(secret.id)

@@ -16,7 +16,7 @@ import tomli_w
 
 from engram.errors import InvalidInput
 from engram.lifecycle.tiers import Policy
-from engram.train.settings import Settings  # Policy plus the train.* thresholds
+from engram.state.settings import Settings  # Policy plus the train.* and state.* keys
 
 FILE_NAME = "engram.toml"
 
