@@ -48,10 +48,10 @@ def holds_detail(member: MemoryEntry, query: str, summary: str) -> bool:
             or missing([n for n in names if n in text.casefold()]))
 
 
-def prefer_concepts(memories: Sequence[MemoryEntry], query: str | None, cap: int,
-                    cost: Callable[[MemoryEntry], int]) -> list[MemoryEntry]:
-    """`memories` (best first, concepts among them) as the context should consider them
-    within `cap` tokens (`cost` measures one)."""
+def prefer_concepts(memories: Sequence[MemoryEntry], query: str | None,
+                    fits: Callable[[list[MemoryEntry]], bool]) -> list[MemoryEntry]:
+    """`memories` (best first, concepts among them) as the context should consider them;
+    `fits(memories)` says whether all of these fit the budget."""
     concepts = [m for m in memories if m.memory_type is Kind.CONCEPT]
     if not concepts:
         return list(memories)
@@ -65,7 +65,7 @@ def prefer_concepts(memories: Sequence[MemoryEntry], query: str | None, cap: int
     for holder in concept_of.values():
         covered[holder.id] = covered.get(holder.id, 0) + 1
     plain = [m for m in memories if m.memory_type is not Kind.CONCEPT]
-    if sum(cost(m) for m in plain) <= cap:  # all of it fits: members as they are
+    if fits(plain):  # all of it fits: members as they are
         return [m for m in memories if m.memory_type is not Kind.CONCEPT
                 or not covered.get(m.id)]
     out: list[MemoryEntry] = []
