@@ -38,8 +38,8 @@ from recall_eval import answer_in
 
 BUDGETS = (300, 600, 1200)
 TARGET_RATIO = 10.0
-# (cluster distance, summary share of its members' tokens)
-GRID = list(itertools.product((0.5, 0.6, 0.7, 0.8), (0.05, 0.1)))
+# (cluster distance, the longest a summary may be in tokens)
+GRID = list(itertools.product((0.4, 0.5, 0.6, 0.7), (60, 120)))
 
 
 @dataclass
@@ -86,13 +86,13 @@ def compression(mem: Memory, conv: Conversation, count: TokenCounter) -> float:
     return whole / max(kept, 1)
 
 
-def run_setting(base: Path, work: Path, setting: tuple[float, float],
+def run_setting(base: Path, work: Path, setting: tuple[float, int],
                 conversations: list[Conversation], embedder: DiskCachedEmbedder,
                 count: TokenCounter) -> Outcome:
-    distance, share = setting
+    distance, cap = setting
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(base, work)
-    policy = Policy(compact_distance=distance, compact_ratio=share)
+    policy = Policy(compact_distance=distance, compact_max_tokens=int(cap))
     started = time.perf_counter()
     with Memory(work, embedder=embedder, policy=policy, access_batch=10**9,
                 access_flush_s=10.0**9) as mem:
@@ -103,8 +103,8 @@ def run_setting(base: Path, work: Path, setting: tuple[float, float],
         return Outcome(answers(mem, conversations, count), ratio, took)
 
 
-def choose(outcomes: dict[tuple[float, float], Outcome], convs: Sequence[str]
-           ) -> tuple[float, float]:
+def choose(outcomes: dict[tuple[float, int], Outcome], convs: Sequence[str]
+           ) -> tuple[float, int]:
     """Best mean answer-in-context over the budgets among settings compressing >= 10x on
     `convs` (the most compressing setting when none does)."""
     enough = [s for s, o in outcomes.items() if o.compression(convs) >= TARGET_RATIO]
@@ -113,21 +113,21 @@ def choose(outcomes: dict[tuple[float, float], Outcome], convs: Sequence[str]
     return max(enough, key=lambda s: (outcomes[s].score(convs), s))
 
 
-def table(off: Outcome, outcomes: dict[tuple[float, float], Outcome],
+def table(off: Outcome, outcomes: dict[tuple[float, int], Outcome],
           names: list[str]) -> str:
     head = "| compaction | setting | " + " | ".join(f"answer in context @{b}" for b in BUDGETS) \
         + " | compression | compact s |"
     lines = [head, "|" + "---|" * (len(BUDGETS) + 4)]
     lines.append("| off | - | " + " | ".join(f"{off.score(names, b):.3f}" for b in BUDGETS)
                  + " | 1.0x | - |")
-    for (distance, share), o in outcomes.items():
-        lines.append(f"| on, in-sample | distance {distance}, summary {share} | "
+    for (distance, cap), o in outcomes.items():
+        lines.append(f"| on, in-sample | distance {distance}, summary <= {cap} tokens | "
                      + " | ".join(f"{o.score(names, b):.3f}" for b in BUDGETS)
                      + f" | {o.compression(names):.1f}x | {o.seconds:.1f} |")
     return "\n".join(lines)
 
 
-def cross_validated(off: Outcome, outcomes: dict[tuple[float, float], Outcome],
+def cross_validated(off: Outcome, outcomes: dict[tuple[float, int], Outcome],
                     names: list[str]) -> str:
     """Leave one conversation out: the held-out conversation scored with the setting chosen
     on the other four; pooled over the folds (question-weighted), beside the in-sample pick."""
@@ -151,7 +151,7 @@ def cross_validated(off: Outcome, outcomes: dict[tuple[float, float], Outcome],
     lines.append("| on, held out (leave one conversation out) | "
                  + " | ".join(f"{statistics.fmean(map(float, held[b])):.3f}" for b in BUDGETS)
                  + f" | {statistics.fmean(ratios):.1f}x |")
-    return "\n".join(lines) + "\n\nchosen per fold (distance/summary share): " + "; ".join(picks)
+    return "\n".join(lines) + "\n\nchosen per fold (distance/summary tokens): " + "; ".join(picks)
 
 
 def main() -> None:
@@ -179,11 +179,12 @@ def main() -> None:
         for setting in GRID:
             outcomes[setting] = run_setting(base, Path(tmp) / "work", setting, conversations,
                                             embedder, count)
-            print(f"  distance {setting[0]}, summary {setting[1]}: "
+            print(f"  distance {setting[0]}, summary <= {setting[1]} tokens: "
                   f"{outcomes[setting].compression(names):.1f}x", file=sys.stderr)
     print(table(off, outcomes, names))
-    print()
-    print(cross_validated(off, outcomes, names))
+    if len(names) > 1:
+        print()
+        print(cross_validated(off, outcomes, names))
 
 
 if __name__ == "__main__":

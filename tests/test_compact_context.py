@@ -38,22 +38,34 @@ def recalled() -> tuple[list[MemoryEntry], MemoryEntry, MemoryEntry]:
     return members, concept, other
 
 
-def within(cap: int) -> Callable[[list[MemoryEntry]], bool]:
-    return lambda chosen: sum(estimate_tokens(m.content) + 2 for m in chosen) <= cap
+def cost(m: MemoryEntry) -> int:
+    return estimate_tokens(m.content) + 2
+
+
+def within(cap: int) -> Callable[[list[MemoryEntry]], list[MemoryEntry]]:
+    """The memories that fit in `cap`, in order (as the context builder selects them)."""
+    def select(ranked: list[MemoryEntry]) -> list[MemoryEntry]:
+        chosen, used = [], 0
+        for m in ranked:
+            if used + cost(m) <= cap:
+                chosen.append(m)
+                used += cost(m)
+        return chosen
+    return select
 
 
 def test_a_tight_budget_takes_the_summary_instead_of_its_members() -> None:
     members, concept, other = recalled()
     ranked = [members[0], other, members[1], concept, members[2], members[3]]
-    chosen = prefer_concepts(ranked, "What does Ana do with her dog?", within(40))
+    chosen = prefer_concepts(ranked, "What does Ana do with her dog?", within(50), cost)
     assert chosen == [concept, other]  # the summary at its best member's rank
 
 
 def test_a_question_for_a_date_keeps_the_member_that_holds_it() -> None:
     members, concept, other = recalled()
-    ranked = [members[2], members[0], concept, other, members[1]]
-    chosen = prefer_concepts(ranked, "When did Oscar get his vaccinations?", within(40))
-    assert chosen == [concept, members[2], other]
+    ranked = [members[2], members[0], members[1], concept, other, members[3]]
+    chosen = prefer_concepts(ranked, "When did Oscar get his vaccinations?", within(50), cost)
+    assert chosen == [members[2], concept, other]  # rank order: the date first
     assert holds_detail(members[2], "When were the vaccinations?", SUMMARY)
     assert not holds_detail(members[1], "When were the vaccinations?", SUMMARY)
     assert holds_detail(members[0], "Where is the shelter in Porto?", SUMMARY)  # a name
@@ -62,7 +74,7 @@ def test_a_question_for_a_date_keeps_the_member_that_holds_it() -> None:
 def test_when_everything_fits_members_stay_and_the_concept_goes() -> None:
     members, concept, other = recalled()
     ranked = [concept, *members, other]
-    assert prefer_concepts(ranked, "Oscar?", within(10_000)) == [*members, other]
+    assert prefer_concepts(ranked, "Oscar?", within(10_000), cost) == [*members, other]
 
 
 def test_build_context_under_a_tight_budget_shows_the_summary() -> None:

@@ -75,7 +75,7 @@ def extractive(members: Sequence[MemoryEntry], vectors: Array, budget_tokens: in
                count: TokenCounter = estimate_tokens) -> str:
     """The members' most central sentences within `budget_tokens`, one per member before a
     second, in time order, each with its day and its speaker."""
-    candidates = _sentences(members, vectors)
+    candidates = _sentences(members, vectors) or _sentences(members, vectors, strict=False)
     chosen: list[_Sentence] = []
     used, seen = 0, set()
     for round_ in range(2):  # breadth first: every member's best sentence, then the rest
@@ -101,9 +101,11 @@ def extractive(members: Sequence[MemoryEntry], vectors: Array, budget_tokens: in
     return " ".join(out)
 
 
-def _sentences(members: Sequence[MemoryEntry], vectors: Array) -> list[_Sentence]:
-    """Every informative sentence, best first: its member's closeness to the centroid, plus a
-    little for the dates, numbers and names it holds."""
+def _sentences(members: Sequence[MemoryEntry], vectors: Array,
+               strict: bool = True) -> list[_Sentence]:
+    """Every informative sentence (`strict`: not a question, not a few words), best first:
+    its member's closeness to the centroid, plus a little for the dates, numbers and names it
+    holds."""
     unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     centroid = unit.mean(axis=0)
     centrality = unit @ (centroid / max(float(np.linalg.norm(centroid)), 1e-12))
@@ -112,7 +114,7 @@ def _sentences(members: Sequence[MemoryEntry], vectors: Array) -> list[_Sentence
         speaker = _SPEAKER.match(m.content)
         for text in sentences(m.content):
             bare = _SPEAKER.sub("", text)
-            if len(bare.split()) < _MIN_WORDS or is_question(bare):
+            if strict and (len(bare.split()) < _MIN_WORDS or is_question(bare)):
                 continue
             if speaker and not _SPEAKER.match(text):
                 text = f"{speaker.group(1)}: {text}"

@@ -143,8 +143,9 @@ def build_context(hits: Sequence[Hit], conversation: Sequence[Turn] = (), *,
     first = _summary(older, min(limits.summary_max_tokens, left // 4), count, written)
     cap = left - (count(first) + 1 if first else 0)
     asked = query or next((t["content"] for t in reversed(turns) if t["role"] == "user"), None)
-    considered = prefer_concepts(
-        memories, asked, lambda ms: len(_memories(ms, cap, style, count)[0]) == len(ms))
+    considered = prefer_concepts(memories, asked,
+                                 lambda ms: _memories(ms, cap, style, count)[0],
+                                 lambda m: count(memory_item(style, m)) + 1)
     chosen, memory_cost = _memories(considered, cap, style, count)
     left -= memory_cost
     summary = _summary(older, min(limits.summary_max_tokens, left), count, written)

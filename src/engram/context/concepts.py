@@ -11,8 +11,7 @@ from collections.abc import Callable, Sequence
 from engram.extract.text import entities
 from engram.model import Kind, MemoryEntry
 from engram.recall.entities import query_entities
-
-EXPAND = 2  # members of one concept kept beside its summary for the detail they hold
+from engram.recall.ranking import keyword_terms
 
 _ASKS_DATE = re.compile(r"\bwhen\b|\bwhat (?:date|day|year|month|time)\b|\bhow long ago\b|"
                         r"\bwhich (?:year|month|day|date)\b", re.IGNORECASE)
@@ -35,54 +34,63 @@ def asked_details(query: str) -> tuple[bool, bool, bool, list[str]]:
 
 
 def holds_detail(member: MemoryEntry, query: str, summary: str) -> bool:
-    """Whether `member` holds something `query` asks for that `summary` leaves out."""
+    """Whether `member` holds something `query` asks for that `summary` leaves out: a date, a
+    number or a name when the question asks for one, or a word of the question."""
     date, number, name, names = asked_details(query)
     text, low_summary = member.content, summary.casefold()
 
     def missing(found: list[str]) -> bool:
         return any(f.casefold() not in low_summary for f in found)
 
-    return ((date and missing(_DATE.findall(text)))
-            or (number and missing(_NUMBER.findall(text)))
-            or (name and missing(entities(text)))
-            or missing([n for n in names if n in text.casefold()]))
+    asked = {_stem(t) for t in keyword_terms(query)}
+    return bool((date and missing(_DATE.findall(text)))
+                or (number and missing(_NUMBER.findall(text)))
+                or (name and missing(entities(text)))
+                or missing([n for n in names if n in text.casefold()])
+                or asked & _stems(text) - _stems(summary))
+
+
+def _stem(word: str) -> str:
+    """A crude stem: the first five letters ("research", "researching")."""
+    return word[:5]
+
+
+def _stems(text: str) -> set[str]:
+    return {_stem(t) for t in keyword_terms(text)}
 
 
 def prefer_concepts(memories: Sequence[MemoryEntry], query: str | None,
-                    fits: Callable[[list[MemoryEntry]], bool]) -> list[MemoryEntry]:
-    """`memories` (best first, concepts among them) as the context should consider them;
-    `fits(memories)` says whether all of these fit the budget."""
-    concepts = [m for m in memories if m.memory_type is Kind.CONCEPT]
-    if not concepts:
-        return list(memories)
-    present = {m.id for m in memories}
+                    select: Callable[[list[MemoryEntry]], list[MemoryEntry]],
+                    cost: Callable[[MemoryEntry], int]) -> list[MemoryEntry]:
+    """`memories` (best first, concepts among them) as the context should consider them.
+    `select(memories)` gives those that fit the budget, in order; `cost` measures one.
+
+    A concept stands in for its members that hold nothing the question asks when at least
+    two of them would be shown and it costs less than they do: the tokens it saves go to
+    memories further down. The members that hold what the question asks stay."""
+    plain = [m for m in memories if m.memory_type is not Kind.CONCEPT]
+    present = {m.id for m in plain}
     concept_of: dict[str, MemoryEntry] = {}
-    for c in concepts:
+    for c in (m for m in memories if m.memory_type is Kind.CONCEPT):
         for member in c.links.derived_from:
             if member in present:
                 concept_of.setdefault(member, c)
-    covered: dict[str, int] = {}
-    for holder in concept_of.values():
-        covered[holder.id] = covered.get(holder.id, 0) + 1
-    plain = [m for m in memories if m.memory_type is not Kind.CONCEPT]
-    if fits(plain):  # all of it fits: members as they are
-        return [m for m in memories if m.memory_type is not Kind.CONCEPT
-                or not covered.get(m.id)]
+    shown = {m.id for m in select(plain)}
+    replaced: set[str] = set()
+    if len(shown) < len(plain):  # a tight budget: some recalled memories do not fit
+        for c in {c.id: c for c in concept_of.values()}.values():
+            rest = [m for m in plain if concept_of.get(m.id) is c
+                    and (not query or not holds_detail(m, query, c.content))]
+            visible = [m for m in rest if m.id in shown]
+            if len(visible) >= 2 and cost(c) < sum(cost(m) for m in visible):
+                replaced |= {m.id for m in rest}
+    covering = {c.id for c in concept_of.values()}
     out: list[MemoryEntry] = []
-    placed: set[str] = set()
-    expanded: dict[str, int] = {}
     for m in memories:
-        concept = concept_of.get(m.id)
-        if m.memory_type is Kind.CONCEPT or concept is None or covered[concept.id] < 2:
-            if m.id not in placed:
-                out.append(m)
-                placed.add(m.id)
-            continue
-        if concept.id not in placed:
-            out.append(concept)
-            placed.add(concept.id)
-        if query and expanded.get(concept.id, 0) < EXPAND and \
-                holds_detail(m, query, concept.content):
+        if m.id in replaced:
+            m = concept_of[m.id]
+        elif m.id in covering:
+            continue  # its members are shown themselves (or it stands in for them above)
+        if m not in out:
             out.append(m)
-            expanded[concept.id] = expanded.get(concept.id, 0) + 1
     return out
