@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -99,6 +101,7 @@ def test_plan_adds_redoes_and_drops() -> None:
     assert decided.add == [["m", "n", "o"]] and decided.drop == ["gone"]
 
 
+@pytest.mark.all_backends
 def test_compact_writes_concepts_as_events_and_rebuild_keeps_them(
         store_dir: Path, clock: ManualClock) -> None:
     with Memory(store_dir, clock=clock, policy=POLICY) as mem:
@@ -197,3 +200,46 @@ def test_maintenance_compacts_once_enough_new_memories_arrived(tmp_path: Path) -
         assert mem.maintain().compacted == 2
         clock.advance(timedelta(hours=1))
         assert mem.maintain().compacted == 0  # nothing new since
+
+
+def test_engram_compact_and_concepts_commands(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from engram.cli.main import app
+    from engram.lifecycle import config
+
+    runner = CliRunner()
+    config.save(tmp_path / "engram.toml", POLICY)
+    with Memory(tmp_path) as mem:
+        ids = fill(mem, [*PETS, *CELLO])
+    done = runner.invoke(app, ["compact", "--user", "ana", "--data", str(tmp_path)])
+    assert done.exit_code == 0 and "2 new" in done.output, done.output
+    listed = runner.invoke(app, ["concepts", "--user", "ana", "--data", str(tmp_path),
+                                 "--json"])
+    concepts = json.loads(listed.output)
+    assert [sorted(c) for c in concepts] == [["id", "members", "method", "name", "summary"]] * 2
+    assert {frozenset(c["members"]) for c in concepts} == {
+        frozenset(ids[t] for t in PETS), frozenset(ids[t] for t in CELLO)}
+    empty = runner.invoke(app, ["compact", "--user", "nobody", "--data", str(tmp_path)])
+    assert empty.exit_code == 0
+    assert empty.output.strip().startswith("nothing to compact yet")
+
+
+def test_concepts_and_their_forgetting_travel_with_the_log(tmp_path: Path,
+                                                         clock: ManualClock) -> None:
+    """Another device that imports the events holds the same concepts, and after the next
+    exchange no copy of a forgotten member's text (forget wins there too)."""
+    whole = replace(POLICY, compact_ratio=1.0)
+    with Memory(tmp_path / "a", clock=clock, policy=whole) as a, \
+            Memory(tmp_path / "b", clock=clock, policy=whole) as b:
+        ids = fill(a, [*PETS, SECRET, *CELLO])
+        a.compact("ana")
+        b.import_events(list(a.events()))
+        assert [c.to_dict() for c in b.concepts("ana")] == \
+            [c.to_dict() for c in a.concepts("ana")]
+        a.forget(ids[SECRET])
+        b.import_events(list(a.events()))
+        assert [c.to_dict() for c in b.concepts("ana")] == \
+            [c.to_dict() for c in a.concepts("ana")]
+        b.store.redact_residue()
+    assert b"plumwyvern" not in store_bytes(tmp_path / "b")
