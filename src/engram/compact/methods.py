@@ -99,10 +99,10 @@ class CompactMethods:
         need = self.policy.compact_min_new
         if need <= 0 or self.hybrid.embedder is None or not _clustering_installed():
             return 0
+        seen = self.store.settings_of(SEEN)  # user -> the newest id their last run saw
         new: dict[str, int] = {}
         for m in recent:
-            seen = self.store.get_setting(SEEN, m.user_id) or ""
-            if m.memory_type is not Kind.CONCEPT and m.id > seen:
+            if m.memory_type is not Kind.CONCEPT and m.id > seen.get(m.user_id, ""):
                 new[m.user_id] = new.get(m.user_id, 0) + 1
         written = 0
         for user, count in sorted(new.items()):
