@@ -26,7 +26,7 @@ class Grouping:
     two groups merge; `entity`: how much a shared name shortens a distance (0: not at all, 1:
     to nothing when every name is shared); `slot`: the factor for two values of one slot."""
 
-    distance: float = 0.5
+    distance: float = 0.6
     entity: float = 0.3
     slot: float = 0.5
     min_size: int = 3

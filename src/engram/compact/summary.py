@@ -37,7 +37,7 @@ class Length:
 
     ratio: float = 0.1
     floor: int = 24
-    cap: int = 120
+    cap: int = 60
 
     def tokens(self, members: Sequence[MemoryEntry], count: TokenCounter) -> int:
         total = sum(count(m.content) for m in members)
