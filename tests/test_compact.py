@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,13 +16,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engram import EventType, ManualClock, Memory
+from engram.compact import summary
 from engram.compact.cluster import Grouping, cluster, distances, names_of
 from engram.compact.plan import Written, key, plan
 from engram.embed.embedders import load_embedder
+from engram.context import estimate_tokens
 from engram.lifecycle.tiers import Policy
 from engram.llm import load_provider
 from engram.llm.openai_double import OpenAIDouble
-from engram.model import Kind
+from engram.model import Kind, MemoryEntry
 
 PETS = ["I adopted a puppy named Oscar in May", "Oscar the puppy loves chasing tennis balls",
         "My dog Oscar had his vaccinations on 3 June", "We walk Oscar in the dog park on Sundays"]
@@ -59,11 +63,7 @@ def test_clustering_groups_paraphrases_and_keeps_unrelated_apart() -> None:
 
 
 def names_of_text(text: str) -> frozenset[str]:
-    from engram.validate import prepare
-
-    entry, _ = prepare({"text": text}, now=datetime(2026, 1, 1, tzinfo=UTC), device_id="d",
-                       max_content_bytes=10_000)
-    return names_of(entry)
+    return names_of(entry_of(text))
 
 
 def test_shared_names_and_slots_draw_memories_together() -> None:
@@ -92,6 +92,47 @@ def test_a_rerun_over_the_same_groups_keeps_every_concept(groups: list[frozenset
     again = plan(disjoint, written, {key(g): f"d{key(g)}" for g in disjoint})
     assert sorted(again.keep) == sorted(w.id for w in written)
     assert not again.add and not again.redo and not again.drop
+
+
+WORDS = st.sampled_from("Ana Oscar walked the dog to Porto on 3 June and it rained".split())
+
+
+@given(st.lists(st.lists(WORDS, min_size=1, max_size=12).map(" ".join), min_size=2,
+                max_size=6), st.integers(min_value=5, max_value=80))
+def test_an_extractive_summary_only_quotes_its_members(texts: list[str], budget: int) -> None:
+    """Invariant: every sentence of a summary is a member's sentence (with its day and
+    speaker), and the summary fits its budget."""
+    members = [entry_of(t) for t in texts]
+    vectors = np.random.default_rng(0).random((len(members), 4)).astype(np.float32)
+    written = summary.extractive(members, vectors, budget)
+    assert estimate_tokens(written) <= budget
+    quoted = written.removeprefix("(1 January 2026) ")
+    if quoted.endswith("…"):  # not even one sentence fit: the best one, cut
+        assert any(t.startswith(quoted[:-1].rstrip()) or
+                   f"(1 January 2026) {t}".startswith(written[:-1].rstrip()) for t in texts)
+    else:
+        assert made_of(quoted, set(texts))
+
+
+def made_of(text: str, parts: set[str]) -> bool:
+    """Whether `text` is some of `parts` joined by spaces."""
+    return any(text == p or (text.startswith(p + " ") and made_of(text[len(p) + 1:], parts))
+               for p in parts)
+
+
+def entry_of(text: str) -> MemoryEntry:
+    from engram.validate import prepare
+
+    made, _ = prepare({"text": text}, now=datetime(2026, 1, 1, tzinfo=UTC), device_id="d",
+                      max_content_bytes=10_000)
+    return made
+
+
+def test_importing_engram_does_not_import_scikit_learn() -> None:
+    code = "import sys, engram; engram.Memory; print('sklearn' in sys.modules)"
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True)
+    assert shown.stdout.strip() == "False"
 
 
 def test_plan_adds_redoes_and_drops() -> None:

@@ -177,7 +177,7 @@ class Compactor:
             entry = replace(entry, links=links)
             draft = Draft(EventType.ADDED, entry.id, {"memory": entry.to_dict()}, self.actor)
         else:
-            entry = replace(members[0], id=concept_id, content=text,
+            entry = replace(members[0], id=concept_id, content=text,  # what is embedded
                             content_hash=content_hash(text))
             changes = {"content": text, "content_hash": entry.content_hash, "metadata": about,
                        "links": to_json(links), "occurred_at": format_time(latest)}
