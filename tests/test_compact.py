@@ -19,8 +19,8 @@ from engram import EventType, ManualClock, Memory
 from engram.compact import summary
 from engram.compact.cluster import Grouping, cluster, distances, names_of
 from engram.compact.plan import Written, key, plan
-from engram.embed.embedders import load_embedder
 from engram.context import estimate_tokens
+from engram.embed.embedders import load_embedder
 from engram.lifecycle.tiers import Policy
 from engram.llm import load_provider
 from engram.llm.openai_double import OpenAIDouble
