@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from engram import ManualClock, Memory
-from engram.analytics.replay import replay
+from engram.analytics.replay import replay, sessions
 from engram.cli.main import app
 from engram.errors import InvalidInput
 
@@ -89,3 +89,12 @@ def test_engram_replay_prints_the_timeline_and_json(tmp_path: Path) -> None:
     table = runner.invoke(app, ["replay", "s1", "--user", "ana", "--data", str(tmp_path)],
                           env={"COLUMNS": "200"})
     assert table.exit_code == 0 and "2 turns" in table.output and "Lisbon" in table.output
+
+
+def test_sessions_are_listed_most_recent_first(tmp_path: Path) -> None:
+    episode(tmp_path)
+    with Memory(tmp_path, embedder=None) as mem:
+        everyone, ana = sessions(mem.events()), sessions(mem.events(), "ana")
+    assert [(s.user_id, s.session_id) for s in ana] == [("ana", "s2"), ("ana", "s1")]
+    assert ana[1].memories >= 3 and ("bob", "s1") in {(s.user_id, s.session_id)
+                                                       for s in everyone}

@@ -67,12 +67,44 @@ def replay(events: Iterable[Event], session_id: str, user_id: str) -> Timeline:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A session as the log knows it: whose, how many memories it added, when last."""
+
+    user_id: str
+    session_id: str
+    memories: int
+    last: str  # when its newest memory was recorded (UTC ISO 8601)
+
+
+def sessions(events: Iterable[Event], user_id: str | None = None,
+             limit: int = 20) -> list[Session]:
+    """The sessions with memories (of one user, or all), most recent first."""
+    seen: dict[tuple[str, str], tuple[int, str]] = {}
+    for event in events:
+        p = event.payload
+        if event.type is not EventType.ADDED or p is None:
+            continue
+        memory = p["memory"]
+        owner, session = memory.get("user_id"), memory.get("session_id")
+        if session is None or (user_id is not None and owner != user_id):
+            continue
+        count, _ = seen.get((owner, session), (0, ""))
+        seen[(owner, session)] = (count + 1, _recorded(event))
+    found = [Session(u, s, n, last) for (u, s), (n, last) in seen.items()]
+    return sorted(found, key=lambda s: (s.last, s.session_id), reverse=True)[:limit]
+
+
+def _recorded(event: Event) -> str:
+    return format_time(datetime.fromtimestamp(event.hlc.wall_ms / 1000, UTC))
+
+
 def _step(event: Event, session: str, user: str, roles: dict[str, str],
           origin: dict[str, str]) -> Step | None:
     mid, p = event.memory_id, event.payload
     if mid is None or event.type is EventType.ACCESSED:
         return None
-    at = format_time(datetime.fromtimestamp(event.hlc.wall_ms / 1000, UTC))
+    at = _recorded(event)
     if event.type is EventType.ADDED:
         if p is None:
             return None

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from engram.analytics.metrics import measure
-from engram.analytics.replay import replay
+from engram.analytics.replay import replay, sessions
 from engram.errors import InvalidInput
 from engram.server import flow_charts
 from engram.server.access import ADMIN, Principal
@@ -35,12 +35,13 @@ def analytics(request: Request, user: str = "") -> Response:
     with svc.lock:
         svc.usage.flush()
         metrics = measure(svc.memory.store, user or None)
+        recent = sessions(svc.memory.events(), user or None)
     tiers, tiers_top = flow_charts.stacked_areas(metrics.tiers)
     moves, moves_top = flow_charts.stacked_bars(metrics.days, metrics.transitions)
     return templates.TemplateResponse(request, "analytics.html", {
         "user": user, "m": metrics, "tiers": tiers, "tiers_top": tiers_top, "moves": moves,
-        "moves_top": moves_top, "days": metrics.days, "width": WIDTH, "height": HEIGHT,
-        "pad": PAD})
+        "moves_top": moves_top, "sessions": recent, "days": metrics.days, "width": WIDTH,
+        "height": HEIGHT, "pad": PAD})
 
 
 @router.get("/sessions/{session_id}", response_class=HTMLResponse)
