@@ -159,7 +159,13 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data/locomo"))
     parser.add_argument("--conversations", type=int, default=0,
                         help="only the first N conversations (0: all)")
+    parser.add_argument("--only", default="",
+                        help="one setting, DISTANCE/TOKENS (e.g. 0.6/60), for a quick look")
     args = parser.parse_args()
+    grid = GRID
+    if args.only:
+        distance, tokens = args.only.split("/")
+        grid = [(float(distance), int(tokens))]
     conversations = load(args.data)
     if args.conversations:
         conversations = conversations[:args.conversations]
@@ -176,7 +182,7 @@ def main() -> None:
             build(conversations, mem)
             off = Outcome(answers(mem, conversations, count), dict.fromkeys(names, 1.0))
         outcomes = {}
-        for setting in GRID:
+        for setting in grid:
             outcomes[setting] = run_setting(base, Path(tmp) / "work", setting, conversations,
                                             embedder, count)
             print(f"  distance {setting[0]}, summary <= {setting[1]} tokens: "
