@@ -16,7 +16,6 @@ from rich.table import Table
 from engram.cli.options import (
     DataOpt,
     JsonOpt,
-    OptUser,
     emit_json,
     fail,
     open_memory,
@@ -102,7 +101,9 @@ def import_(file: Annotated[Path, typer.Argument(help="A JSONL export.")],
 
 
 def stats(data: DataOpt = DEFAULT_DATA, as_json: JsonOpt = False,
-          user: OptUser = None,
+          user: Annotated[str | None, typer.Option(
+              "--user", "-u", help="The metrics of this user only (the store's counts stay "
+                                   "the whole store's).")] = None,
           parquet: Annotated[Path | None, typer.Option(
               "--parquet", help="Also write the metrics over time as Parquet (metric, day, "
                                 "series, value) to this file.")] = None) -> None:
