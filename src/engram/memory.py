@@ -15,6 +15,7 @@ from engram import validate
 from engram.capture import turns
 from engram.capture.writer import TURN_TAG, Limits, Writer, require
 from engram.clock import Clock, SystemClock
+from engram.compact.methods import CompactMethods
 from engram.embed.embedders import Embedder
 from engram.errors import InvalidInput, NotFound
 from engram.extract.llm import LLMExtractor
@@ -48,7 +49,7 @@ from engram.sync.methods import SyncMethods
 from engram.validate import DEFAULT_USER
 
 
-class Memory(SyncMethods):
+class Memory(SyncMethods, CompactMethods):
     """Long-term memory over an event-sourced store.
 
     >>> mem = Memory("./engram-data")
@@ -169,7 +170,8 @@ class Memory(SyncMethods):
         """Apply the tier rules now: promotions and expiries (also run lazily by
         `remember_turn` when `maintenance.every_hours` have passed)."""
         self.flush()
-        return maintenance.maintain(self.store, self.policy, self.clock.now(), "engram")
+        return maintenance.maintain(self.store, self.policy, self.clock.now(), "engram",
+                                    compact=self._compact_due)
 
     def add_many(self, items: Iterable[Mapping[str, Any]]) -> list[MemoryEntry]:
         """Add several memories (each with `add`'s fields) in one transaction: all or none."""
@@ -232,9 +234,11 @@ class Memory(SyncMethods):
             payload["reason"] = reason
         with self.store.transaction() as tx:
             require(tx.get(memory_id), memory_id)
+            concepts = self._forget_concepts(tx, memory_id)  # summaries that hold its text
             self.writer.append(tx, EventType.FORGOTTEN, memory_id, payload)
         self._access.drop(memory_id)
         self.store.redact_residue()
+        self._recompose(concepts, memory_id)
 
     # ------------------------------------------------------------ reads
 
@@ -314,6 +318,7 @@ class Memory(SyncMethods):
         filters = validate.filters(check_id(user_id, "user_id", required=True),
                                 include_sensitive=include_sensitive)
         hits = self.hybrid.search(query, filters, limit, self.clock.now(), self.weights)
+        hits = self._with_concepts(hits, filters.user_id or DEFAULT_USER)
         if session_id is not None:
             hits = [h for h in hits if h.memory.session_id != session_id
                     or TURN_TAG not in h.memory.tags]
@@ -321,7 +326,7 @@ class Memory(SyncMethods):
             self._count = ctx.load_counter()
         plan = ctx.build_context(hits, conversation, budget_tokens=budget_tokens, style=style,
                                  count=self._count, limits=limits, summarize=summarize,
-                                 instructions=instructions)
+                                 instructions=instructions, query=query)
         self._access.note(list(plan.memory_ids))
         return plan
 

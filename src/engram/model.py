@@ -38,6 +38,7 @@ class Kind(StrEnum):
     SKILL = "skill"
     EVENT = "event"
     CONTEXT = "context"
+    CONCEPT = "concept"  # a summary of related memories (`compact`), derived_from them
 
 
 class Privacy(StrEnum):
@@ -61,7 +62,8 @@ class LinkKind(StrEnum):
     SUPPORTS = "supports"
     SUPERSEDES = "supersedes"
     SUPERSEDED_BY = "superseded_by"
-    DERIVED_FROM = "derived_from"  # an extracted memory → the turn it came from
+    DERIVED_FROM = "derived_from"  # an extracted memory → the turn it came from; a concept
+    # → its members
 
 
 E = TypeVar("E", bound=StrEnum)

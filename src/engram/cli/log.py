@@ -100,18 +100,42 @@ def import_(file: Annotated[Path, typer.Argument(help="A JSONL export.")],
     out.print(f"imported {added} events ({len(events) - added} already present)")
 
 
-def stats(data: DataOpt = DEFAULT_DATA, as_json: JsonOpt = False) -> None:
-    """Counts by tier and type, events, and bytes on disk."""
+def stats(data: DataOpt = DEFAULT_DATA, as_json: JsonOpt = False,
+          user: Annotated[str | None, typer.Option(
+              "--user", "-u", help="The metrics of this user only (the store's counts stay "
+                                   "the whole store's).")] = None,
+          parquet: Annotated[Path | None, typer.Option(
+              "--parquet", help="Also write the metrics over time as Parquet (metric, day, "
+                                "series, value) to this file.")] = None) -> None:
+    """Counts by tier and type, events, bytes on disk; and how memory is used: tiers, types
+    and statuses over time, promotions, expiries, transitions, utilisation, recall hit rate,
+    compaction (`--json` for all of it)."""
+    from engram.analytics.metrics import measure, write_parquet
+
     with open_memory(data) as mem:
         numbers = mem.stats()
+        metrics = measure(mem.store, user)
+    if parquet is not None:
+        rows = write_parquet(metrics, parquet)
+        sys.stderr.write(f"wrote {rows} metric rows to {parquet}\n")
     if as_json:
-        emit_json(numbers)
+        emit_json({**numbers, **metrics.to_dict()})
         return
-    table = Table(title="engram stats", show_header=False)
+    table = Table(title="engram stats" + (f" of {user}" if user else ""), show_header=False)
     for key, value in numbers.items():
         shown = ", ".join(f"{k}: {v}" for k, v in value.items()) if isinstance(value, dict) \
             else str(value)
         table.add_row(key, shown)
+    share = metrics.utilisation.get("share")
+    table.add_row("promotions", str(sum(metrics.promotions.values())))
+    table.add_row("expiries", str(sum(metrics.expiries.values())))
+    table.add_row("utilisation", f"{share:.0%} of the budget over "
+                  f"{metrics.utilisation['contexts']} contexts" if share is not None else "-")
+    table.add_row("recall hit rate", f"{metrics.recall_hit_rate:.0%}"
+                  if metrics.recall_hit_rate is not None else "-")
+    c = metrics.compaction
+    table.add_row("compaction", f"{c['concepts']} concepts over {c['members']} of "
+                  f"{c['memories']} memories, {c['ratio']}x")
     out.print(table)
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from engram.chat.terminal import chat
-from engram.cli import lifecycle, log, memories
+from engram.cli import compact, lifecycle, log, memories, replay
 from engram.cli.memories import hits_table
 from engram.cli.options import (
     DataOpt,
@@ -30,7 +30,9 @@ for name, command in (
         ("tag", memories.tag), ("feedback", memories.feedback),
         ("rebuild", log.rebuild), ("reembed", log.reembed), ("verify", log.verify),
         ("export", log.export_), ("import", log.import_), ("stats", log.stats),
-        ("migrate", log.migrate), ("maintain", lifecycle.maintain), ("chat", chat)):
+        ("migrate", log.migrate), ("maintain", lifecycle.maintain), ("chat", chat),
+        ("compact", compact.compact), ("concepts", compact.concepts),
+        ("replay", replay.replay)):
     app.command(name)(command)
 app.add_typer(lifecycle.config_app, name="config")
 app.add_typer(sync_app, name="sync")

@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from engram.context.concepts import prefer_concepts
 from engram.context.styles import (
     SECTION_OF,
     Parts,
@@ -111,13 +112,16 @@ def select_within_budget(hits: Sequence[Hit], budget_tokens: int,
 def build_context(hits: Sequence[Hit], conversation: Sequence[Turn] = (), *,
                   budget_tokens: int, style: str = "claude",
                   count: TokenCounter = estimate_tokens, limits: Limits = DEFAULT_LIMITS,
-                  summarize: Summarizer | None = None, instructions: str = "") -> ContextPlan:
+                  summarize: Summarizer | None = None, instructions: str = "",
+                  query: str | None = None) -> ContextPlan:
     """Everything a model should see next, within `budget_tokens` as `style` renders it.
 
     The newest exchanges come first (the newest turn always, cut if it must be), then the
     recalled memories in rank order, then a summary of the turns before the window:
     `summarize(turns)` when given (an LLM, say), else their first sentences. `hits` are best
-    first; `conversation` is the session so far, oldest first, newest user turn last."""
+    first; `conversation` is the session so far, oldest first, newest user turn last. Concepts
+    among the hits stand in for their members when these do not fit (`concepts`); `query`
+    (default: the last user turn) says which details a member must keep."""
     _check_budget(budget_tokens)
     check_style(style)
     turns = _check_conversation(conversation)
@@ -137,8 +141,12 @@ def build_context(hits: Sequence[Hit], conversation: Sequence[Turn] = (), *,
     # The summary may take up to a quarter of what is left before memories are chosen, and
     # whatever they leave after.
     first = _summary(older, min(limits.summary_max_tokens, left // 4), count, written)
-    chosen, memory_cost = _memories(memories, left - (count(first) + 1 if first else 0),
-                                    style, count)
+    cap = left - (count(first) + 1 if first else 0)
+    asked = query or next((t["content"] for t in reversed(turns) if t["role"] == "user"), None)
+    considered = prefer_concepts(memories, asked,
+                                 lambda ms: _memories(ms, cap, style, count)[0],
+                                 lambda m: count(memory_item(style, m)) + 1)
+    chosen, memory_cost = _memories(considered, cap, style, count)
     left -= memory_cost
     summary = _summary(older, min(limits.summary_max_tokens, left), count, written)
     parts = Parts(group(chosen), summary, tuple(window), instructions)

@@ -30,6 +30,7 @@ Sections = tuple[tuple[str, tuple[MemoryEntry, ...]], ...]
 SECTIONS: tuple[tuple[str, tuple[Kind, ...]], ...] = (
     ("preferences", (Kind.PREFERENCE,)),
     ("facts", (Kind.FACT, Kind.BELIEF, Kind.SKILL)),
+    ("concepts", (Kind.CONCEPT,)),
     ("context", (Kind.CONTEXT,)),
     ("events", (Kind.EVENT,)),
 )

@@ -1,9 +1,12 @@
 """`Memory.maintain()`: apply the tier rules of `tiers.py` to every active memory, as events
-(promotions and expiries with their reasons), in one transaction. Fading by disuse needs no
-events: ranking computes it from when a memory was last seen (`recall.fading`)."""
+(promotions and expiries with their reasons), in one transaction; then, when `compact` is
+given, compaction of the users with enough new memories (`compact.min_new`), one transaction
+per concept. Fading by disuse needs no events: ranking computes it from when a memory was
+last seen (`recall.fading`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,18 +26,24 @@ class MaintenanceReport:
     examined: int
     promoted: int
     expired: int
+    compacted: int = 0  # concepts written or redone
 
     def to_dict(self) -> dict[str, Any]:
         return {"at": format_time(self.at), "examined": self.examined,
-                "promoted": self.promoted, "expired": self.expired}
+                "promoted": self.promoted, "expired": self.expired,
+                "compacted": self.compacted}
 
 
-def maintain(store: Store, policy: Policy, now: datetime, actor: str) -> MaintenanceReport:
-    """Promote and expire what the rules say, and record when it ran."""
+def maintain(store: Store, policy: Policy, now: datetime, actor: str,
+             compact: Callable[[Sequence[MemoryEntry]], int] | None = None
+             ) -> MaintenanceReport:
+    """Promote and expire what the rules say, compact (`compact(short-term memories)` returns
+    the concepts it wrote), and record when it ran."""
     counts = {"examined": 0, "promoted": 0, "expired": 0}
     stamp = format_time(now)
+    found = candidates(store, policy)
     with store.transaction() as tx:
-        for entry in candidates(store, policy):
+        for entry in found:
             counts["examined"] += 1
             history = store.history(entry.id) if policy.identity_tag in entry.tags else []
             change = tiers.review(entry, history, now, policy)
@@ -47,6 +56,8 @@ def maintain(store: Store, policy: Policy, now: datetime, actor: str) -> Mainten
                 tx.append(Draft(EventType.EXPIRED, entry.id,
                                 {"reason": change.reason, "at": stamp}, actor))
                 counts["expired"] += 1
+    if compact is not None:
+        counts["compacted"] = compact([m for m in found if m.tier is Tier.SHORT_TERM])
     store.set_setting(MAINTAINED_AT, stamp)
     return MaintenanceReport(now, **counts)
 

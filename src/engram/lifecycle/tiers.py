@@ -55,6 +55,21 @@ class Policy:
                                   "run maintenance lazily when this overdue (0: never)")
     near_duplicate: float = _setting("consolidation.near_duplicate", 0.96,
                                      "cosine above which a new memory corroborates an old one")
+    compact_min_new: int = _setting("compact.min_new", 200,
+                                    "maintenance compacts a user once this many new memories "
+                                    "arrived since the last compaction (0: never)")
+    # 0.6 and 60 tokens: chosen on LoCoMo, leave one conversation out (docs/compaction.md).
+    compact_distance: float = _setting("compact.distance", 0.6,
+                                       "memories closer than this (cosine distance, average "
+                                       "linkage) form one concept")
+    compact_entity: float = _setting("compact.entity", 0.3,
+                                     "how much shared names draw two memories together (0-1)")
+    compact_min_size: int = _setting("compact.min_size", 3, "members a concept needs at least")
+    compact_ratio: float = _setting("compact.summary_ratio", 0.1,
+                                    "a concept summary's length as a share of its members' "
+                                    "tokens")
+    compact_max_tokens: int = _setting("compact.summary_max_tokens", 60,
+                                       "the longest a concept summary may be, in tokens")
 
     @classmethod
     def keys(cls) -> dict[str, str]:

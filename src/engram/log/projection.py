@@ -19,6 +19,7 @@ from engram.model import (
 UPDATABLE = frozenset({
     "content", "content_hash", "summary", "metadata", "memory_type", "truth_category",
     "privacy", "confidence", "occurred_at", "entities", "domains", "shared_with", "sensitive",
+    "links",  # a concept redone by compaction names its new members
 })
 
 

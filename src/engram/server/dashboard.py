@@ -15,7 +15,7 @@ from fastapi.templating import Jinja2Templates
 
 from engram.errors import EngramError, NotFound
 from engram.model import MemoryEntry
-from engram.server import charts
+from engram.server import analytics_pages, charts
 from engram.server.access import ADMIN, KEY_COOKIE, Principal
 from engram.server.insights import gather
 from engram.server.service import Service
@@ -23,6 +23,7 @@ from engram.server.service import Service
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
+router.include_router(analytics_pages.router)  # /dashboard/analytics, /dashboard/sessions/ID
 
 
 def static_files() -> StaticFiles:

@@ -185,7 +185,8 @@ class Service:
         with self.lock:
             self.usage.record(Sample(format_time(self.memory.clock.now()), user,
                                      plan.budget_tokens, plan.tokens_used,
-                                     len(plan.memories), via))
+                                     len(plan.memories), via,
+                                     len(plan.memories) + plan.left_out_memories))
         return plan
 
     # ------------------------------------------------------------ writes

@@ -24,6 +24,7 @@ class Sample:
     tokens_used: int
     memories: int
     via: str  # "context", "proxy" or "mcp"
+    recalled: int = 0  # memories recalled for it (those used are `memories`): recall hit rate
 
 
 class ContextUsage:
