@@ -34,8 +34,10 @@ KINDS: dict[str, tuple[str, str, str, str]] = {
     "openai": ("engram.llm.openai", "OpenAIProvider", "openai", "llm"),
     "anthropic": ("engram.llm.anthropic", "AnthropicProvider", "anthropic", "llm"),
     "litellm": ("engram.llm.litellm", "LiteLLMProvider", "litellm", "litellm"),
+    "hf": ("engram.state.provider", "HFProvider", "transformers", "state"),
 }
-USAGE = "use ollama:MODEL, openai:MODEL, anthropic:MODEL or litellm:MODEL (optionally @URL)"
+USAGE = ("use ollama:MODEL, openai:MODEL, anthropic:MODEL or litellm:MODEL (optionally @URL), "
+         "or hf:PATH")
 
 
 def load_provider(spec: str | None = None, **config: Any) -> Provider:
