@@ -23,6 +23,7 @@ from engram.state.cache import cache_of, layers_of
 from engram.state.fingerprint import Fingerprint, of_model
 from engram.state.store import Restored, StateStore
 
+PREFILL_BLOCK = 1024
 Spans = Mapping[str, tuple[int, int]]  # name (a memory id) → token positions [start, end)
 
 
@@ -102,12 +103,17 @@ class LocalModel:
         return cache_of(restored.layers, self.model.config)
 
     def prefill(self, ids: Sequence[int], cache: Any, start: int = 0) -> torch.Tensor:
-        """Run `ids` through the model into `cache` (positions from `start`): last logits."""
+        """Run `ids` through the model into `cache` (positions from `start`), PREFILL_BLOCK
+        tokens at a time so a long prompt's attention scores fit in memory: last logits."""
+        logits = torch.empty(0)
         with torch.inference_mode():
-            out = self.model(input_ids=torch.tensor([list(ids)]), cache=cache, use_cache=True,
-                             logits_to_keep=1,
-                             position_ids=torch.arange(start, start + len(ids))[None])
-        logits: torch.Tensor = out.logits[0, -1]
+            for first in range(0, len(ids), PREFILL_BLOCK):
+                block = list(ids[first:first + PREFILL_BLOCK])
+                at = start + first
+                out = self.model(input_ids=torch.tensor([block]), cache=cache, use_cache=True,
+                                 logits_to_keep=1,
+                                 position_ids=torch.arange(at, at + len(block))[None])
+                logits = out.logits[0, -1]
         return logits
 
 
