@@ -39,7 +39,7 @@ STORAGES = ("native", "float16", "int8")
 
 
 def prefix_ids(model: LocalModel, n: int) -> list[int]:
-    text, ids = "", []
+    ids: list[int] = []
     words = 0
     while len(ids) < n:
         words += max(64, (n - len(ids)) // 4)
@@ -105,8 +105,10 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=768)
     parser.add_argument("--heads", type=int, default=12)
     parser.add_argument("--model", help="a model folder to use instead of building one")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                        help="torch threads, for both paths (default: torch's own choice)")
     args = parser.parse_args()
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="engram-kv-") as tmp:
         root = Path(tmp)
         folder = Path(args.model) if args.model else build(
@@ -120,7 +122,7 @@ def main() -> None:
               f"{config.num_attention_heads} heads ({config.num_key_value_heads} KV), "
               f"{sum(p.numel() for p in model.model.parameters()) / 1e6:.0f}M parameters, "
               f"float32, random weights; {platform.processor() or platform.machine()}, "
-              f"{os.cpu_count()} cores, torch {torch.__version__}, "
+              f"{os.cpu_count()} cores, {args.threads} torch threads, torch {torch.__version__}, "
               f"load average {load[0]:.1f} at start")
         print()
         print("| prefix tokens | storage | re-prefill TTFT ms | restore TTFT ms | speed-up | "

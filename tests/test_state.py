@@ -264,3 +264,27 @@ def test_attention_shares_sum_to_one_over_the_whole_prompt(model: LocalModel) ->
     shares = decoding.generation.attention
     assert all(0 < v < 1 for v in shares.values())
     assert sum(shares.values()) == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.parametrize("storage", ["native", "int8"])
+def test_a_chunk_is_a_safetensors_file_any_reader_opens(
+        tmp_path: Path, model: LocalModel, storage: str) -> None:
+    from safetensors import safe_open
+
+    states = store(tmp_path)
+    ids = model.encode(prompt(8))
+    cache = model.cache()
+    model.prefill(ids, cache)
+    from engram.state.cache import layers_of
+
+    states.save("s", model.fingerprint, ids, layers_of(cache), storage)
+    first = states.require("s").chunks[0]
+    with safe_open(str(states.chunk_path(first.address)), framework="pt") as opened:
+        keys = opened.get_tensor("k.0")
+        meta, names = opened.metadata(), set(opened.keys())
+    assert keys.shape == (2, 64, 16)
+    assert meta["storage"] == storage and meta["address"] == first.address
+    if storage == "native":
+        assert torch.equal(keys, layers_of(cache)[0][0][:, :64])
+    else:
+        assert keys.dtype == torch.int8 and {"k.0.scale", "v.1.scale"} <= names

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from transformers import DynamicCache
 
 from engram.errors import InvalidInput
@@ -29,21 +28,18 @@ def layers_of(cache: Any) -> Layers:
 
 
 def cache_of(layers: Layers, config: Any) -> DynamicCache:
-    """A DynamicCache holding `layers` (batch 1), ready for the next forward pass."""
-    return DynamicCache(ddp_cache_data=[(k.unsqueeze(0), v.unsqueeze(0)) for k, v in layers],
-                        config=config)
+    """A DynamicCache holding `layers` (batch 1) as they are, no copy, ready for the next
+    forward pass."""
+    cache = DynamicCache(config=config)
+    slots: list[Any] = list(cache.layers)  # DynamicLayer, for a model of full attention
+    for layer, (keys, values) in zip(slots, layers, strict=True):
+        layer.lazy_initialization(keys.unsqueeze(0), values.unsqueeze(0))
+        layer.keys, layer.values = keys.unsqueeze(0), values.unsqueeze(0)
+    return cache
 
 
 def cut(layers: Layers, start: int, end: int) -> Layers:
     return [(k[:, start:end], v[:, start:end]) for k, v in layers]
-
-
-def join(parts: list[Layers]) -> Layers:
-    """The chunks' layers joined along positions (one copy)."""
-    if len(parts) == 1:
-        return parts[0]
-    return [(torch.cat([p[i][0] for p in parts], dim=1), torch.cat([p[i][1] for p in parts], dim=1))
-            for i in range(len(parts[0]))]
 
 
 def length(layers: Layers) -> int:

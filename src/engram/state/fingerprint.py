@@ -47,6 +47,14 @@ class Fingerprint:
     def layers(self) -> int:
         return int(self._layout_value("layers"))
 
+    @property
+    def kv_heads(self) -> int:
+        return int(self._layout_value("kv_heads"))
+
+    @property
+    def head_dim(self) -> int:
+        return int(self._layout_value("head_dim"))
+
     def _layout_value(self, name: str) -> str:
         parts = dict(p.split("=", 1) for p in self.layout.partition(":")[2].split(","))
         return parts[name]

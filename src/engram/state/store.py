@@ -21,7 +21,7 @@ from pathlib import Path
 
 from engram.clock import Clock, SystemClock
 from engram.errors import InvalidInput
-from engram.state.codec import Layers, Unsealed, check_storage, decode, encode, unseal
+from engram.state.codec import Layers, Part, Unsealed, check_storage, decode_into, encode, unseal
 from engram.state.errors import StateCorrupt, StateMismatch, StateNotSaved
 from engram.state.fingerprint import Fingerprint, tokens_hash
 from engram.state.manifest import Chunk, Manifest, address, common_prefix, spans
@@ -156,7 +156,7 @@ class StateStore:
                 manifest = Manifest(session, fingerprint, storage, tuple(ids), tuple(chunks),
                                     old.created_at if old else now, now,
                                     old.parent if old else None, memories or {}, turns)
-                write_atomic(self.manifest_path(session), manifest.to_json().encode())
+                write_atomic(self.manifest_path(session), [manifest.to_json().encode()])
             except OSError as exc:
                 raise StateNotSaved(session, exc) from exc
             self._evict(self.max_bytes)
@@ -174,7 +174,7 @@ class StateStore:
             manifest = Manifest(new, source.fingerprint, source.storage, source.tokens,
                                 source.chunks, now, now, session, dict(source.memories),
                                 source.turns)
-            write_atomic(self.manifest_path(new), manifest.to_json().encode())
+            write_atomic(self.manifest_path(new), [manifest.to_json().encode()])
         return manifest
 
     def drop(self, session: str) -> bool:
@@ -237,29 +237,33 @@ class StateStore:
 
     def _read(self, chunks: list[Chunk], tokens: int, fingerprint: Fingerprint,
               dtype: str) -> Layers:
-        from engram.state.cache import cut, join
+        """The chunks' keys and values, checked and copied once into tensors of the model's
+        dtype, cut to `tokens` positions."""
+        import torch
 
-        parts = []
-        key = fingerprint.key()
+        size = (fingerprint.kv_heads, chunks[-1].end if chunks else 0, fingerprint.head_dim)
+        target = getattr(torch, dtype)
+        layers = [(torch.empty(size, dtype=target), torch.empty(size, dtype=target))
+                  for _ in range(fingerprint.layers)]
+        key, at = fingerprint.key(), 0
         for chunk in chunks:
             path = self.chunk_path(chunk.address)
             try:
-                data = path.read_bytes()
+                data = _read_file(path)
                 meta = unseal(data)
+                if meta.get("fingerprint") != key or meta.get("address") != chunk.address:
+                    raise Unsealed("holds another model's or prefix's state")
+                at += decode_into(data, layers, at)
             except FileNotFoundError:
                 raise StateCorrupt(str(path), "is missing") from None
-            except Unsealed as exc:
+            except (Unsealed, KeyError, ValueError, RuntimeError) as exc:
                 raise StateCorrupt(str(path), str(exc)) from None
-            if meta.get("fingerprint") != key or meta.get("address") != chunk.address:
-                raise StateCorrupt(str(path), "holds another model's or prefix's state")
-            parts.append(decode(data, dtype))
-        layers = join(parts)
-        return cut(layers, 0, tokens)
+        return [(k[:, :tokens], v[:, :tokens]) for k, v in layers]
 
     def _touch(self, manifest: Manifest) -> None:
         with contextlib.suppress(OSError):  # a read-only store still restores
             write_atomic(self.manifest_path(manifest.session),
-                   manifest.used(self.clock.now().isoformat()).to_json().encode())
+                         [manifest.used(self.clock.now().isoformat()).to_json().encode()])
 
     def _repair(self) -> list[str]:
         for path in self.chunk_files():
@@ -332,19 +336,29 @@ class StateStore:
         return sorted((self.root / "chunks").glob("*/*.safetensors"))
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` whole or not at all: a temporary file, synced, renamed."""
+def write_atomic(path: Path, parts: list[Part]) -> None:
+    """Write the parts to `path` whole or not at all: a temporary file, synced, renamed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     try:
         with open(tmp, "wb") as handle:
-            handle.write(data)
+            for part in parts:
+                handle.write(part)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _read_file(path: Path) -> bytearray:
+    """A file's bytes in a writable buffer (tensors view it without a copy)."""
+    with open(path, "rb") as handle:
+        data = bytearray(os.fstat(handle.fileno()).st_size)
+        if handle.readinto(data) != len(data):
+            raise Unsealed("changed while it was read")
+    return data
 
 
 def state_root(data: str | Path, override: str | Path | None = None) -> Path:

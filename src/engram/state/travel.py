@@ -70,9 +70,10 @@ def import_(states: StateStore, file: Path) -> tuple[Carried, dict[str, str]]:
     with states.locked():
         for where, data in chunks.items():
             if not states.chunk_path(where).exists():
-                write_atomic(states.chunk_path(where), data)
+                write_atomic(states.chunk_path(where), [data])
         for manifest in manifests:
-            write_atomic(states.manifest_path(manifest.session), manifest.to_json().encode())
+            write_atomic(states.manifest_path(manifest.session),
+                         [manifest.to_json().encode()])
     return Carried([m.session for m in manifests], len(chunks),
                    sum(map(len, chunks.values())), len(contexts)), contexts
 
