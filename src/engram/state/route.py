@@ -2,9 +2,10 @@
 side by a complexity score, and to the other when the chosen one is unreachable or times out.
 
 The score (0 to 1) adds three parts, each capped: the message's length (up to 0.4 at
-LONG_WORDS words), its kind of question (0.3 for asking why, how, to explain, compare, plan,
-write or code; 0 for a plain who/what/when/where), and how much memory it needs (up to 0.3 at
-MANY_MEMORIES recalled memories). At or above the threshold (default 0.5) it goes to the laptop.
+LONG_WORDS words), its kind of question (0.35 for asking why, how, to explain, compare, plan,
+write or code; 0 for a plain who/what/when/where), and how much memory it needs (up to 0.25 at
+MANY_MEMORIES recalled memories). At or above the threshold (default 0.5) it goes to the laptop:
+a 35-word "why … explain" question does, a plain question with ten memories does not.
 
     route:edge=ollama:phi3@http://board:11434,laptop=openai:qwen2.5@http://127.0.0.1:8000/v1
     (optional: threshold=0.6, timeout=20 seconds per side)
@@ -22,7 +23,7 @@ from engram.llm.base import Message, Provider, ProviderError
 
 SIDES = ("edge", "laptop")
 DEFAULT_THRESHOLD = 0.5
-LONG_WORDS = 80
+LONG_WORDS = 60
 MANY_MEMORIES = 10
 HARD = re.compile(r"\b(why|how|explain|compare|analy[sz]e|plan|write|draft|code|debug|"
                   r"summari[sz]e|prove|design|reason|step by step)\b", re.IGNORECASE)
@@ -94,8 +95,8 @@ def complexity(text: str, memories: int = 0) -> Score:
     memory), with the parts that made it up."""
     words = len(text.split())
     length = 0.4 * min(words / LONG_WORDS, 1.0)
-    kind = 0.3 if HARD.search(text) else 0.0
-    need = 0.3 * min(memories / MANY_MEMORIES, 1.0)
+    kind = 0.35 if HARD.search(text) else 0.0
+    need = 0.25 * min(memories / MANY_MEMORIES, 1.0)
     reasons = [f"{words} words"]
     if kind:
         reasons.append(f"asks {HARD.search(text).group(0).lower()}")  # type: ignore[union-attr]
