@@ -45,6 +45,10 @@ ALIASES = {"exit": "quit", "q": "quit", "?": "help"}
 # more turns have left the window; the ones in between are summarised extractively.
 SUMMARY_STEP = 10
 TAIL_SUMMARY_TOKENS = 150
+# A model with saved state sees the session's last STATE_TURNS messages, the oldest dropped
+# STATE_STEP at a time, so its saved prefix stays valid between the drops.
+STATE_TURNS = 40
+STATE_STEP = 20
 NEEDS_ARGUMENT = frozenset({"remember", "forget", "session", "model"})
 
 
@@ -103,13 +107,20 @@ def is_local(provider: Provider) -> bool:
         return host == "localhost"
 
 
-def load_model(spec: str) -> Provider:
-    """A provider spec, or a route between two (`route:edge=SPEC,laptop=SPEC`)."""
+def load_model(spec: str, data: str | None = None) -> Provider:
+    """A provider spec, or a route between two (`route:edge=SPEC,laptop=SPEC`). A local
+    model (hf:PATH) keeps its saved states beside the store at `data`."""
+
+    def load(one: str, **options: object) -> Provider:
+        if one.startswith("hf:") and data is not None:
+            options["data"] = data
+        return load_provider(one, **options)
+
     if spec.startswith("route:"):
         from engram.state.route import Router, parse_route
 
-        return Router(parse_route(spec), load_provider)
-    return load_provider(spec)
+        return Router(parse_route(spec), load)
+    return load(spec)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,9 +221,25 @@ class Chat:
             yield from provider.stream(plan.prompt.chat())
             return
         watch = {m.id: m.content for m in plan.memories}
-        yield from stream_session(plan.prompt.chat(), self._context_key(provider), watch=watch)
+        yield from stream_session(self._stateful_messages(plan, text),
+                                  self._context_key(provider), watch=watch)
         last = getattr(provider, "last", None)
         self.last_attention = dict(getattr(last, "attention", {}) or {}) or None
+        pop_notice = getattr(provider, "pop_notice", None)
+        self.notice = pop_notice() if pop_notice is not None else ""
+
+    def _stateful_messages(self, plan: ContextPlan, text: str) -> list[dict[str, str]]:
+        """For a model that keeps its state between turns: what stays the same comes first
+        (the instructions, the session's turns, dropped from the front only STATE_STEP
+        messages at a time), what changes every turn last (this turn's memories, with the
+        message), so the saved prefix is reused."""
+        turns = self.history()
+        start = max(0, len(turns) - STATE_TURNS)
+        start -= start % STATE_STEP
+        recalled = plan.prompt.system.removeprefix(INSTRUCTIONS).strip()
+        said = f"{recalled}\n\n{text}" if recalled else text
+        return [{"role": "system", "content": INSTRUCTIONS}, *turns[start:],
+                {"role": "user", "content": said}]
 
     def _ollama_pieces(self, provider: OllamaProvider, plan: ContextPlan,
                        text: str) -> Iterator[str]:

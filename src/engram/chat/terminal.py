@@ -48,14 +48,15 @@ def chat(
     """Chat with a model that remembers: recall, context, answer, and the turn remembered."""
     console = Console(highlight=False)
     try:
-        provider = load_model(f"route:{route}" if route else model or "")
+        provider = load_model(f"route:{route}" if route else model or "", data)
         mem = Memory(data)
     except EngramError as exc:
         sys.stderr.write(f"error: {exc}\n")
         raise typer.Exit(2) from None
     try:
         conversation = Chat(mem, provider, user_id=user, budget_tokens=budget,
-                            model_summaries=not extractive)
+                            model_summaries=not extractive,
+                            load=lambda spec: load_model(spec, data))
         opening = (conversation.resume(session) if session
                    else f"new session {conversation.session_id}")
         console.print(f"[bold]engram chat[/bold] · {provider.name} · user {user} · {opening}"

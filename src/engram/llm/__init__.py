@@ -35,9 +35,10 @@ KINDS: dict[str, tuple[str, str, str, str]] = {
     "anthropic": ("engram.llm.anthropic", "AnthropicProvider", "anthropic", "llm"),
     "litellm": ("engram.llm.litellm", "LiteLLMProvider", "litellm", "litellm"),
     "hf": ("engram.state.provider", "HFProvider", "transformers", "state"),
+    "llamacpp": ("engram.llm.llamacpp", "LlamaCppProvider", "openai", "llm"),
 }
-USAGE = ("use ollama:MODEL, openai:MODEL, anthropic:MODEL or litellm:MODEL (optionally @URL), "
-         "or hf:PATH")
+USAGE = ("use ollama:MODEL, openai:MODEL, anthropic:MODEL, litellm:MODEL or llamacpp:MODEL "
+         "(optionally @URL), or hf:PATH")
 
 
 def load_provider(spec: str | None = None, **config: Any) -> Provider:

@@ -153,9 +153,12 @@ class StateStore:
                     chunks.append(Chunk(start, end, where, path.stat().st_size))
                 now = self.clock.now().isoformat()
                 old = self.manifest(session)
+                kept = {} if old is None else {  # earlier memories still in the prefix
+                    k: v for k, v in old.memories.items()
+                    if v[1] <= common_prefix(old.tokens, ids)}
                 manifest = Manifest(session, fingerprint, storage, tuple(ids), tuple(chunks),
                                     old.created_at if old else now, now,
-                                    old.parent if old else None, memories or {}, turns)
+                                    old.parent if old else None, kept | (memories or {}), turns)
                 write_atomic(self.manifest_path(session), [manifest.to_json().encode()])
             except OSError as exc:
                 raise StateNotSaved(session, exc) from exc
