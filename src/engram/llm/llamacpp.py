@@ -8,7 +8,8 @@ own after each answer (`POST /slots/N?action=save`) and restored before the next
 the slot and across restarts of the server. Without a save path the server answers 501 and
 the provider says so once, then chats without it.
 
-    llamacpp:qwen2.5-7b@http://127.0.0.1:8080   (LLAMACPP_HOST, default http://127.0.0.1:8080)
+    llamacpp:qwen2.5-7b@http://127.0.0.1:8080   (LLAMACPP_HOST, default http://127.0.0.1:8080;
+                                                 LLAMACPP_API_KEY for a server with --api-key)
 """
 
 from __future__ import annotations
@@ -41,18 +42,20 @@ class SlotUse:
 class LlamaCppProvider:
     """A llama.cpp server: OpenAI-wire chat on one slot, its state saved per session."""
 
-    def __init__(self, model: str, *, base_url: str | None = None, timeout_s: float = 120.0,
-                 retry: RetryPolicy | None = None, slot: int = 0) -> None:
+    def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
+                 timeout_s: float = 120.0, retry: RetryPolicy | None = None,
+                 slot: int = 0) -> None:
         if not model:
             raise InvalidInput("model", "llamacpp: needs a model name",
                                "use e.g. llamacpp:qwen2.5@http://127.0.0.1:8080")
         root = (base_url or os.environ.get("LLAMACPP_HOST") or DEFAULT_HOST).rstrip("/")
         self.base_url = root.removesuffix("/v1")
         self.name, self.slot = f"llamacpp:{model}", slot
+        key = api_key or os.environ.get("LLAMACPP_API_KEY")  # llama-server --api-key
         self.chat = OpenAIProvider(model, base_url=f"{self.base_url}/v1",
-                                   api_key=os.environ.get("LLAMACPP_API_KEY") or "not-needed",
-                                   timeout_s=timeout_s, retry=retry)
-        self._http = httpx.Client(base_url=self.base_url, timeout=check_timeout(timeout_s))
+                                   api_key=key or "not-needed", timeout_s=timeout_s, retry=retry)
+        self._http = httpx.Client(base_url=self.base_url, timeout=check_timeout(timeout_s),
+                                  headers={"Authorization": f"Bearer {key}"} if key else {})
         self.supported: bool | None = None  # known after the first save or restore
         self.notice = ""
         self.last: SlotUse | None = None
