@@ -227,8 +227,8 @@ def fake_layers(n: int, layers: int = 2) -> list[tuple[torch.Tensor, torch.Tenso
     return [(torch.randn(2, n, 8), torch.randn(2, n, 8)) for _ in range(layers)]
 
 
-FAKE = Fingerprint("fake", "w" * 64, "t" * 64, "float32",
-                   "kv/heads-positions-dim/v1:layers=2,kv_heads=2,head_dim=8,rope_theta=1")
+FAKE = Fingerprint("fake", "w" * 64, "t" * 64, "float32", "kv/heads-positions-dim/v1:layers=2,"
+                   "kv_heads=2,head_dim=8,rope_type=default,rope_theta=1")
 
 
 @settings(max_examples=25, deadline=None,

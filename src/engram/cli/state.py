@@ -49,6 +49,9 @@ def generate(
     storage: Annotated[str, typer.Option(
         "--storage", help="How the state is stored: native (the model's dtype, exact), "
                           "float16, bfloat16 or int8 (per-channel scales).")] = "native",
+    append: Annotated[bool, typer.Option(
+        "--append", help="The file's text follows the session's saved prefix (for a branch "
+                         "or a merge), instead of being the whole prompt.")] = False,
     data: DataOpt = DEFAULT_DATA, state_dir: StateDirOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Continue SESSION with the prompt in a file: restore, prefill the rest, decode greedily,
@@ -63,6 +66,8 @@ def generate(
     try:
         resumable = local_model(model, states, storage)
         ids = resumable.model.encode(prompt)
+        if append:
+            ids = [*states.require(session).tokens, *resumable.model.encode_more(prompt)]
         generation = resumable.generate(session, ids, max_new_tokens=max_new_tokens)
     except EngramError as exc:
         fail(str(exc))
@@ -131,6 +136,25 @@ def branch(session: SessionArg,
         fail(str(exc))
     out.print(f"{new} starts from {session} ({len(manifest.tokens)} tokens, "
               f"{len(manifest.chunks)} shared chunks)", highlight=False)
+
+
+@state_app.command("merge")
+def merge(first: Annotated[str, typer.Argument(metavar="FIRST", help="The state that comes "
+                                               "first (a persona, say).")],
+          second: Annotated[str, typer.Argument(metavar="SECOND", help="The state placed after "
+                                                "it, its keys re-rotated.")],
+          new: Annotated[str, typer.Argument(metavar="NEW", help="The new session's name.")],
+          data: DataOpt = DEFAULT_DATA, state_dir: StateDirOpt = None) -> None:
+    """Start session NEW from FIRST's state followed by SECOND's (RoPE keys re-rotated to
+    their new positions; continue it with `generate --append`)."""
+    from engram.state.merge import merge as merge_states
+
+    try:
+        manifest = merge_states(open_states(data, state_dir), first, second, new)
+    except EngramError as exc:
+        fail(str(exc))
+    out.print(f"{new} starts from {first} + {second} ({len(manifest.tokens)} tokens, "
+              f"the second moved by {manifest.merged_at} positions)", highlight=False)
 
 
 @state_app.command("verify")
@@ -217,4 +241,4 @@ def _summary(m: Manifest) -> dict[str, object]:
             "layers": m.fingerprint.layers, "tokens": len(m.tokens),
             "dtype": m.fingerprint.dtype, "storage": m.storage, "bytes": m.bytes,
             "turns": m.turns, "created_at": m.created_at, "used_at": m.used_at,
-            "parent": m.parent, "memories": len(m.memories)}
+            "parent": m.parent, "memories": len(m.memories), "merged_at": m.merged_at}

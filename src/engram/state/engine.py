@@ -82,6 +82,10 @@ class LocalModel:
     def encode(self, text: str) -> list[int]:
         return [int(t) for t in self.tokenizer(text)["input_ids"]]
 
+    def encode_more(self, text: str) -> list[int]:
+        """Text that continues a prompt: no start-of-text token."""
+        return [int(t) for t in self.tokenizer(text, add_special_tokens=False)["input_ids"]]
+
     def token_spans(self, text: str, chars: Mapping[str, tuple[int, int]]) -> Spans:
         """Character spans of `text` as the token positions that cover them."""
         offsets = self.tokenizer(text, return_offsets_mapping=True)["offset_mapping"]

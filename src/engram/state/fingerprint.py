@@ -19,7 +19,7 @@ LAYOUT = "kv/heads-positions-dim/v1"  # per layer: keys and values [kv_heads, po
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
     """The identity of the computation a cache came from (hashes are sha256 hex). `layout`
-    reads `LAYOUT:layers=L,kv_heads=H,head_dim=D,rope_theta=T`."""
+    reads `LAYOUT:layers=L,kv_heads=H,head_dim=D,rope_type=R,rope_theta=T`."""
 
     model_id: str
     weights: str
@@ -55,6 +55,11 @@ class Fingerprint:
     def head_dim(self) -> int:
         return int(self._layout_value("head_dim"))
 
+    def rope(self) -> tuple[str, float]:
+        """The rotary embedding's type and base (theta), as the layout records them."""
+        theta = self._layout_value("rope_theta")
+        return self._layout_value("rope_type"), float(theta) if theta != "none" else 0.0
+
     def _layout_value(self, name: str) -> str:
         parts = dict(p.split("=", 1) for p in self.layout.partition(":")[2].split(","))
         return parts[name]
@@ -66,9 +71,10 @@ def of_model(model: Any, tokenizer: Any, model_id: str) -> Fingerprint:
     heads = config.num_attention_heads
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
     kv_heads = getattr(config, "num_key_value_heads", None) or heads
-    theta = (getattr(config, "rope_parameters", None) or {}).get("rope_theta", "none")
+    rope = getattr(config, "rope_parameters", None) or {}
     layout = (f"{LAYOUT}:layers={config.num_hidden_layers},kv_heads={kv_heads},"
-              f"head_dim={head_dim},rope_theta={theta}")
+              f"head_dim={head_dim},rope_type={rope.get('rope_type', 'none')},"
+              f"rope_theta={rope.get('rope_theta', 'none')}")
     return Fingerprint(model_id=model_id, weights=weights_hash(model),
                        tokenizer=tokenizer_hash(tokenizer),
                        dtype=str(next(model.parameters()).dtype).removeprefix("torch."),

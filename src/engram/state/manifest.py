@@ -43,6 +43,7 @@ class Manifest:
     parent: str | None = None
     memories: dict[str, list[int]] = field(default_factory=dict)  # memory id → [start, end)
     turns: int = 0
+    merged_at: int | None = None  # a merged state: positions from here were not prefilled
 
     @property
     def prefix(self) -> str:
@@ -65,7 +66,7 @@ class Manifest:
                 "tokens": list(self.tokens), "prefix": self.prefix,
                 "chunks": [[c.start, c.end, c.address, c.bytes] for c in self.chunks],
                 "created_at": self.created_at, "used_at": self.used_at, "parent": self.parent,
-                "memories": self.memories, "turns": self.turns}
+                "memories": self.memories, "turns": self.turns, "merged_at": self.merged_at}
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
@@ -88,12 +89,17 @@ class Manifest:
                                 for s, e, a, b in data["chunks"]),
                    created_at=str(data["created_at"]), used_at=str(data["used_at"]),
                    parent=data.get("parent"), memories=dict(data.get("memories") or {}),
-                   turns=int(data.get("turns") or 0))
+                   turns=int(data.get("turns") or 0), merged_at=data.get("merged_at"))
 
 
-def address(fingerprint: Fingerprint, storage: str, prefix: Sequence[int]) -> str:
-    """The address of the chunk that ends where `prefix` ends."""
-    text = f"{fingerprint.key()}|{storage}|{len(prefix)}|{tokens_hash(prefix)}"
+def address(fingerprint: Fingerprint, storage: str, prefix: Sequence[int],
+            merged_at: int | None = None) -> str:
+    """The address of the chunk that ends where `prefix` ends. A chunk of a merged state
+    past its merge point is not what prefilling its tokens gives, so it has addresses of
+    its own: a lookup by tokens never finds it."""
+    exact = merged_at is None or len(prefix) <= merged_at
+    kind = storage if exact else f"{storage}~merged@{merged_at}"
+    text = f"{fingerprint.key()}|{kind}|{len(prefix)}|{tokens_hash(prefix)}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -131,9 +131,11 @@ class StateStore:
 
     def save(self, session: str, fingerprint: Fingerprint, ids: Sequence[int], layers: Layers,
              storage: str = "native", *, memories: dict[str, list[int]] | None = None,
-             turns: int = 0) -> Manifest:
+             turns: int = 0, merged_at: int | None = None, parent: str | None = None
+             ) -> Manifest:
         """Save the state of `session` (its keys and values for `ids`), sharing the chunks
-        already held; then evict down to `max_bytes`."""
+        already held; then evict down to `max_bytes`. `merged_at`: the state was merged, its
+        positions from there on were not prefilled (a continuation of it stays so)."""
         from engram.state.cache import cut, length
 
         check_storage(storage)
@@ -143,8 +145,12 @@ class StateStore:
         chunks = []
         with self.locked():
             try:
+                old = self.manifest(session)
+                if merged_at is None and old is not None and old.merged_at is not None and \
+                        common_prefix(old.tokens, ids) > old.merged_at:
+                    merged_at = old.merged_at
                 for start, end in spans(len(ids), self.chunk_tokens):
-                    where = address(fingerprint, storage, ids[:end])
+                    where = address(fingerprint, storage, ids[:end], merged_at)
                     path = self.chunk_path(where)
                     if not path.exists():
                         meta = {"address": where, "fingerprint": fingerprint.key(),
@@ -152,13 +158,13 @@ class StateStore:
                         write_atomic(path, encode(cut(layers, start, end), storage, meta))
                     chunks.append(Chunk(start, end, where, path.stat().st_size))
                 now = self.clock.now().isoformat()
-                old = self.manifest(session)
                 kept = {} if old is None else {  # earlier memories still in the prefix
                     k: v for k, v in old.memories.items()
                     if v[1] <= common_prefix(old.tokens, ids)}
                 manifest = Manifest(session, fingerprint, storage, tuple(ids), tuple(chunks),
                                     old.created_at if old else now, now,
-                                    old.parent if old else None, kept | (memories or {}), turns)
+                                    parent or (old.parent if old else None),
+                                    kept | (memories or {}), turns, merged_at)
                 write_atomic(self.manifest_path(session), [manifest.to_json().encode()])
             except OSError as exc:
                 raise StateNotSaved(session, exc) from exc
@@ -176,7 +182,7 @@ class StateStore:
             now = self.clock.now().isoformat()
             manifest = Manifest(new, source.fingerprint, source.storage, source.tokens,
                                 source.chunks, now, now, session, dict(source.memories),
-                                source.turns)
+                                source.turns, source.merged_at)
             write_atomic(self.manifest_path(new), [manifest.to_json().encode()])
         return manifest
 
