@@ -152,7 +152,8 @@ class Decoding:
         generated: list[int] = []
         shown, ttft, step, steps = "", 0.0, ids[-1], 0
         eager = bool(self.watch)
-        if eager:
+        before = model.model.config._attn_implementation
+        if eager:  # attention weights are only returned by the eager implementation
             model.model.set_attn_implementation("eager")
         try:
             for _ in range(self.max_new_tokens):
@@ -175,7 +176,7 @@ class Decoding:
                 step = token
         finally:
             if eager:
-                model.model.set_attn_implementation("sdpa")
+                model.model.set_attn_implementation(before)
         text = model.decode(generated)
         if len(text) > len(shown):
             yield text[len(shown):]
@@ -191,6 +192,7 @@ class Resumable:
 
     def __init__(self, model: LocalModel, states: StateStore, storage: str = "native") -> None:
         self.model, self.states, self.storage = model, states, storage
+        self.last: Generation | None = None
 
     def run(self, session: str, ids: Sequence[int], *, max_new_tokens: int = 64,
             watch: Spans | None = None, memories: dict[str, list[int]] | None = None,
@@ -212,8 +214,6 @@ class Resumable:
             pass
         assert self.last is not None
         return self.last
-
-    last: Generation | None = None
 
 
 def _add_attention(mass: dict[str, float], watch: Spans, attentions: Any) -> None:
