@@ -123,3 +123,16 @@ def test_import_of_a_damaged_file_changes_nothing(data: Path, tmp_path: Path) ->
     result = runner.invoke(app, ["state", "import", str(bundle), "--data", str(other)])
     assert result.exit_code == 2 and "is not a whole state export" in result.output
     assert not list((other / "state").glob("**/*.safetensors"))
+
+
+def test_state_max_bytes_from_engram_config_caps_what_is_kept(data: Path, tmp_path: Path) -> None:
+    file = tmp_path / "p.txt"
+    file.write_text(prompt(6))
+    generate("big", file)
+    size = json.loads(cli("state", "list", "--json"))["bytes"]
+    cli("config", "set", "state.max_bytes", str(size + size // 2))
+    file.write_text(prompt(6, seed=9))
+    generate("other", file)  # both do not fit: the least recently used goes
+    listed = json.loads(cli("state", "list", "--json"))
+    assert [s["session"] for s in listed["sessions"]] == ["other"]
+    assert listed["bytes"] <= listed["max_bytes"] == size + size // 2
