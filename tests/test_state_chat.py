@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import pytest
 
 from engram import Memory
-from engram.chat.session import Chat, Command, load_model
+from engram.chat.session import Chat, Command, is_local, load_model
 from engram.state.provider import HFProvider
 from engram.state.store import StateStore
 from engram.store.settings import OLLAMA_CONTEXT
@@ -39,6 +39,7 @@ def test_a_local_model_resumes_its_saved_state_each_turn_and_after_a_restart(
         provider = chat.provider
         assert isinstance(provider, HFProvider) and provider.last is not None
         assert not provider.last.restored
+        assert is_local(provider)  # in this process: sensitive memories may reach it
         why = chat.run(Command("why"))
         assert why.attention is not None and "attention" in why.message
         shares = [why.attention[m.id] for m in why.memories]

@@ -5,6 +5,7 @@ answered with one line and exit code 2."""
 from __future__ import annotations
 
 import json
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -116,12 +117,19 @@ def test_import_of_a_damaged_file_changes_nothing(data: Path, tmp_path: Path) ->
     generate("s", file)
     bundle = tmp_path / "states.tar"
     cli("state", "export", str(bundle))
+    with tarfile.open(bundle) as tar:
+        chunk = next(m for m in tar.getmembers() if m.name.startswith("chunks/"))
     raw = bytearray(bundle.read_bytes())
-    raw[2048] ^= 0xFF  # inside the first chunk's data
+    raw[chunk.offset_data + chunk.size - 7] ^= 0xFF  # inside a chunk's tensor data
     bundle.write_bytes(bytes(raw))
     other = tmp_path / "board"
     result = runner.invoke(app, ["state", "import", str(bundle), "--data", str(other)])
-    assert result.exit_code == 2 and "is not a whole state export" in result.output
+    assert result.exit_code == 2, result.output
+    assert "is not a whole state export (does not match its checksum" in result.output
+    assert not list((other / "state").glob("**/*.safetensors"))
+    bundle.write_bytes(bytes(raw[: chunk.offset_data + 100]))  # cut off in the middle
+    result = runner.invoke(app, ["state", "import", str(bundle), "--data", str(other)])
+    assert result.exit_code == 2 and "state export" in result.output
     assert not list((other / "state").glob("**/*.safetensors"))
 
 

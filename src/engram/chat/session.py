@@ -95,8 +95,10 @@ def style_for(provider: Provider) -> str:
 
 
 def is_local(provider: Provider) -> bool:
-    """True when the model runs on this machine (its base URL is a loopback address): only
-    then may memories marked sensitive reach it."""
+    """True when the model runs on this machine (in this process, or its base URL is a
+    loopback address): only then may memories marked sensitive reach it."""
+    if getattr(provider, "local", False) is True:  # a model in this process (hf:PATH)
+        return True
     url = getattr(provider, "base_url", None)
     host = urlsplit(url).hostname if isinstance(url, str) else None
     if host is None:
