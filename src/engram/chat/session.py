@@ -23,7 +23,8 @@ from engram.model import MemoryEntry, check_id
 from engram.store.settings import CHAT_SUMMARY, OLLAMA_CONTEXT
 
 if TYPE_CHECKING:  # httpx is imported only when an Ollama model is chosen
-    from engram.llm.ollama import GenerationStream, OllamaProvider
+    from engram.llm.ollama import OllamaProvider
+    from engram.state.route import Decision
 
 INSTRUCTIONS = ("You are a helpful assistant with a long-term memory of this user. Use what "
                 "you remember when it helps, and say so when you do not know.")
@@ -31,7 +32,8 @@ INSTRUCTIONS = ("You are a helpful assistant with a long-term memory of this use
 COMMANDS: dict[str, tuple[str, str]] = {
     "remember": ("TEXT", "remember TEXT for this user"),
     "forget": ("ID", "forget a memory everywhere"),
-    "why": ("", "the memories the last answer was given"),
+    "why": ("", "the memories the last answer was given, where it was routed, and the "
+                "attention a local model paid each memory"),
     "memories": ("", "this user's latest memories"),
     "session": ("new | resume ID", "start a new conversation or go back to one"),
     "model": ("SPEC", "talk to another model, with the same memory"),
@@ -43,6 +45,10 @@ ALIASES = {"exit": "quit", "q": "quit", "?": "help"}
 # more turns have left the window; the ones in between are summarised extractively.
 SUMMARY_STEP = 10
 TAIL_SUMMARY_TOKENS = 150
+# A model with saved state sees the session's last STATE_TURNS messages, the oldest dropped
+# STATE_STEP at a time, so its saved prefix stays valid between the drops.
+STATE_TURNS = 40
+STATE_STEP = 20
 NEEDS_ARGUMENT = frozenset({"remember", "forget", "session", "model"})
 
 
@@ -89,8 +95,10 @@ def style_for(provider: Provider) -> str:
 
 
 def is_local(provider: Provider) -> bool:
-    """True when the model runs on this machine (its base URL is a loopback address): only
-    then may memories marked sensitive reach it."""
+    """True when the model runs on this machine (in this process, or its base URL is a
+    loopback address): only then may memories marked sensitive reach it."""
+    if getattr(provider, "local", False) is True:  # a model in this process (hf:PATH)
+        return True
     url = getattr(provider, "base_url", None)
     host = urlsplit(url).hostname if isinstance(url, str) else None
     if host is None:
@@ -101,13 +109,31 @@ def is_local(provider: Provider) -> bool:
         return host == "localhost"
 
 
+def load_model(spec: str, data: str | None = None) -> Provider:
+    """A provider spec, or a route between two (`route:edge=SPEC,laptop=SPEC`). A local
+    model (hf:PATH) keeps its saved states beside the store at `data`."""
+
+    def load(one: str, **options: object) -> Provider:
+        if one.startswith("hf:") and data is not None:
+            options["data"] = data
+        return load_provider(one, **options)
+
+    if spec.startswith("route:"):
+        from engram.state.route import Router, parse_route
+
+        return Router(parse_route(spec), load)
+    return load(spec)
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What a command did, for the terminal to show: a line, a list of memories, or quit."""
+    """What a command did, for the terminal to show: a line, a list of memories (with the
+    share of a local model's attention each received, when known), or quit."""
 
     message: str = ""
     memories: tuple[MemoryEntry, ...] = ()
     quit: bool = False
+    attention: dict[str, float] | None = None
 
 
 class Chat:
@@ -120,13 +146,16 @@ class Chat:
     def __init__(self, mem: Memory, provider: Provider, *, user_id: str,
                  session_id: str | None = None, budget_tokens: int = 2000,
                  model_summaries: bool = True,
-                 load: Callable[[str], Provider] = load_provider) -> None:
+                 load: Callable[[str], Provider] = load_model) -> None:
         self.mem, self.provider = mem, provider
         self.user_id = check_id(user_id, "user_id", required=True) or user_id
         self.session_id = check_id(session_id, "session_id") or new_session_id()
         self.budget_tokens = budget_tokens
         self.model_summaries = model_summaries
         self.last_plan: ContextPlan | None = None
+        self.last_route: Decision | None = None
+        self.last_attention: dict[str, float] | None = None
+        self.notice = ""  # something the person should know about the last answer
         self._load = load
 
     # ------------------------------------------------------------ turns
@@ -163,45 +192,84 @@ class Chat:
         return text
 
     def send(self, text: str) -> Iterator[str]:
-        """The answer to `text`, piece by piece; the turn is remembered after the last piece."""
+        """The answer to `text`, piece by piece; the turn is remembered after the last piece,
+        a routed one with the model that answered (as its agent_id)."""
         if not text.strip():
             raise InvalidInput("message", "is empty", "type something to say")
         plan = self.plan(text)
-        self.last_plan = plan
+        self.last_plan, self.last_route, self.last_attention, self.notice = plan, None, None, ""
         pieces: list[str] = []
-        if self.provider.name.startswith("ollama:"):
-            stream = self._ollama_stream(cast("OllamaProvider", self.provider), plan, text)
-            for piece in stream:
-                pieces.append(piece)
-                yield piece
-            if stream.context is not None:
-                self.mem.store.set_setting(OLLAMA_CONTEXT, json.dumps(stream.context),
-                                           self._context_key())
+        route = getattr(self.provider, "stream_with", None)
+        if route is not None:  # a Router: the edge or the laptop model answers
+            stream = route(lambda p: self._pieces(p, plan, text), text, len(plan.memories))
         else:
-            for piece in self.provider.stream(plan.prompt.chat()):
-                pieces.append(piece)
-                yield piece
+            stream = self._pieces(self.provider, plan, text)
+        for piece in stream:
+            pieces.append(piece)
+            yield piece
+        self.last_route = getattr(self.provider, "last", None) if route is not None else None
+        agent = self.last_route.model if self.last_route is not None else None
         self.mem.remember_turn(text, "".join(pieces), user_id=self.user_id,
-                               session_id=self.session_id)
+                               session_id=self.session_id, agent_id=agent)
 
-    def _ollama_stream(self, provider: OllamaProvider, plan: ContextPlan,
-                       text: str) -> GenerationStream:
+    def _pieces(self, provider: Provider, plan: ContextPlan, text: str) -> Iterator[str]:
+        """One provider's answer: Ollama continues from its saved context tokens, a model
+        with saved sessions (hf:, llamacpp:) from its saved state, others from the prompt."""
+        if provider.name.startswith("ollama:"):
+            yield from self._ollama_pieces(cast("OllamaProvider", provider), plan, text)
+            return
+        stream_session = getattr(provider, "stream_session", None)
+        if stream_session is None:
+            yield from provider.stream(plan.prompt.chat())
+            return
+        watch = {m.id: m.content for m in plan.memories}
+        yield from stream_session(self._stateful_messages(plan, text),
+                                  self._context_key(provider), watch=watch)
+        last = getattr(provider, "last", None)
+        self.last_attention = dict(getattr(last, "attention", {}) or {}) or None
+        pop_notice = getattr(provider, "pop_notice", None)
+        self.notice = pop_notice() if pop_notice is not None else ""
+
+    def _stateful_messages(self, plan: ContextPlan, text: str) -> list[dict[str, str]]:
+        """For a model that keeps its state between turns: what stays the same comes first
+        (the instructions, the session's turns, dropped from the front only STATE_STEP
+        messages at a time), what changes every turn last (this turn's memories, with the
+        message), so the saved prefix is reused."""
+        turns = self.history()
+        start = max(0, len(turns) - STATE_TURNS)
+        start -= start % STATE_STEP
+        recalled = plan.prompt.system.removeprefix(INSTRUCTIONS).strip()
+        said = f"{recalled}\n\n{text}" if recalled else text
+        return [{"role": "system", "content": INSTRUCTIONS}, *turns[start:],
+                {"role": "user", "content": said}]
+
+    def _ollama_pieces(self, provider: OllamaProvider, plan: ContextPlan,
+                       text: str) -> Iterator[str]:
         """Ollama's /api/generate, continuing from the session's saved context tokens: the
         earlier turns live in those tokens, so only memories and the new message are sent.
-        Without saved tokens (a new session, or one another model began) the recent turns
-        go into the system prompt."""
-        saved = self.mem.store.get_setting(OLLAMA_CONTEXT, self._context_key())
+        Without saved tokens (a new session, one another model began, or an Ollama that
+        returns none) the recent turns go into the system prompt."""
+        key = self._context_key(provider)
+        saved = self.mem.store.get_setting(OLLAMA_CONTEXT, key)
         context = json.loads(saved) if saved else None
         system = plan.prompt.system
         earlier = plan.window[:-1]
-        if context is None and earlier:
+        if not context and earlier:
             lines = "\n".join(f"{t['role']}: {t['content']}" for t in earlier)
             system = f"{system}\n\nRecent conversation:\n{lines}".strip()
-        return provider.generate_stream(text, context=context, system=system or None)
+        stream = provider.generate_stream(text, context=context or None, system=system or None)
+        yield from stream
+        tokens = stream.context or []  # none: an old context must not be sent again either
+        self.mem.store.set_setting(OLLAMA_CONTEXT, json.dumps(tokens), key)
+        if not tokens:
+            self.notice = (f"{provider.name} returned no context tokens (newer Ollama versions "
+                           "drop them): the conversation continues from memory recall and the "
+                           "recent turns")
 
-    def _context_key(self) -> str:
-        """Ollama's context tokens are one model's state: kept per user, session and model."""
-        return f"{self.user_id}:{self.session_id}:{self.provider.name}"
+    def _context_key(self, provider: Provider) -> str:
+        """A model's saved state (Ollama's context tokens, a local model's KV cache) is that
+        one model's: kept per user, session and model."""
+        return f"{self.user_id}:{self.session_id}:{provider.name}"
 
     # ------------------------------------------------------------ commands
 
@@ -225,9 +293,14 @@ class Chat:
             return Outcome("nothing asked yet in this chat")
         used = self.mem.store.get_many(self.last_plan.memory_ids)
         memories = tuple(used[i] for i in self.last_plan.memory_ids if i in used)
+        lines = [self.last_route.explain()] if self.last_route is not None else []
         if not memories:
-            return Outcome("the last answer used no memories")
-        return Outcome(f"the last answer was given {len(memories)} memories", memories)
+            return Outcome("\n".join([*lines, "the last answer used no memories"]))
+        lines.append(f"the last answer was given {len(memories)} memories")
+        if self.last_attention is not None:
+            lines.append("attention: the share of the model's attention (summed over layers "
+                         "and heads, for the tokens it generated) each memory received")
+        return Outcome("\n".join(lines), memories, attention=self.last_attention)
 
     def _cmd_memories(self, _: str) -> Outcome:
         entries = tuple(self.mem.list(user_id=self.user_id, limit=20))

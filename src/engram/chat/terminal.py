@@ -12,10 +12,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from engram.chat.session import Chat, Command, Outcome, parse
+from engram.chat.session import Chat, Command, Outcome, load_model, parse
 from engram.cli.options import DataOpt
 from engram.errors import EngramError
-from engram.llm import Provider, load_provider
+from engram.llm import Provider
 from engram.memory import Memory
 from engram.model import MemoryEntry
 from engram.store import DEFAULT_DATA
@@ -36,6 +36,10 @@ def chat(
     data: DataOpt = DEFAULT_DATA,
     budget: Annotated[int, typer.Option("--budget", help="Context token budget per turn.")]
     = 2000,
+    route: Annotated[str | None, typer.Option(
+        "--route", help="Send each message to an edge or a laptop model by how hard it looks, "
+                        "the other when one is down: edge=SPEC,laptop=SPEC[,threshold=0.5]"
+                        "[,timeout=S].")] = None,
     extractive: Annotated[bool, typer.Option(
         "--extractive-summaries",
         help="Summarise turns older than the window from their first sentences instead of "
@@ -44,14 +48,15 @@ def chat(
     """Chat with a model that remembers: recall, context, answer, and the turn remembered."""
     console = Console(highlight=False)
     try:
-        provider = load_provider(model)
+        provider = load_model(f"route:{route}" if route else model or "", data)
         mem = Memory(data)
     except EngramError as exc:
         sys.stderr.write(f"error: {exc}\n")
         raise typer.Exit(2) from None
     try:
         conversation = Chat(mem, provider, user_id=user, budget_tokens=budget,
-                            model_summaries=not extractive)
+                            model_summaries=not extractive,
+                            load=lambda spec: load_model(spec, data))
         opening = (conversation.resume(session) if session
                    else f"new session {conversation.session_id}")
         console.print(f"[bold]engram chat[/bold] · {provider.name} · user {user} · {opening}"
@@ -92,6 +97,8 @@ def _answer(conversation: Chat, text: str, console: Console) -> None:
     try:
         for piece in conversation.send(text):
             console.print(piece, end="", markup=False, soft_wrap=True)
+        if conversation.notice:
+            console.print(f"\n[dim]{escape(conversation.notice)}[/dim]", end="")
     except KeyboardInterrupt:
         console.print(" [dim](stopped; not remembered)[/dim]")
         return
@@ -105,13 +112,16 @@ def _show(outcome: Outcome, console: Console) -> None:
     if outcome.message:
         console.print(outcome.message, markup=False, soft_wrap=True)
     if outcome.memories:
-        console.print(_table(outcome.memories))
+        console.print(_table(outcome.memories, outcome.attention))
 
 
-def _table(entries: Sequence[MemoryEntry]) -> Table:
+def _table(entries: Sequence[MemoryEntry], attention: dict[str, float] | None = None) -> Table:
     table = Table(show_lines=False)
-    for name in ("id", "when", "type", "text"):
+    columns = ("id", "when", "type", "text", *(("attention",) if attention is not None else ()))
+    for name in columns:
         table.add_column(name, overflow="fold", max_width=70 if name == "text" else None)
     for m in entries:
-        table.add_row(m.id, m.occurred_at.strftime("%Y-%m-%d"), m.memory_type.value, m.content)
+        share = () if attention is None else (f"{attention.get(m.id, 0.0):.1%}",)
+        table.add_row(m.id, m.occurred_at.strftime("%Y-%m-%d"), m.memory_type.value, m.content,
+                      *share)
     return table

@@ -16,6 +16,7 @@ from engram.cli.options import (
     open_memory,
     out,
 )
+from engram.cli.state import state_app
 from engram.cli.sync import sync_app
 from engram.server.commands import register as register_server
 from engram.store import DEFAULT_DATA
@@ -36,6 +37,7 @@ for name, command in (
     app.command(name)(command)
 app.add_typer(lifecycle.config_app, name="config")
 app.add_typer(sync_app, name="sync")
+app.add_typer(state_app, name="state")
 register_server(app)  # serve, mcp, keys
 
 

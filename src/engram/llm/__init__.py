@@ -34,8 +34,11 @@ KINDS: dict[str, tuple[str, str, str, str]] = {
     "openai": ("engram.llm.openai", "OpenAIProvider", "openai", "llm"),
     "anthropic": ("engram.llm.anthropic", "AnthropicProvider", "anthropic", "llm"),
     "litellm": ("engram.llm.litellm", "LiteLLMProvider", "litellm", "litellm"),
+    "hf": ("engram.state.provider", "HFProvider", "transformers", "state"),
+    "llamacpp": ("engram.llm.llamacpp", "LlamaCppProvider", "openai", "llm"),
 }
-USAGE = "use ollama:MODEL, openai:MODEL, anthropic:MODEL or litellm:MODEL (optionally @URL)"
+USAGE = ("use ollama:MODEL, openai:MODEL, anthropic:MODEL, litellm:MODEL or llamacpp:MODEL "
+         "(optionally @URL), or hf:PATH")
 
 
 def load_provider(spec: str | None = None, **config: Any) -> Provider:

@@ -21,6 +21,7 @@ from engram.errors import EngramError, InvalidInput
 from engram.server.access import READ, WRITE, Principal
 from engram.server.service import ServerConfig, Service
 from engram.server.upstream import Upstream, load_upstream
+from engram.state.route_proxy import chat_through, routed_upstream
 
 router = APIRouter(prefix="/v1", tags=["openai proxy"])
 OPTIONS = {"session_id": str, "budget_tokens": int, "include_sensitive": bool, "remember": bool}
@@ -29,6 +30,9 @@ log = logging.getLogger("engram.server")
 
 
 def upstream_of(config: ServerConfig) -> Upstream | None:
+    routed = routed_upstream(config.model, config.upstream_key)  # --model route:edge=…,laptop=…
+    if routed is not None:
+        return routed
     return load_upstream(config.upstream, config.model, config.upstream_key,
                          config.upstream_local)
 
@@ -67,6 +71,7 @@ async def chat_completions(request: Request) -> Response:
     upstream = _upstream(request)
     user = who.acting_user(body.get("user") if isinstance(body.get("user"), str) else None)
     said = _last_user_text(body["messages"])
+    recalled = 0
     if said:
         include = upstream.local or svc.config.send_sensitive or \
             bool(options.get("include_sensitive", False))
@@ -74,6 +79,7 @@ async def chat_completions(request: Request) -> Response:
             svc.context, who, query=said, user_id=user,
             budget_tokens=options.get("budget_tokens", svc.config.proxy_budget_tokens),
             style="openai", include_sensitive=include, via="proxy")
+        recalled = len(plan.memories)
         if plan.memories:
             body["messages"] = _with_memories(body["messages"],
                                               ctx.render(plan.memories, "openai"))
@@ -81,16 +87,18 @@ async def chat_completions(request: Request) -> Response:
         or DEFAULT_SESSION
     record = bool(said) and options.get("remember", True) and WRITE in who.scopes
 
-    def done(answer: str) -> None:
-        """Record the exchange; a turn that cannot be kept must not cost the user the answer."""
+    def done(answer: str, model: str | None = None) -> None:
+        """Record the exchange (a routed one with the model that answered, as its agent_id);
+        a turn that cannot be kept must not cost the user the answer."""
         if not record:
             return
         try:
-            svc.turn(who, said, answer or None, user_id=user, session_id=session)
+            svc.turn(who, said, answer or None, user_id=user, session_id=session,
+                     agent_id=model)
         except EngramError as exc:
             log.warning("proxy: the exchange was answered but not recorded: %s", exc)
 
-    return await upstream.chat(body, done)
+    return await chat_through(upstream, body, done, recalled)
 
 
 def _parse(raw: bytes) -> dict[str, Any]:

@@ -1,0 +1,116 @@
+"""Saved states carried to another device as one tar file: the sessions' manifests, their
+chunks (each shared chunk once) and, beside them, Ollama context tokens. An import checks every
+manifest and chunk before anything is written, so a damaged file changes nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import tarfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from engram.errors import InvalidInput
+from engram.state.codec import Unsealed, unseal
+from engram.state.manifest import Manifest
+from engram.state.store import StateStore, write_atomic
+
+CONTEXTS = "ollama-contexts.json"
+CHUNK_NAME = re.compile(r"chunks/([0-9a-f]{64})\.safetensors")
+SESSION_NAME = re.compile(r"sessions/[0-9a-f]{1,64}\.json")
+
+
+@dataclass(frozen=True, slots=True)
+class Carried:
+    """What an export wrote or an import took in."""
+
+    sessions: list[str]
+    chunks: int
+    bytes: int
+    contexts: int
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def export(states: StateStore, out: Path, sessions: Sequence[str] = (),
+           contexts: dict[str, str] | None = None) -> Carried:
+    """Write the chosen sessions (default: all) and Ollama contexts to `out`."""
+    chosen = [states.require(s) for s in sessions] if sessions else states.sessions()
+    addresses = sorted({c.address for m in chosen for c in m.chunks})
+    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
+    try:
+        with tarfile.open(tmp, mode="w") as tar:
+            for manifest in chosen:
+                _add(tar, f"sessions/{states.manifest_path(manifest.session).name}",
+                     manifest.to_json().encode())
+            for where in addresses:
+                _add(tar, f"chunks/{where}.safetensors", states.chunk_path(where).read_bytes())
+            _add(tar, CONTEXTS, json.dumps(contexts or {}, sort_keys=True).encode())
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return Carried([m.session for m in chosen], len(addresses), out.stat().st_size,
+                   len(contexts or {}))
+
+
+def import_(states: StateStore, file: Path) -> tuple[Carried, dict[str, str]]:
+    """Take in an export: every part checked first, then chunks and manifests written (a
+    session held here already is replaced). Returns what came and the Ollama contexts."""
+    manifests, chunks, contexts = _read(file)
+    needed = {c.address for m in manifests for c in m.chunks}
+    missing = needed - set(chunks) - {p.stem for p in states.chunk_files()}
+    if missing:
+        raise InvalidInput("file", f"{file} lacks {len(missing)} chunks its sessions need",
+                           "export again on the other device (`engram state export`)")
+    with states.locked():
+        for where, data in chunks.items():
+            if not states.chunk_path(where).exists():
+                write_atomic(states.chunk_path(where), [data])
+        for manifest in manifests:
+            write_atomic(states.manifest_path(manifest.session),
+                         [manifest.to_json().encode()])
+    return Carried([m.session for m in manifests], len(chunks),
+                   sum(map(len, chunks.values())), len(contexts)), contexts
+
+
+def _read(file: Path) -> tuple[list[Manifest], dict[str, bytes], dict[str, str]]:
+    manifests, chunks, contexts = [], {}, {}
+    try:
+        with tarfile.open(file, mode="r:") as tar:
+            for member in tar:
+                data = _member(tar, member)
+                if match := CHUNK_NAME.fullmatch(member.name):
+                    if unseal(data).get("address") != match.group(1):
+                        raise ValueError(f"{member.name} is stored under another address")
+                    chunks[match.group(1)] = data
+                elif SESSION_NAME.fullmatch(member.name):
+                    manifests.append(Manifest.from_json(data.decode()))
+                elif member.name == CONTEXTS:
+                    contexts = {str(k): str(v) for k, v in json.loads(data).items()}
+                else:
+                    raise ValueError(f"holds {member.name!r}, which no export writes")
+    except FileNotFoundError:
+        raise InvalidInput("file", f"{file} does not exist",
+                           "pass a file written by `engram state export`") from None
+    except (tarfile.TarError, Unsealed, ValueError, KeyError, TypeError, EOFError) as exc:
+        raise InvalidInput("file", f"{file} is not a whole state export ({exc})",
+                           "export again on the other device (`engram state export`)") from None
+    return manifests, chunks, contexts
+
+
+def _member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    handle = tar.extractfile(member) if member.isfile() else None
+    if handle is None:
+        raise ValueError(f"{member.name} is not a plain file")
+    return handle.read()
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
