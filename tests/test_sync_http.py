@@ -208,7 +208,16 @@ def test_a_server_killed_mid_exchange_loses_and_duplicates_nothing(
 
 def test_errors_are_one_line(two: tuple[Served, Served, dict[str, str], dict[str, str]],
                              tmp_path: Path) -> None:
-    a, _, _, _ = two
+    a, b, a_keys, b_keys = two
+    batch = httpx.post(f"{b.url}/sync/pull", json={"vector": {}, "limit": 5},
+                       headers={"Authorization": f"Bearer {b_keys['laptop']}"}).json()["events"]
+    batch[3]["payload"]["memory"]["content"] = "tampered on the way"
+    before = events_of(a.data)
+    refused = httpx.post(f"{a.url}/sync/push", json={"events": batch},
+                         headers={"Authorization": f"Bearer {a_keys['laptop']}"})
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "events"
+    assert "payload was altered" in refused.json()["error"]["message"]
+    assert events_of(a.data) == before  # nothing of the batch was applied
     with Memory(tmp_path / "c", embedder=None) as mem:
         with pytest.raises(PeerError, match=r"^key: .*401.*not known") as wrong:
             mem.sync_peer(a.url, key="egm_00000000_nope")

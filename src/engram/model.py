@@ -170,9 +170,9 @@ class MemoryEntry:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; empty and default-valued optional fields are left out."""
         out: dict[str, Any] = {}
-        for name in _names(MemoryEntry):
+        for name, default in _entry_defaults():
             value = getattr(self, name)
-            if name in _ALWAYS or value != _DEFAULTS.get(name, _MISSING):
+            if default is _MISSING or value != default:
                 out[name] = to_json(value)
         return out
 
@@ -229,23 +229,35 @@ _DEFAULTS: dict[str, Any] = {
 
 
 @functools.cache
+def _entry_defaults() -> tuple[tuple[str, Any], ...]:
+    """Each field of MemoryEntry with the value `to_dict` leaves out (_MISSING: none)."""
+    return tuple((name, _MISSING if name in _ALWAYS else _DEFAULTS.get(name, _MISSING))
+                 for name in _names(MemoryEntry))
+
+
+@functools.cache
 def _names(cls: type) -> tuple[str, ...]:
     """A dataclass's field names, in order (read once: `fields` is slow on a hot path)."""
     return tuple(f.name for f in fields(cls))
 
 
+_PLAIN = frozenset({str, int, float, bool})
+
+
 def to_json(value: Any) -> Any:
     """A model value (entry part, enum, time) as plain JSON data."""
+    if value is None or type(value) in _PLAIN:  # most values: a hot path on every write
+        return value
     if isinstance(value, datetime):
         return format_time(value)
     if isinstance(value, StrEnum):
         return value.value
-    if isinstance(value, Confidence | Links):
+    if isinstance(value, (Confidence, Links)):
         kind: type = type(value)
         return {k: to_json(v) for k in _names(kind) if (v := getattr(value, k)) not in ((), None)}
     if isinstance(value, Source):
         return {k: v for k in _names(Source) if (v := getattr(value, k)) is not None}
-    if isinstance(value, tuple | list):
+    if isinstance(value, (tuple, list)):
         return [to_json(v) for v in value]
     if isinstance(value, Mapping):
         return dict(value)
@@ -257,7 +269,8 @@ def to_json(value: Any) -> Any:
 
 def format_time(moment: datetime) -> str:
     """UTC ISO-8601 with microseconds and a Z: sortable as text."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat: the same text as strftime("%Y-%m-%dT%H:%M:%S.%fZ"), in half the time.
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_time(value: object, name: str) -> datetime:
