@@ -170,6 +170,27 @@ def test_a_users_key_neither_receives_nor_sends_another_users_events(
     plain = httpx.post(f"{b.url}/sync/pull", json={}, headers={
         "Authorization": f"Bearer {token_without_sync(b)}"})
     assert plain.status_code == 403 and plain.json()["error"]["field"] == "scope"
+    bobs_by_alice = httpx.post(f"{b.url}/sync/pull", json={"user": "bob"}, headers=alice)
+    assert bobs_by_alice.status_code == 403 and bobs_by_alice.json()["error"]["field"] == "user"
+
+
+def test_a_sync_limited_to_one_user_moves_only_that_users_memories_both_ways(
+        two: tuple[Served, Served, dict[str, str], dict[str, str]], tmp_path: Path) -> None:
+    """A shared family board syncs alice's memories only, with a full key: `--user`."""
+    _, b, _, b_keys = two
+    with Memory(tmp_path / "family-board", embedder=None) as board:
+        board.sync_peer(b.url, key=b_keys["laptop"], user="alice")
+        assert {m.user_id for m in board.list(user_id=None)} == {"alice"}
+        kept_here = board.add("bob's board-only note about the okapi", user_id="bob")
+        alices = board.add("alice's note from the family board", user_id="alice")
+        sent = board.sync_peer(b.url, key=b_keys["laptop"], user="alice", pull=False)
+        assert sent.pushed == sent.pushed_new == 2
+        assert board.verify().ok
+    with Memory(b.data, embedder=None) as server:
+        assert server.get(alices.id).text == "alice's note from the family board"
+        assert server.store.get(kept_here.id) is None
+        assert all(e.redacted for e in server.store.history(kept_here.id))
+        assert server.verify().ok
 
 
 def token_without_sync(served: Served) -> str:

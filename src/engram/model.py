@@ -192,11 +192,14 @@ class MemoryEntry:
             truth_category=parse_enum(Truth, data.get("truth_category", Truth.CONTEXTUAL),
                                       "truth_category"),
             memory_type=parse_enum(Kind, data.get("memory_type", Kind.FACT), "memory_type"),
-            confidence=Confidence(**data.get("confidence", {})),
+            # Most memories keep the default confidence and no links: one shared instance.
+            confidence=Confidence(**data["confidence"]) if data.get("confidence") else
+            _DEFAULTS["confidence"],
             tags=tuple(data.get("tags", ())),
             domains=tuple(data.get("domains", ())),
             entities=tuple(data.get("entities", ())),
-            links=Links(**{k: tuple(v) for k, v in data.get("links", {}).items()}),
+            links=Links(**{k: tuple(v) for k, v in data["links"].items()}) if data.get("links")
+            else _DEFAULTS["links"],
             sources=tuple(Source(**s) for s in data.get("sources", ())),
             last_accessed=(parse_time(data["last_accessed"], "last_accessed")
                            if data.get("last_accessed") else None),
