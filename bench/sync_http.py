@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import socket
 import statistics
@@ -79,6 +80,8 @@ def main() -> None:
     print(f"| push: events/s applied by the server | {pushed.pushed_new / push_s:,.0f} "
           f"({pushed.pushed_new:,} events in {push_s:.2f} s) |")
     print(f"| re-sync with nothing new (median of 7) | {statistics.median(idle):.1f} ms |")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\n{os.cpu_count()} CPUs, load average at the end {load}")
 
 
 if __name__ == "__main__":
