@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -72,6 +73,7 @@ def main() -> None:
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(60)
+        shutil.rmtree(root, ignore_errors=True)
     print(f"| over loopback HTTP ({args.memories:,} memories a side, batch {args.batch}) "
           "| value |")
     print("|---|---|")
