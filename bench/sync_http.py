@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import signal
 import socket
 import statistics
@@ -71,6 +73,7 @@ def main() -> None:
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(60)
+        shutil.rmtree(root, ignore_errors=True)
     print(f"| over loopback HTTP ({args.memories:,} memories a side, batch {args.batch}) "
           "| value |")
     print("|---|---|")
@@ -79,6 +82,8 @@ def main() -> None:
     print(f"| push: events/s applied by the server | {pushed.pushed_new / push_s:,.0f} "
           f"({pushed.pushed_new:,} events in {push_s:.2f} s) |")
     print(f"| re-sync with nothing new (median of 7) | {statistics.median(idle):.1f} ms |")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\n{os.cpu_count()} CPUs, load average at the end {load}")
 
 
 if __name__ == "__main__":

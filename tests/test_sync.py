@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from engram import EventType, ManualClock, Memory
 from engram.cli.main import app
 from engram.errors import InvalidInput, StoreError
-from engram.log.events import SCHEMA_VERSION, canonical_json
+from engram.log.events import SCHEMA_VERSION, Event, canonical_json, event_hash, sha256_hex
 from engram.model import Status, Tier, Truth
 from engram.store.migrate import checksum
 from engram.sync import bundle, peers
@@ -221,6 +221,12 @@ def _damage(path: Path, edit: str) -> None:
         event = json.loads(raw[2])
         event["payload"]["memory"]["content"] = "forged"
         raw[2] = canonical_json(event)
+    elif edit == "forged":  # rewritten with hashes that match it: the next link breaks
+        event = json.loads(raw[2])
+        event["payload"]["memory"]["content"] = "forged"
+        event["payload_hash"] = sha256_hex(canonical_json(event["payload"]))
+        event["hash"] = event_hash(Event.from_dict(event))
+        raw[2] = canonical_json(event)
     elif edit == "missing-line":
         del raw[2]
     path.write_bytes(gzip.compress(("\n".join(raw) + "\n").encode(), mtime=0))
@@ -231,7 +237,8 @@ def _damage(path: Path, edit: str) -> None:
     ("garbage", InvalidInput, "not a gzip file"),
     ("newer-format", InvalidInput, "upgrade engram-memory"),
     ("newer-schema", InvalidInput, "upgrade engram-memory"),
-    ("tampered", StoreError, "payload was altered"),
+    ("tampered", StoreError, "payload was altered.*export the events again"),
+    ("forged", StoreError, "line 3: .*prev_hash does not match.*forged"),
     ("missing-line", InvalidInput, "header says 3"),
 ])
 def test_a_bad_bundle_is_refused_and_the_store_is_as_it_was(
@@ -283,5 +290,9 @@ def test_the_sync_commands(tmp_path: Path) -> None:
     assert "ahead" in runner.invoke(app, ["sync", "status", "--data", a]).output
     bad = runner.invoke(app, ["sync", "import", str(tmp_path / "nope"), "--data", b])
     assert bad.exit_code == 2
+    out.write_bytes(out.read_bytes()[:-20])  # truncated on the way: one line, exit code 2
+    bad = runner.invoke(app, ["sync", "import", str(out), "--data", b])
+    assert bad.exit_code == 2 and bad.stderr.count("\n") == 1
+    assert bad.stderr.startswith("error: bundle") and "export the bundle again" in bad.stderr
     bad = runner.invoke(app, ["sync", "peer-add", "board", "ftp://x", "--data", a])
     assert bad.exit_code == 2

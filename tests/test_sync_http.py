@@ -170,6 +170,27 @@ def test_a_users_key_neither_receives_nor_sends_another_users_events(
     plain = httpx.post(f"{b.url}/sync/pull", json={}, headers={
         "Authorization": f"Bearer {token_without_sync(b)}"})
     assert plain.status_code == 403 and plain.json()["error"]["field"] == "scope"
+    bobs_by_alice = httpx.post(f"{b.url}/sync/pull", json={"user": "bob"}, headers=alice)
+    assert bobs_by_alice.status_code == 403 and bobs_by_alice.json()["error"]["field"] == "user"
+
+
+def test_a_sync_limited_to_one_user_moves_only_that_users_memories_both_ways(
+        two: tuple[Served, Served, dict[str, str], dict[str, str]], tmp_path: Path) -> None:
+    """A shared family board syncs alice's memories only, with a full key: `--user`."""
+    _, b, _, b_keys = two
+    with Memory(tmp_path / "family-board", embedder=None) as board:
+        board.sync_peer(b.url, key=b_keys["laptop"], user="alice")
+        assert {m.user_id for m in board.list(user_id=None)} == {"alice"}
+        kept_here = board.add("bob's board-only note about the okapi", user_id="bob")
+        alices = board.add("alice's note from the family board", user_id="alice")
+        sent = board.sync_peer(b.url, key=b_keys["laptop"], user="alice", pull=False)
+        assert sent.pushed == sent.pushed_new == 2
+        assert board.verify().ok
+    with Memory(b.data, embedder=None) as server:
+        assert server.get(alices.id).text == "alice's note from the family board"
+        assert server.store.get(kept_here.id) is None
+        assert all(e.redacted for e in server.store.history(kept_here.id))
+        assert server.verify().ok
 
 
 def token_without_sync(served: Served) -> str:
@@ -208,7 +229,16 @@ def test_a_server_killed_mid_exchange_loses_and_duplicates_nothing(
 
 def test_errors_are_one_line(two: tuple[Served, Served, dict[str, str], dict[str, str]],
                              tmp_path: Path) -> None:
-    a, _, _, _ = two
+    a, b, a_keys, b_keys = two
+    batch = httpx.post(f"{b.url}/sync/pull", json={"vector": {}, "limit": 5},
+                       headers={"Authorization": f"Bearer {b_keys['laptop']}"}).json()["events"]
+    batch[3]["payload"]["memory"]["content"] = "tampered on the way"
+    before = events_of(a.data)
+    refused = httpx.post(f"{a.url}/sync/push", json={"events": batch},
+                         headers={"Authorization": f"Bearer {a_keys['laptop']}"})
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "events"
+    assert "payload was altered" in refused.json()["error"]["message"]
+    assert events_of(a.data) == before  # nothing of the batch was applied
     with Memory(tmp_path / "c", embedder=None) as mem:
         with pytest.raises(PeerError, match=r"^key: .*401.*not known") as wrong:
             mem.sync_peer(a.url, key="egm_00000000_nope")

@@ -172,9 +172,9 @@ class MemoryEntry:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; empty and default-valued optional fields are left out."""
         out: dict[str, Any] = {}
-        for name in _names(MemoryEntry):
+        for name, default in _entry_defaults():
             value = getattr(self, name)
-            if name in _ALWAYS or value != _DEFAULTS.get(name, _MISSING):
+            if default is _MISSING or value != default:
                 out[name] = to_json(value)
         return out
 
@@ -194,11 +194,14 @@ class MemoryEntry:
             truth_category=parse_enum(Truth, data.get("truth_category", Truth.CONTEXTUAL),
                                       "truth_category"),
             memory_type=parse_enum(Kind, data.get("memory_type", Kind.FACT), "memory_type"),
-            confidence=Confidence(**data.get("confidence", {})),
+            # Most memories keep the default confidence and no links: one shared instance.
+            confidence=Confidence(**data["confidence"]) if data.get("confidence") else
+            _DEFAULTS["confidence"],
             tags=tuple(data.get("tags", ())),
             domains=tuple(data.get("domains", ())),
             entities=tuple(data.get("entities", ())),
-            links=Links(**{k: tuple(v) for k, v in data.get("links", {}).items()}),
+            links=Links(**{k: tuple(v) for k, v in data["links"].items()}) if data.get("links")
+            else _DEFAULTS["links"],
             sources=tuple(Source(**s) for s in data.get("sources", ())),
             last_accessed=(parse_time(data["last_accessed"], "last_accessed")
                            if data.get("last_accessed") else None),
@@ -231,23 +234,35 @@ _DEFAULTS: dict[str, Any] = {
 
 
 @functools.cache
+def _entry_defaults() -> tuple[tuple[str, Any], ...]:
+    """Each field of MemoryEntry with the value `to_dict` leaves out (_MISSING: none)."""
+    return tuple((name, _MISSING if name in _ALWAYS else _DEFAULTS.get(name, _MISSING))
+                 for name in _names(MemoryEntry))
+
+
+@functools.cache
 def _names(cls: type) -> tuple[str, ...]:
     """A dataclass's field names, in order (read once: `fields` is slow on a hot path)."""
     return tuple(f.name for f in fields(cls))
 
 
+_PLAIN = frozenset({str, int, float, bool})
+
+
 def to_json(value: Any) -> Any:
     """A model value (entry part, enum, time) as plain JSON data."""
+    if value is None or type(value) in _PLAIN:  # most values: a hot path on every write
+        return value
     if isinstance(value, datetime):
         return format_time(value)
     if isinstance(value, StrEnum):
         return value.value
-    if isinstance(value, Confidence | Links):
+    if isinstance(value, (Confidence, Links)):
         kind: type = type(value)
         return {k: to_json(v) for k in _names(kind) if (v := getattr(value, k)) not in ((), None)}
     if isinstance(value, Source):
         return {k: v for k in _names(Source) if (v := getattr(value, k)) is not None}
-    if isinstance(value, tuple | list):
+    if isinstance(value, (tuple, list)):
         return [to_json(v) for v in value]
     if isinstance(value, Mapping):
         return dict(value)
@@ -259,7 +274,8 @@ def to_json(value: Any) -> Any:
 
 def format_time(moment: datetime) -> str:
     """UTC ISO-8601 with microseconds and a Z: sortable as text."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat: the same text as strftime("%Y-%m-%dT%H:%M:%S.%fZ"), in half the time.
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_time(value: object, name: str) -> datetime:

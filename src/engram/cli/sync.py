@@ -119,6 +119,9 @@ def peer(
         "--pull", help="Only receive what this store lacks.")] = False,
     batch: Annotated[int, typer.Option(
         "--batch", help="Events per request; each batch is one transaction.")] = 1000,
+    user: Annotated[str | None, typer.Option(
+        "--user", "-u", help="Exchange only this user's memories in full, both ways; other "
+                             "events travel redacted.")] = None,
     data: DataOpt = DEFAULT_DATA, as_json: JsonOpt = False) -> None:
     """Exchange events both ways with another `engram serve` over HTTP, in batches, resumable."""
     from rich.progress import Progress
@@ -136,7 +139,7 @@ def peer(
                 bar.update(tasks[direction], completed=done, total=total)
 
             report = mem.sync_peer(target, key, push=not pull_only, pull=not push_only,
-                                   batch=batch, progress=progress)
+                                   batch=batch, user=user, progress=progress)
     if as_json:
         emit_json(report.to_dict())
         return

@@ -6,6 +6,7 @@ the primitives (rows in, rows out); the order of the steps and every decision li
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from engram.log import chain, rules
@@ -39,17 +40,22 @@ class LogWrites(ABC):
     def _last_key(self) -> MergeKey | None:
         """The merge key of the log's last event in merge order (None: an empty log)."""
 
+    def get_many(self, memory_ids: Sequence[str]) -> dict[str, MemoryEntry]:
+        """`get` of several memories: those that exist, by id (a backend reads them at once)."""
+        return {m: entry for m in memory_ids if (entry := self.get(m)) is not None}
+
     @abstractmethod
-    def _past(self, memory_id: str) -> list[Event]:
-        """The stored events whose memory_id is `memory_id`."""
+    def _past(self, memory_ids: Sequence[str]) -> list[Event]:
+        """The stored events whose memory_id is one of `memory_ids`."""
 
     @abstractmethod
     def _touching(self, memory_ids: Sequence[str]) -> list[Event]:
         """Stored events that may target these memories (a superset will do)."""
 
     @abstractmethod
-    def _insert(self, event: Event) -> None:
-        """Store the event's row as it is (payload as stored, or NULL when redacted)."""
+    def _insert(self, events: Sequence[Event]) -> None:
+        """Store the events' rows as they are (payload as stored, or NULL when redacted), in
+        this order."""
 
     @abstractmethod
     def _redact(self, event_ids: Sequence[str]) -> None:
@@ -112,41 +118,60 @@ class LogWrites(ABC):
         """Give stored stubs the payloads these (verified) events carry, unless the rules
         would store them redacted now (their memory is forgotten here: forget wins)."""
         stubs = self._stubs([e.id for e in events]) if events else set()
+        arrived = [e for e in events if e.id in stubs]
+        pasts = self._pasts(sorted({e.memory_id for e in arrived if e.memory_id is not None}))
         filled = []
-        for event in (e for e in events if e.id in stubs):
-            past = [p for p in self._past(event.memory_id) if p.id != event.id] \
-                if event.memory_id is not None else []
+        for event in arrived:
+            past = [p for p in pasts.get(event.memory_id or "", []) if p.id != event.id]
             if not rules.effects(event, past).store_redacted:
                 self._fill(event)
                 filled.append(event)
         return filled
 
+    def _pasts(self, memory_ids: Sequence[str]) -> dict[str, list[Event]]:
+        """The stored events of each of these memories, read at once."""
+        pasts: dict[str, list[Event]] = defaultdict(list)
+        for stored in self._past(memory_ids) if memory_ids else []:
+            pasts[str(stored.memory_id)].append(stored)
+        return pasts
+
     def _store(self, events: list[Event], *, imported: bool, in_order: bool) -> None:
         """Store `events` (in chain order) with their effects, then fold them in: onto the
         projection in merge order when they all merge after the log's last event, else by
-        re-folding every memory they touch from its events in merge order."""
-        redacted: set[str] = set()
+        re-folding every memory they touch from its events in merge order. The effects are
+        decided first, over what is stored plus the batch's events before each one, so every
+        row is written once, as it ends (a payload the batch's own forget redacts never
+        reaches the disk)."""
+        pasts = self._pasts(sorted({e.memory_id for e in events if e.memory_id is not None
+                                    and rules.needs_past(e, imported=imported)}))
+        kept: dict[str, Event] = {}  # what is stored of each event, in chain order
+        earlier: list[str] = []  # events stored before this batch to redact
         accesses: set[str] = set()
         drops: set[str] = set()
         for event in events:
             memory_id = event.memory_id
-            past = self._past(memory_id) if memory_id is not None and \
+            past = pasts[memory_id] if memory_id is not None and \
                 rules.needs_past(event, imported=imported) else []
             current = self.get(memory_id) if memory_id is not None and \
                 event.type is EventType.FORGOTTEN else None
             fx = rules.effects(event, past, current)
-            self._insert(event.redact() if fx.store_redacted else event)
-            if fx.store_redacted:
-                redacted.add(event.id)
+            kept[event.id] = event.redact() if fx.store_redacted else event
+            if memory_id is not None:
+                pasts[memory_id].append(kept[event.id])
             if fx.redact:
-                self._redact(fx.redact)
-                redacted.update(fx.redact)
+                gone = set(fx.redact)
+                earlier += [i for i in fx.redact if i not in kept]
+                kept.update((i, kept[i].redact()) for i in gone if i in kept)
+                pasts[str(memory_id)] = [p.redact() if p.id in gone else p
+                                         for p in pasts[str(memory_id)]]
             if fx.accesses is not None:
                 accesses.add(event.id)
             drops.update(fx.drop_vectors)
+        self._insert(list(kept.values()))
+        if earlier:
+            self._redact(earlier)
         if in_order:
-            self._fold([e.redact() if e.id in redacted else e
-                        for e in sorted(events, key=merge_key)], accesses)
+            self._fold(sorted(kept.values(), key=merge_key), accesses)
         else:
             self._refold(sorted({m for e in events for m in targets(e)}))
         if drops:
@@ -159,21 +184,32 @@ class LogWrites(ABC):
             for memory_id in targets(stored):
                 if memory_id in history:
                     history[memory_id].append(stored)
-        self._write_many([(self.get(m), replay(m, history[m])) for m in affected])
+        before = self.get_many(affected)
+        self._write_many([(before.get(m), replay(m, history[m])) for m in affected])
 
     def _fold(self, events: list[Event], accesses: set[str]) -> None:
         """Fold events (in merge order) onto the projection, writing each memory they touch
         once, from its first state to its last (an access batch writes its columns directly,
         so what came before it is written first)."""
-        changes: dict[str, tuple[MemoryEntry | None, MemoryEntry | None]] = {}
+        run: list[Event] = []
         for event in events:
             if event.id in accesses:
-                self._write_many(list(changes.values()))
-                changes.clear()
+                self._fold_run(run)
+                run = []
                 self._apply_accesses(event)
-                continue
+            else:
+                run.append(event)
+        self._fold_run(run)
+
+    def _fold_run(self, events: list[Event]) -> None:
+        """Fold events without an access batch among them: the memories they touch are read
+        at once, folded in memory and written at once."""
+        touched = list(dict.fromkeys(m for event in events for m in targets(event)))
+        if not touched:
+            return
+        first = self.get_many(touched)
+        last: dict[str, MemoryEntry | None] = dict(first)
+        for event in events:
             for memory_id in targets(event):
-                first, current = changes[memory_id] if memory_id in changes else \
-                    (self.get(memory_id),) * 2
-                changes[memory_id] = (first, apply(current, event, memory_id))
-        self._write_many(list(changes.values()))
+                last[memory_id] = apply(last.get(memory_id), event, memory_id)
+        self._write_many([(first.get(m), last.get(m)) for m in touched])

@@ -108,12 +108,20 @@ def admit(events: Sequence[Event], *, known: Mapping[str, str],
         if problem:
             raise StoreError(
                 f"line {number}: event {event.id} does not continue the chain of device "
-                f"{event.device_id} ({problem}); import that device's earlier events first "
-                "(an export of a whole log always continues), and re-export a file written "
-                "by Engram 0.1 from its store opened by this version")
+                f"{event.device_id} ({problem}); {_fix(problem)}")
         seen[event.id], tips[event.device_id] = event.hash, Head.of(event)
         new.append(event)
     return new
+
+
+def _fix(problem: str) -> str:
+    """What to do about an event that does not continue its chain."""
+    if problem.startswith("seq"):  # a gap: events before it are missing
+        return ("import that device's earlier events first (an export of a whole log "
+                "always continues)")
+    return ("it was altered, forged or damaged after it was written: export the events again "
+            "from the store that holds them (re-export a file written by Engram 0.1 from its "
+            "store opened by this version)")
 
 
 def in_merge_order(new: Iterable[Event], last: MergeKey | None) -> bool:

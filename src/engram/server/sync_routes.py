@@ -36,6 +36,8 @@ class PullRequest(BaseModel):
         default_factory=dict, description="What the caller holds: device id -> last seq",
         examples=[{"01HV3K9Q2M8X": 120}])
     limit: int = Field(1000, ge=1, le=MAX_BATCH, description="Most events in the answer")
+    user: str | None = Field(None, description="Only this user's memories in full, every "
+                             "other event redacted (a key of one user may name only its own)")
 
 
 class PushRequest(BaseModel):
@@ -64,6 +66,11 @@ def pull(body: PullRequest, svc: Svc, who: Who) -> dict[str, Any]:
     answer's `vector` is what the caller holds once it has applied them (ask again with it
     while `remaining` is not 0)."""
     user = _reach(who)
+    if body.user is not None and user is not None and body.user != user:
+        raise Forbidden("user", f"this key replicates {user!r}'s memories only, not "
+                        f"{body.user!r}'s", "ask for the key's own user, or use a key with "
+                        "the any-user scope")
+    user = body.user or user
     with svc.reading() as mem:
         held = vectors.of_heads(mem.store.heads())
         batch = list(islice(mem.store.events_after(body.vector), body.limit))

@@ -22,8 +22,9 @@ from engram.errors import EngramError, InvalidInput
 from engram.log.chain import merge_key
 from engram.log.events import Event, canonical_json
 from engram.log.upcast import upcast
+from engram.model import check_id
 from engram.store.base import Store
-from engram.sync import Host, peers
+from engram.sync import Host, peers, scope
 from engram.sync import vector as vectors
 
 Progress = Callable[[str, int, int], None]  # direction ("pull", "push"), events done, total
@@ -59,10 +60,14 @@ class SyncReport:
 
 
 def sync_peer(memory: Host, url: str, key: str | None = None, *, push: bool = True,
-              pull: bool = True, batch: int = 1000,
+              pull: bool = True, batch: int = 1000, user: str | None = None,
               progress: Progress | None = None) -> SyncReport:
     """Exchange events with the `engram serve` at `url` (pull, then push), `batch` events per
-    request; `progress(direction, done, total)` after each batch."""
+    request; `progress(direction, done, total)` after each batch. With `user`, only that
+    user's memories travel in full, both ways; every other event as a redacted stub
+    (`sync.scope`), as in a per-user bundle."""
+    if user is not None:
+        user = check_id(user, "user", required=True)
     if not 1 <= batch <= MAX_BATCH:
         raise InvalidInput("batch", f"{batch} is out of range", f"use 1 to {MAX_BATCH}")
     if not url.startswith(("http://", "https://")):
@@ -80,24 +85,26 @@ def sync_peer(memory: Host, url: str, key: str | None = None, *, push: bool = Tr
         device, theirs = str(remote["device_id"]), _vector(remote["vector"])
         report = SyncReport(url, "", device)
         if pull:
-            report = _pull(memory, link, theirs, batch, progress, report)
+            report = _pull(memory, link, theirs, batch, user, progress, report)
         if push:
-            report, theirs = _push(memory, link, theirs, batch, int(remote["max_body"]),
+            report, theirs = _push(memory, link, theirs, batch, int(remote["max_body"]), user,
                                    progress, report)
     peer = _peer_of(memory.store, url, device)
     peers.save(memory.store, replace(peer.learned(theirs, memory.clock.now(), device), url=url))
     return replace(report, peer=peer.name, seconds=time.perf_counter() - started)
 
 
-def _pull(memory: Host, link: _Link, theirs: Mapping[str, int], batch: int,
+def _pull(memory: Host, link: _Link, theirs: Mapping[str, int], batch: int, user: str | None,
           progress: Progress | None, report: SyncReport) -> SyncReport:
     mine = vectors.of_heads(memory.store.heads())
     total, done = vectors.ahead(theirs, mine), 0
     for _ in range(MAX_ROUNDS):
         if total == done:
             break
-        answer = link.call("POST", "/sync/pull", body={"vector": mine, "limit": batch},
-                           batch=report.batches + 1)
+        asked: dict[str, Any] = {"vector": mine, "limit": batch}
+        if user is not None:
+            asked["user"] = user
+        answer = link.call("POST", "/sync/pull", body=asked, batch=report.batches + 1)
         events = parse_events(answer["events"])
         if not events:
             break
@@ -113,9 +120,11 @@ def _pull(memory: Host, link: _Link, theirs: Mapping[str, int], batch: int,
 
 
 def _push(memory: Host, link: _Link, theirs: Mapping[str, int], batch: int, max_body: int,
-          progress: Progress | None,
+          user: str | None, progress: Progress | None,
           report: SyncReport) -> tuple[SyncReport, dict[str, int]]:
     lacking = sorted(memory.store.events_after(theirs), key=merge_key)
+    if user is not None:
+        lacking = list(scope.scoped(lacking, scope.owned(memory.store, user)))
     held, done = dict(theirs), 0
     for chunk in _chunks([canonical_json(e.to_dict()) for e in lacking], batch, max_body):
         answer = link.call("POST", "/sync/push", content=b'{"events":[' + b",".join(chunk)

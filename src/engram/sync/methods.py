@@ -38,12 +38,14 @@ class SyncMethods:
         return exchange.apply(self.store, header, events, self.clock.now(), peer=peer)
 
     def sync_peer(self: Host, url: str, key: str | None = None, *, push: bool = True,
-                  pull: bool = True, batch: int = 1000,
+                  pull: bool = True, batch: int = 1000, user: str | None = None,
                   progress: Callable[[str, int, int], None] | None = None) -> SyncReport:
         """Exchange events with the `engram serve` at `url` over HTTP (`sync.http.sync_peer`:
-        batches, resumable; needs the `server` extra)."""
+        batches, resumable; needs the `server` extra); `user` limits both directions to that
+        user's memories (other events travel redacted)."""
         from engram.sync.http import sync_peer
-        return sync_peer(self, url, key, push=push, pull=pull, batch=batch, progress=progress)
+        return sync_peer(self, url, key, push=push, pull=pull, batch=batch, user=user,
+                         progress=progress)
 
 
 def _quiet(stage: str) -> None:

@@ -67,11 +67,7 @@ def write_many(c: Cursor, changes: Sequence[tuple[MemoryEntry | None, MemoryEntr
               if (old is not None or new is not None) and R.index_changes(old, new)]
     if not moving:
         return
-    affected: set[str] = set()
-    for old, new in moving:
-        for entry in (old, new):
-            if entry is not None:
-                affected |= _window(c, entry)
+    affected = _windows(c, [e for pair in moving for e in pair if e is not None])
     gone = [old.id for old, new in moving if new is None and old is not None]
     if gone:
         c.execute("DELETE FROM memories WHERE id = ANY(%s)", (gone,))
@@ -92,18 +88,23 @@ def write_many(c: Cursor, changes: Sequence[tuple[MemoryEntry | None, MemoryEntr
                      r["side1"], slot=r["slot"]), r["id"]) for r in rows])
 
 
-def _window(c: Cursor, entry: MemoryEntry) -> set[str]:
-    """Ids of the memory (if stored) and of the NEIGHBOURS on each side of its place."""
-    if entry.session_id is None:
-        return {r["id"] for r in c.execute("SELECT id FROM memories WHERE id = %s",
-                                           (entry.id,))}
-    key = (entry.user_id, entry.session_id, format_time(entry.occurred_at), entry.id)
+def _windows(c: Cursor, entries: Sequence[MemoryEntry]) -> set[str]:
+    """Ids of these memories (those stored) and of the NEIGHBOURS on each side of each one's
+    place, in one statement: a lateral walk of the session index from each place."""
+    places = list(dict.fromkeys((e.id, e.user_id, e.session_id, format_time(e.occurred_at))
+                                for e in entries))
+    if not places:
+        return set()
     sides = " UNION ALL ".join(
-        f"(SELECT id FROM memories WHERE user_id = %s AND session_id = %s AND "
-        f"(occurred_at, id) {op} (%s, %s) ORDER BY occurred_at {order}, id {order} "
-        f"LIMIT {NEIGHBOURS})" for op, order in _SIDES)
-    return {r["id"] for r in c.execute(
-        f"SELECT id FROM memories WHERE id = %s UNION ALL {sides}", (entry.id, *key, *key))}
+        f"(SELECT m.id FROM memories m WHERE m.user_id = p.user_id AND m.session_id = "
+        f"p.session_id AND (m.occurred_at, m.id) {op} (p.occurred_at, p.id) "
+        f"ORDER BY m.occurred_at {order}, m.id {order} LIMIT {NEIGHBOURS})" for op, order in _SIDES)
+    rows = c.execute(
+        "SELECT n.id FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) "
+        "AS p(id, user_id, session_id, occurred_at) CROSS JOIN LATERAL ("
+        f"(SELECT m.id FROM memories m WHERE m.id = p.id) UNION ALL {sides}) AS n",
+        [list(column) for column in zip(*places, strict=True)])
+    return {r["id"] for r in rows}
 
 
 def write_all(c: Cursor, entries: Iterable[MemoryEntry]) -> None:

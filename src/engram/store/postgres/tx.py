@@ -71,9 +71,15 @@ class PostgresTx(LogWrites):
         return None if row is None else (HLC.parse(row["hlc"]), row["device_id"],
                                          int(row["seq"]))
 
-    def _past(self, memory_id: str) -> list[Event]:
+    def get_many(self, memory_ids: Sequence[str]) -> dict[str, MemoryEntry]:
+        rows = self._conn.execute("SELECT * FROM memories WHERE id = ANY(%s)",
+                                  (list(memory_ids),))
+        return {row["id"]: PP.entry_from(row) for row in rows}
+
+    def _past(self, memory_ids: Sequence[str]) -> list[Event]:
         return [R.event_from(row) for row in self._conn.execute(
-            f"SELECT {R.EVENT_COLUMNS} FROM events WHERE memory_id = %s", (memory_id,))]
+            f"SELECT {R.EVENT_COLUMNS} FROM events WHERE memory_id = ANY(%s)",
+            (list(memory_ids),))]
 
     def _touching(self, memory_ids: Sequence[str]) -> list[Event]:
         rows = self._conn.execute(
@@ -82,11 +88,14 @@ class PostgresTx(LogWrites):
             (list(memory_ids), EventType.ACCESSED.value))
         return [R.event_from(row) for row in rows]
 
-    def _insert(self, event: Event) -> None:
-        self._conn.execute(
-            f"INSERT INTO events (pos, {R.EVENT_COLUMNS}) VALUES ((SELECT COALESCE(MAX(pos), "
-            "0) + 1 FROM events), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            R.event_row(event))
+    def _insert(self, events: Sequence[Event]) -> None:
+        # Positions follow the last one: the store's write lock is held.
+        row = self._conn.execute("SELECT COALESCE(MAX(pos), 0) AS pos FROM events").fetchone()
+        last = int(row["pos"]) if row is not None else 0
+        self._conn.cursor().executemany(
+            f"INSERT INTO events (pos, {R.EVENT_COLUMNS}) VALUES "
+            f"({', '.join(['%s'] * 13)})",
+            [(last + i, *R.event_row(event)) for i, event in enumerate(events, start=1)])
 
     def _redact(self, event_ids: Sequence[str]) -> None:
         self._conn.execute("UPDATE events SET payload = NULL WHERE id = ANY(%s)",

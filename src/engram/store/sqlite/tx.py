@@ -70,9 +70,17 @@ class SQLiteTx(LogWrites):
                                  "device_id DESC, seq DESC LIMIT 1").fetchone()
         return None if row is None else (HLC.parse(row[0]), row[1], int(row[2]))
 
-    def _past(self, memory_id: str) -> list[Event]:
-        return [R.event_from(row) for row in self._conn.execute(
-            f"SELECT {R.EVENT_COLUMNS} FROM events WHERE memory_id = ?", (memory_id,))]
+    def get_many(self, memory_ids: Sequence[str]) -> dict[str, MemoryEntry]:
+        return {row["id"]: R.entry_from(row) for chunk in _chunks(memory_ids)
+                for row in self._conn.execute(
+                    f"SELECT * FROM memories WHERE id IN ({', '.join('?' * len(chunk))})",
+                    chunk)}
+
+    def _past(self, memory_ids: Sequence[str]) -> list[Event]:
+        return [R.event_from(row) for chunk in _chunks(memory_ids)
+                for row in self._conn.execute(
+                    f"SELECT {R.EVENT_COLUMNS} FROM events WHERE memory_id IN "
+                    f"({', '.join('?' * len(chunk))})", chunk)]
 
     def _touching(self, memory_ids: Sequence[str]) -> list[Event]:
         found = [R.event_from(row) for chunk in _chunks(memory_ids)
@@ -83,10 +91,10 @@ class SQLiteTx(LogWrites):
             f"SELECT {R.EVENT_COLUMNS} FROM events WHERE type = ?",
             (EventType.ACCESSED.value,))]
 
-    def _insert(self, event: Event) -> None:
-        self._conn.execute(
+    def _insert(self, events: Sequence[Event]) -> None:
+        self._conn.executemany(
             f"INSERT INTO events ({R.EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            R.event_row(event))
+            map(R.event_row, events))
 
     def _redact(self, event_ids: Sequence[str]) -> None:
         self._conn.executemany("UPDATE events SET payload = NULL WHERE id = ?",
