@@ -152,10 +152,13 @@ def test_sign_in_keeps_an_admin_key_in_a_cookie(tmp_path: Path) -> None:
     with serving(create_app(ServerConfig(data=tmp_path / "store"), mem)) as url, \
             httpx.Client(base_url=url) as browser:
         assert browser.get("/dashboard").headers["location"] == "/dashboard/login"
-        refused = browser.post("/dashboard/login", data={"key": plain})
+        assert browser.post("/dashboard/login", data={"key": admin}).status_code == 403
+        csrf = browser.get("/dashboard/login").cookies["engram_csrf"]  # no form, no token
+        refused = browser.post("/dashboard/login", data={"key": plain, "csrf_token": csrf})
         assert refused.status_code == 401 and "admin" in refused.text
         assert browser.get("/dashboard", headers={"Authorization": f"Bearer {plain}"}
                            ).status_code == 403
-        signed = browser.post("/dashboard/login", data={"key": admin})
-        assert signed.status_code == 303 and "httponly" in signed.headers["set-cookie"].lower()
+        signed = browser.post("/dashboard/login", data={"key": admin, "csrf_token": csrf})
+        cookie = signed.headers["set-cookie"].lower()
+        assert signed.status_code == 303 and "httponly" in cookie and "path=/dashboard" in cookie
         assert browser.get("/dashboard").status_code == 200  # the cookie does it now

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engram.errors import EngramError
-from engram.model import MemoryEntry, Privacy
+from engram.model import MemoryEntry, Privacy, check_id
 
 READ, WRITE, ANY_USER, ADMIN, SYNC = "read", "write", "any-user", "admin", "sync"
 KEY_COOKIE = "engram_key"  # the dashboard's session cookie
@@ -64,7 +64,9 @@ class Principal:
         return ANY_USER in self.scopes or ADMIN in self.scopes
 
     def acting_user(self, requested: str | None, default: str = "default") -> str:
-        """The user a request acts for: the key's own, or the one it names if it may."""
+        """The user a request acts for: the key's own, or the one it names if it may. An
+        empty or blank id is refused, never read as "not given"."""
+        requested = check_id(requested, "user_id")
         if self.any_user:
             return requested or self.user_id or default
         assert self.user_id is not None

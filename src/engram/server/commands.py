@@ -65,6 +65,10 @@ def serve(
     readers: Annotated[int, typer.Option(
         "--readers", min=0, max=32, help="Extra store connections serving reads in parallel.")]
     = 2,
+    allow_host: Annotated[list[str] | None, typer.Option(
+        "--allow-host", help="A name clients may reach the server by besides the address it "
+        "listens on (repeatable), e.g. a reverse proxy's; other Host headers get 421.")]
+    = None,
 ) -> None:
     """Serve the REST API, the OpenAI-compatible proxy (/v1), MCP (/mcp) and /dashboard."""
     _need_server_extra()
@@ -81,7 +85,7 @@ def serve(
     config = ServerConfig(data=data, host=host, port=port, upstream=upstream,
                           upstream_key=upstream_key, model=model, require_key=require_key,
                           max_body_bytes=max_body, send_sensitive=send_sensitive,
-                          readers=readers)
+                          readers=readers, allowed_hosts=tuple(allow_host or ()))
     try:
         app = create_app(config)
     except EngramError as exc:

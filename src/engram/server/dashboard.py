@@ -104,7 +104,9 @@ def login_form(request: Request) -> Response:
 
 
 @router.post("/login", response_class=HTMLResponse)
-def login(request: Request, key: str = Form(...)) -> Response:
+def login(request: Request, key: str = Form(...), csrf_token: str = Form("")) -> Response:
+    """Sign in (the gate has checked `csrf_token`): the key goes into a cookie that is sent
+    to the dashboard's paths alone, never to another site's requests."""
     svc: Service = request.app.state.service
     try:
         svc.authenticate(key, None).require(ADMIN)
@@ -112,5 +114,5 @@ def login(request: Request, key: str = Form(...)) -> Response:
         return templates.TemplateResponse(request, "login.html", {"error": str(exc)},
                                           status_code=401)
     response = RedirectResponse("/dashboard", status_code=303)
-    response.set_cookie(KEY_COOKIE, key, httponly=True, samesite="strict")
+    response.set_cookie(KEY_COOKIE, key, httponly=True, samesite="strict", path="/dashboard")
     return response

@@ -18,11 +18,13 @@ from starlette.concurrency import run_in_threadpool
 
 from engram import context as ctx
 from engram.errors import EngramError, InvalidInput
+from engram.model import check_id
 from engram.server.access import READ, WRITE, Principal
+from engram.server.problems import RESPONSES, UPSTREAM, Malformed
 from engram.server.service import ServerConfig, Service
 from engram.server.upstream import Upstream, load_upstream
 
-router = APIRouter(prefix="/v1", tags=["openai proxy"])
+router = APIRouter(prefix="/v1", tags=["openai proxy"], responses={**RESPONSES, **UPSTREAM})
 OPTIONS = {"session_id": str, "budget_tokens": int, "include_sensitive": bool, "remember": bool}
 DEFAULT_SESSION = "openai-proxy"
 log = logging.getLogger("engram.server")
@@ -65,7 +67,7 @@ async def chat_completions(request: Request) -> Response:
     body = _parse(await request.body())
     options = _options(body.pop("engram", None))
     upstream = _upstream(request)
-    user = who.acting_user(body.get("user") if isinstance(body.get("user"), str) else None)
+    user = who.acting_user(body.get("user"))
     said = _last_user_text(body["messages"])
     if said:
         include = upstream.local or svc.config.send_sensitive or \
@@ -77,8 +79,7 @@ async def chat_completions(request: Request) -> Response:
         if plan.memories:
             body["messages"] = _with_memories(body["messages"],
                                               ctx.render(plan.memories, "openai"))
-    session = options.get("session_id") or request.headers.get("x-engram-session") \
-        or DEFAULT_SESSION
+    session = _session(options, request.headers.get("x-engram-session"))
     record = bool(said) and options.get("remember", True) and WRITE in who.scopes
 
     def done(answer: str) -> None:
@@ -97,10 +98,12 @@ def _parse(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw)
     except ValueError:
-        raise InvalidInput("body", "is not valid JSON",
-                           "send a chat completion request as a JSON object") from None
+        raise Malformed("body", "is not valid JSON",
+                        "send a chat completion request as a JSON object") from None
     if not isinstance(body, dict):
         raise InvalidInput("body", "is not a JSON object", "send {model, messages, …}")
+    if "user" in body and not isinstance(body["user"], str):
+        raise InvalidInput("user", "must be a string", "send the end user's id as text")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages or \
             not all(isinstance(m, dict) for m in messages):
@@ -124,6 +127,16 @@ def _options(value: object) -> dict[str, Any]:
             raise InvalidInput(f"engram.{key}", f"must be a {kind.__name__}",
                                f"pass a {kind.__name__} value")
     return dict(value)
+
+
+def _session(options: dict[str, Any], header: str | None) -> str:
+    """The session the exchange is recorded in: `engram.session_id`, else the
+    X-Engram-Session header, else one shared proxy session. A blank one is refused."""
+    if "session_id" in options:
+        return str(check_id(options["session_id"], "engram.session_id"))
+    if header is not None:
+        return str(check_id(header, "x-engram-session"))
+    return DEFAULT_SESSION
 
 
 def _last_user_text(messages: list[dict[str, Any]]) -> str:

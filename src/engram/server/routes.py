@@ -14,6 +14,7 @@ from fastapi.responses import StreamingResponse
 from engram.log.events import canonical_json
 from engram.query import Hit
 from engram.server.access import ADMIN, READ, Principal
+from engram.server.problems import BY_ID, RESPONSES
 from engram.server.schemas import (
     ContextRequest,
     FeedbackRequest,
@@ -23,8 +24,9 @@ from engram.server.schemas import (
     TurnRequest,
 )
 from engram.server.service import Service
+from engram.validate import MAX_OFFSET
 
-router = APIRouter()
+router = APIRouter(responses=RESPONSES)
 
 
 def service(request: Request) -> Service:
@@ -68,7 +70,7 @@ def list_memories(
     session_id: str | None = None, tag: Annotated[list[str] | None, Query()] = None,
     memory_type: str | None = None, tier: str | None = None, since: str | None = None,
     until: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[dict[str, Any]]:
     entries = svc.list(who, user_id, agent_id=agent_id, session_id=session_id, tags=tag,
                        memory_type=memory_type, tier=tier, since=since, until=until,
@@ -76,32 +78,32 @@ def list_memories(
     return [e.to_dict() for e in entries]
 
 
-@router.get("/memories/{memory_id}", tags=MEMORIES, summary="One memory")
+@router.get("/memories/{memory_id}", tags=MEMORIES, responses=BY_ID, summary="One memory")
 def read_memory(memory_id: str, svc: Svc, who: Who) -> dict[str, Any]:
     return svc.visible(who, memory_id).to_dict()
 
 
-@router.patch("/memories/{memory_id}", tags=MEMORIES, summary="Change a memory")
+@router.patch("/memories/{memory_id}", tags=MEMORIES, responses=BY_ID, summary="Change a memory")
 def update_memory(memory_id: str, body: MemoryUpdate, svc: Svc, who: Who) -> dict[str, Any]:
     changes = body.model_dump(exclude_none=True, exclude={"add_tags", "remove_tags"})
     return svc.update(who, memory_id, add_tags=body.add_tags or (),
                       remove_tags=body.remove_tags or (), **changes).to_dict()
 
 
-@router.delete("/memories/{memory_id}", tags=MEMORIES, status_code=204,
+@router.delete("/memories/{memory_id}", tags=MEMORIES, responses=BY_ID, status_code=204,
                summary="Forget a memory everywhere")
 def forget_memory(memory_id: str, svc: Svc, who: Who, reason: str | None = None) -> Response:
     svc.forget(who, memory_id, reason)
     return Response(status_code=204)
 
 
-@router.get("/memories/{memory_id}/history", tags=MEMORIES,
+@router.get("/memories/{memory_id}/history", tags=MEMORIES, responses=BY_ID,
             summary="Every event that touched a memory, oldest first")
 def memory_history(memory_id: str, svc: Svc, who: Who) -> list[dict[str, Any]]:
     return [e.to_dict() for e in svc.history(who, memory_id)]
 
 
-@router.post("/memories/{memory_id}/feedback", tags=MEMORIES,
+@router.post("/memories/{memory_id}/feedback", tags=MEMORIES, responses=BY_ID,
              summary="Say a memory was right, wrong, or how to correct it")
 def memory_feedback(memory_id: str, body: FeedbackRequest, svc: Svc,
                     who: Who) -> dict[str, Any]:

@@ -59,6 +59,7 @@ class ServerConfig:
     proxy_budget_tokens: int = 1500
     readers: int = 2  # extra store connections for reads (engram serve opens them)
     maintenance_check_s: float = 300.0  # how often to see whether maintenance is due
+    allowed_hosts: tuple[str, ...] = ()  # names besides the bound one (--allow-host)
 
 
 class Service:

@@ -19,13 +19,14 @@ from engram.errors import InvalidInput, StoreError
 from engram.log.events import Event, EventType
 from engram.log.projection import targets
 from engram.server.access import SYNC, Forbidden, Principal
+from engram.server.problems import RESPONSES
 from engram.server.routes import principal, service
 from engram.server.service import Service
 from engram.sync import scope
 from engram.sync import vector as vectors
 from engram.sync.http import parse_events
 
-router = APIRouter(prefix="/sync", tags=["sync"])
+router = APIRouter(prefix="/sync", tags=["sync"], responses=RESPONSES)
 Svc = Annotated[Service, Depends(service)]
 Who = Annotated[Principal, Depends(principal)]
 MAX_BATCH = 10_000
