@@ -209,7 +209,8 @@ def check_text(value: str, name: str) -> str:
     return value
 
 
-def check_json(value: object, name: str = "body", max_depth: int = MAX_DEPTH) -> None:
+def check_json(value: object, name: str = "body", max_depth: int = MAX_DEPTH,
+               too_deep: type[InvalidInput] = InvalidInput) -> None:
     """Every string in `value` (keys too, through dicts, lists and tuples) valid Unicode, and
     nesting at most `max_depth` deep: what input must be before anything hashes, tokenizes or
     stores it. The field in an error is the path (`metadata.note`, `messages[0].content`)."""
@@ -223,8 +224,8 @@ def check_json(value: object, name: str = "body", max_depth: int = MAX_DEPTH) ->
             continue
         if depth >= max_depth:
             top = where.split(".")[0].split("[")[0] if where != "body" else ""
-            raise InvalidInput(top or "body", f"is nested deeper than {max_depth} levels",
-                               "flatten it")
+            raise too_deep(top or "body", f"is nested deeper than {max_depth} levels",
+                           "flatten it")
         if isinstance(item, dict):
             for key, child in item.items():
                 shown = _shown(key) if isinstance(key, str) else repr(key)

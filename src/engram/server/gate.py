@@ -84,7 +84,7 @@ class Gate:
         dashboard = path == DASHBOARD or path.startswith(DASHBOARD + "/")
         try:
             if body and _is_json(headers):
-                check_json(_decode(body))
+                check_json(_decode(body), too_deep=Malformed)
             if dashboard and method not in SAFE_METHODS:
                 _check_csrf(cookies.get(CSRF_COOKIE), headers, body)
         except (InvalidInput, Forbidden) as exc:

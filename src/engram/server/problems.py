@@ -5,6 +5,7 @@ Starlette's (404 for an unknown path, 405, an unreadable body) all come out in i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,14 +19,17 @@ from engram.errors import EngramError, InvalidInput, NotFound, StoreError
 from engram.llm.base import ProviderError
 from engram.server.access import Forbidden, Unauthorized
 
-KINDS = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-         404: "not_found_error", 405: "invalid_request_error", 413: "invalid_request_error",
-         415: "invalid_request_error", 421: "invalid_request_error",
-         422: "invalid_request_error", 429: "rate_limit_error"}
+KINDS = {401: "authentication_error", 403: "permission_error", 404: "not_found_error",
+         429: "rate_limit_error"}  # every other 4xx: invalid_request_error
 
 
 class Malformed(InvalidInput):
     """A body that cannot be read at all (not JSON, not UTF-8, nested too deeply): 400."""
+
+
+class Conflict(InvalidInput):
+    """Well-formed input that does not fit the store's state (a pushed batch whose events do
+    not verify against its log): 409."""
 
 
 class Problem(BaseModel):
@@ -43,9 +47,9 @@ class ErrorBody(BaseModel):
 
 
 def error_body(status: int, field: str, problem: str, fix: str) -> dict[str, Any]:
-    return {"error": {"message": f"{field}: {problem}; {fix}",
-                      "type": KINDS.get(status, "api_error"), "param": field, "code": None,
-                      "field": field, "problem": problem, "fix": fix}}
+    kind = KINDS.get(status, "invalid_request_error" if status < 500 else "api_error")
+    return {"error": {"message": f"{field}: {problem}; {fix}", "type": kind, "param": field,
+                      "code": None, "field": field, "problem": problem, "fix": fix}}
 
 
 def error_response(status: int, field: str, problem: str, fix: str,
@@ -58,6 +62,7 @@ def _documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     meaning = {400: "The body is not JSON (or not UTF-8, or nested too deeply)",
                401: "No usable API key", 403: "The key lacks a scope, or the request came "
                "from another site", 404: "No such memory (or not one this key can see)",
+               409: "The events do not fit this store's log (nothing was applied)",
                413: "The body is larger than --max-body",
                415: "A write whose body is not application/json",
                421: "The Host header names no address this server answers to",
@@ -70,6 +75,7 @@ def _documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
 # What any route may answer (the gate's refusals), then what routes of a kind add.
 RESPONSES = _documented(400, 401, 403, 413, 415, 421, 422, 429, 503)
 BY_ID = _documented(404)
+CONFLICT = _documented(409)
 UPSTREAM = _documented(502)
 
 
@@ -77,7 +83,8 @@ def install(app: FastAPI) -> None:
     """Every error as `error_response`: Engram's by their kind, FastAPI's validation errors
     as 422 (400 when the body is no JSON at all), Starlette's HTTP errors by their status."""
     statuses: list[tuple[type[EngramError], int]] = [
-        (Unauthorized, 401), (Forbidden, 403), (InvalidInput, 422), (Malformed, 400)]
+        (Unauthorized, 401), (Forbidden, 403), (InvalidInput, 422), (Malformed, 400),
+        (Conflict, 409)]
 
     for cls, status in statuses:
         def handler(request: Request, exc: Exception, status: int = status) -> JSONResponse:
@@ -110,18 +117,36 @@ def install(app: FastAPI) -> None:
 
     def http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not only its first route's
+            headers["Allow"] = _methods(request, headers.get("Allow", ""))
         field, problem, fix = {
             404: ("path", f"{request.url.path} is not a route of this server",
                   "see /openapi.json for the routes (an id holds no '/')"),
             405: ("method", f"{request.method} is not allowed on {request.url.path}",
-                  f"use {(exc.headers or {}).get('Allow', 'another method')}"),
+                  f"use {headers.get('Allow', 'another method')}"),
             400: ("body", "could not be read", "send a JSON object in UTF-8"),
         }.get(exc.status_code, ("request", str(exc.detail), "see /openapi.json"))
-        return error_response(exc.status_code, field, problem, fix,
-                              headers=dict(exc.headers or {}))
+        return error_response(exc.status_code, field, problem, fix, headers=headers)
 
     app.add_exception_handler(NotFound, not_found)
     app.add_exception_handler(ProviderError, upstream)
     app.add_exception_handler(StoreError, store)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(HTTPException, http)
+
+
+def _methods(request: Request, fallback: str) -> str:
+    """The methods /openapi.json documents for this request's path (Starlette names only the
+    first route's when several routes share a path), else what Starlette said."""
+    found: set[str] = set()
+    for template, item in request.app.openapi()["paths"].items():
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)),
+                        request.url.path):
+            found |= {m.upper() for m in item}
+    if not found:
+        return fallback
+    if "GET" in found:
+        found.add("HEAD")
+    order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    return ", ".join(sorted(found, key=lambda m: order.index(m) if m in order else 9))

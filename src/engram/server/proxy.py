@@ -26,6 +26,21 @@ from engram.server.upstream import Upstream, load_upstream
 
 router = APIRouter(prefix="/v1", tags=["openai proxy"], responses={**RESPONSES, **UPSTREAM})
 OPTIONS = {"session_id": str, "budget_tokens": int, "include_sensitive": bool, "remember": bool}
+BUDGET = (16, 1_000_000)  # budget_tokens, as for POST /context
+_TEXT = {"type": "string", "minLength": 1, "pattern": r"\S"}
+# What the proxy itself checks; other fields pass to the upstream as they are.
+CHAT_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["model", "messages"], "properties": {
+        "model": _TEXT, "stream": {"type": "boolean"},
+        "user": {**_TEXT, "type": ["string", "null"], "maxLength": 256,
+                 "description": "The end user (any-user keys)"},
+        "messages": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "required": ["role"], "properties": {
+                "role": _TEXT, "content": {"type": ["string", "array", "null"]}}}},
+        "engram": {"type": ["object", "null"], "additionalProperties": False, "properties": {
+            "session_id": {**_TEXT, "maxLength": 256},
+            "budget_tokens": {"type": "integer", "minimum": BUDGET[0], "maximum": BUDGET[1]},
+            "include_sensitive": {"type": "boolean"}, "remember": {"type": "boolean"}}}}}
 DEFAULT_SESSION = "openai-proxy"
 log = logging.getLogger("engram.server")
 
@@ -52,12 +67,10 @@ async def models(request: Request) -> Response:
 
 
 @router.post("/chat/completions", summary="Chat through the upstream, with memory",
+             responses={200: {"description": "The upstream's answer, as it came", "content": {
+                 "application/json": {}, "text/event-stream": {}}}},
              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-                 "schema": {"type": "object", "required": ["model", "messages"], "properties": {
-                     "model": {"type": "string"}, "messages": {"type": "array"},
-                     "stream": {"type": "boolean"}, "user": {"type": "string"},
-                     "engram": {"type": "object"}}},
-                 "example": {"model": "gpt-4o-mini", "messages": [
+                 "schema": CHAT_SCHEMA, "example": {"model": "gpt-4o-mini", "messages": [
                      {"role": "user", "content": "What should I cook tonight?"}],
                      "engram": {"session_id": "s1"}}}}}})
 async def chat_completions(request: Request) -> Response:
@@ -65,7 +78,8 @@ async def chat_completions(request: Request) -> Response:
     who: Principal = request.state.principal
     who.require(READ)
     body = _parse(await request.body())
-    options = _options(body.pop("engram", None))
+    asked = body.pop("engram", None)
+    options = _options({} if asked is None else asked)
     upstream = _upstream(request)
     user = who.acting_user(body.get("user"))
     said = _last_user_text(body["messages"])
@@ -102,31 +116,49 @@ def _parse(raw: bytes) -> dict[str, Any]:
                         "send a chat completion request as a JSON object") from None
     if not isinstance(body, dict):
         raise InvalidInput("body", "is not a JSON object", "send {model, messages, …}")
-    if "user" in body and not isinstance(body["user"], str):
+    if not isinstance(body.get("model"), str) or not body["model"].strip():
+        raise InvalidInput("model", "is missing or blank", "name the upstream's model")
+    if body.get("user") is not None and not isinstance(body["user"], str):
         raise InvalidInput("user", "must be a string", "send the end user's id as text")
+    if "stream" in body and not isinstance(body["stream"], bool):
+        raise InvalidInput("stream", "must be true or false", "send a JSON boolean")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages or \
             not all(isinstance(m, dict) for m in messages):
         raise InvalidInput("messages", "must be a non-empty list of message objects",
                            'send e.g. [{"role": "user", "content": "hello"}]')
+    for i, message in enumerate(messages):
+        role, content = message.get("role"), message.get("content")
+        if not isinstance(role, str) or not role.strip():
+            raise InvalidInput(f"messages[{i}].role", "is missing or blank",
+                               "give each message a role: system, user, assistant...")
+        if content is not None and not isinstance(content, str | list):
+            raise InvalidInput(f"messages[{i}].content", "must be text or a list of parts",
+                               'send e.g. "hello"')
     return body
 
 
 def _options(value: object) -> dict[str, Any]:
-    if value is None:
-        return {}
     if not isinstance(value, dict):
         raise InvalidInput("engram", "must be an object",
                            f"use keys: {', '.join(OPTIONS)}")
+    options: dict[str, Any] = {}
     for key, item in value.items():
         kind = OPTIONS.get(key)
         if kind is None:
             raise InvalidInput(f"engram.{key}", "is not an option",
                                f"use keys: {', '.join(OPTIONS)}")
+        if kind is int and isinstance(item, float) and item.is_integer():
+            item = int(item)  # 1500.0 is an integer to JSON
         if not isinstance(item, kind) or (kind is int and isinstance(item, bool)):
             raise InvalidInput(f"engram.{key}", f"must be a {kind.__name__}",
                                f"pass a {kind.__name__} value")
-    return dict(value)
+        options[key] = item
+    budget = options.get("budget_tokens", BUDGET[0])
+    if not BUDGET[0] <= budget <= BUDGET[1]:
+        raise InvalidInput("engram.budget_tokens", f"{budget} is out of range",
+                           f"give a whole number {BUDGET[0]}-{BUDGET[1]}")
+    return options
 
 
 def _session(options: dict[str, Any], header: str | None) -> str:

@@ -16,11 +16,15 @@ from engram.query import Hit
 from engram.server.access import ADMIN, READ, Principal
 from engram.server.problems import BY_ID, RESPONSES
 from engram.server.schemas import (
+    NON_BLANK,
     ContextRequest,
     FeedbackRequest,
+    Label,
     MemoryCreate,
+    MemoryType,
     MemoryUpdate,
     SearchRequest,
+    TierName,
     TurnRequest,
 )
 from engram.server.service import Service
@@ -44,6 +48,8 @@ Who = Annotated[Principal, Depends(principal)]
 MEMORIES: list[str | Enum] = ["memories"]
 RECALL: list[str | Enum] = ["recall"]
 ADMIN_TAG: list[str | Enum] = ["store"]
+IdParam = Annotated[str | None, Query(min_length=1, max_length=256, pattern=NON_BLANK)]
+WhenParam = Annotated[str | None, Query(json_schema_extra={"format": "date-time"})]
 
 
 def hit_json(hit: Hit, explain: bool) -> dict[str, Any]:
@@ -66,10 +72,12 @@ def create_memory(body: MemoryCreate, svc: Svc, who: Who) -> dict[str, Any]:
 
 @router.get("/memories", tags=MEMORIES, summary="List memories, newest first, with filters")
 def list_memories(
-    svc: Svc, who: Who, user_id: str | None = None, agent_id: str | None = None,
-    session_id: str | None = None, tag: Annotated[list[str] | None, Query()] = None,
-    memory_type: str | None = None, tier: str | None = None, since: str | None = None,
-    until: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    svc: Svc, who: Who, user_id: IdParam = None, agent_id: IdParam = None,
+    session_id: IdParam = None, tag: Annotated[list[Label] | None, Query()] = None,
+    memory_type: Annotated[MemoryType | None, Query()] = None,
+    tier: Annotated[TierName | None, Query()] = None,
+    since: WhenParam = None, until: WhenParam = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[dict[str, Any]]:
     entries = svc.list(who, user_id, agent_id=agent_id, session_id=session_id, tags=tag,
