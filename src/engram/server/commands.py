@@ -4,6 +4,7 @@ FastAPI, uvicorn and the MCP SDK are imported only when a command that needs the
 from __future__ import annotations
 
 import json
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from engram.cli.options import DataOpt, JsonOpt, fail
+from engram.cli.options import DataOpt, JsonOpt, exit_code, fail
 from engram.errors import EngramError
 from engram.memory import Memory
 from engram.server.access import SCOPE_HELP
@@ -44,7 +45,8 @@ def _keyring(data: str) -> Iterator[tuple[Memory, KeyRing]]:
 def serve(
     data: DataOpt = DEFAULT_DATA,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8765,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535,
+                                      help="Port to listen on.")] = 8765,
     upstream: Annotated[str | None, typer.Option(
         "--upstream", envvar="ENGRAM_UPSTREAM",
         help="OpenAI-compatible base URL the proxy forwards to, e.g. "
@@ -57,7 +59,8 @@ def serve(
     require_key: Annotated[bool, typer.Option(
         "--require-key", help="Authenticate loopback requests too, even with no key yet.")]
     = False,
-    max_body: Annotated[int, typer.Option("--max-body", help="Largest request body in bytes.")]
+    max_body: Annotated[int, typer.Option("--max-body", min=1024, max=1 << 30,
+                                          help="Largest request body in bytes.")]
     = DEFAULT_MAX_BODY,
     send_sensitive: Annotated[bool, typer.Option(
         "--send-sensitive", help="Let sensitive memories into contexts for remote upstreams.")]
@@ -86,6 +89,7 @@ def serve(
                           upstream_key=upstream_key, model=model, require_key=require_key,
                           max_body_bytes=max_body, send_sensitive=send_sensitive,
                           readers=readers, allowed_hosts=tuple(allow_host or ()))
+    _check_port(host, port)
     try:
         app = create_app(config)
     except EngramError as exc:
@@ -93,6 +97,19 @@ def serve(
     sys.stderr.write(f"engram: serving {data} on http://{host}:{port} (dashboard: "
                      f"http://{host}:{port}/dashboard, MCP: http://{host}:{port}/mcp)\n")
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail with one line now if the address cannot be listened on (in use, not ours),
+    rather than with uvicorn's traceback later."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            fail(f"--port: cannot listen on {host}:{port} ({exc.strerror or exc}); choose "
+                 "another --port, or stop what holds it", 1)
 
 
 def mcp(
@@ -106,10 +123,10 @@ def mcp(
     from engram.server.mcp import build_mcp
     from engram.server.service import Service
 
-    try:
+    try:  # a bad store: one line on stderr, where an MCP client shows it
         mem = Memory(data)
     except EngramError as exc:
-        fail(str(exc))
+        fail(str(exc), exit_code(exc))
     service = Service(mem, ServerConfig(data=data))
     try:  # the person at the machine, as one user
         build_mcp(service, Principal(user, frozenset({READ, WRITE}))).run("stdio")
