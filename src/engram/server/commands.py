@@ -68,6 +68,10 @@ def serve(
     readers: Annotated[int, typer.Option(
         "--readers", min=0, max=32, help="Extra store connections serving reads in parallel.")]
     = 2,
+    upstream_timeout: Annotated[float, typer.Option(
+        "--upstream-timeout", min=1.0, max=3600.0,
+        help="Seconds to wait for the upstream's first byte (and between bytes of a stream) "
+        "before answering 504.")] = 30.0,
     allow_host: Annotated[list[str] | None, typer.Option(
         "--allow-host", help="A name clients may reach the server by besides the address it "
         "listens on (repeatable), e.g. a reverse proxy's; other Host headers get 421.")]
@@ -88,7 +92,8 @@ def serve(
     config = ServerConfig(data=data, host=host, port=port, upstream=upstream,
                           upstream_key=upstream_key, model=model, require_key=require_key,
                           max_body_bytes=max_body, send_sensitive=send_sensitive,
-                          readers=readers, allowed_hosts=tuple(allow_host or ()))
+                          readers=readers, allowed_hosts=tuple(allow_host or ()),
+                          upstream_timeout_s=upstream_timeout)
     _check_port(host, port)
     try:
         app = create_app(config)

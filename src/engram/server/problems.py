@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from engram.errors import EngramError, InvalidInput, NotFound, StoreError
-from engram.llm.base import ProviderError
+from engram.llm.base import ProviderError, ProviderUnreachable
 from engram.server.access import Forbidden, Unauthorized
 
 KINDS = {401: "authentication_error", 403: "permission_error", 404: "not_found_error",
@@ -25,6 +25,10 @@ KINDS = {401: "authentication_error", 403: "permission_error", 404: "not_found_e
 
 class Malformed(InvalidInput):
     """A body that cannot be read at all (not JSON, not UTF-8, nested too deeply): 400."""
+
+
+class UpstreamTimeout(ProviderUnreachable):
+    """The upstream took the request but gave no answer in time: 504."""
 
 
 class Conflict(InvalidInput):
@@ -68,7 +72,9 @@ def _documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
                421: "The Host header names no address this server answers to",
                422: "A field is invalid (the error names it and the fix)",
                429: "Over this key's --rate-limit (see Retry-After)",
-               502: "The upstream model failed", 503: "The store cannot be used now"}
+               502: "The upstream failed, or answered with something that is not JSON",
+               503: "The store cannot be used now",
+               504: "The upstream gave no answer within --upstream-timeout"}
     return {s: {"model": ErrorBody, "description": meaning[s]} for s in statuses}
 
 
@@ -76,7 +82,7 @@ def _documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
 RESPONSES = _documented(400, 401, 403, 413, 415, 421, 422, 429, 503)
 BY_ID = _documented(404)
 CONFLICT = _documented(409)
-UPSTREAM = _documented(502)
+UPSTREAM = _documented(502, 504)
 
 
 def install(app: FastAPI) -> None:
@@ -99,7 +105,8 @@ def install(app: FastAPI) -> None:
 
     def upstream(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProviderError)
-        return error_response(502, "upstream", f"{exc.url} {exc.problem}", exc.fix)
+        status = 504 if isinstance(exc, UpstreamTimeout) else 502
+        return error_response(status, "upstream", f"{exc.url} {exc.problem}", exc.fix)
 
     def store(request: Request, exc: Exception) -> JSONResponse:
         return error_response(503, "store", str(exc), "see the server's log")

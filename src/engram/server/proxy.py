@@ -47,7 +47,7 @@ log = logging.getLogger("engram.server")
 
 def upstream_of(config: ServerConfig) -> Upstream | None:
     return load_upstream(config.upstream, config.model, config.upstream_key,
-                         config.upstream_local)
+                         config.upstream_local, config.upstream_timeout_s)
 
 
 def _upstream(request: Request) -> Upstream:
@@ -96,12 +96,14 @@ async def chat_completions(request: Request) -> Response:
     session = _session(options, request.headers.get("x-engram-session"))
     record = bool(said) and options.get("remember", True) and WRITE in who.scopes
 
-    def done(answer: str) -> None:
-        """Record the exchange; a turn that cannot be kept must not cost the user the answer."""
+    def done(answer: str, whole: bool) -> None:
+        """Record the exchange (an answer cut short as incomplete, with nothing extracted);
+        a turn that cannot be kept must not cost the user the answer."""
         if not record:
             return
         try:
-            svc.turn(who, said, answer or None, user_id=user, session_id=session)
+            svc.turn(who, said, answer or None, user_id=user, session_id=session,
+                     complete=whole)
         except EngramError as exc:
             log.warning("proxy: the exchange was answered but not recorded: %s", exc)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from engram.capture import turns
 from engram.context import ContextPlan
 from engram.errors import InvalidInput, NotFound
 from engram.lifecycle import maintenance
@@ -38,6 +39,7 @@ from engram.server.usage import ContextUsage, Sample
 from engram.store import DEFAULT_DATA
 
 T = TypeVar("T")
+INCOMPLETE = "incomplete"  # the tag of an exchange whose answer the upstream cut short
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 DEFAULT_MAX_BODY = 1024 * 1024
 
@@ -60,6 +62,7 @@ class ServerConfig:
     readers: int = 2  # extra store connections for reads (engram serve opens them)
     maintenance_check_s: float = 300.0  # how often to see whether maintenance is due
     allowed_hosts: tuple[str, ...] = ()  # names besides the bound one (--allow-host)
+    upstream_timeout_s: float = 30.0  # to an upstream's first byte (--upstream-timeout)
 
 
 class Service:
@@ -228,10 +231,17 @@ class Service:
 
     def turn(self, who: Principal, user_msg: str, assistant_msg: str | None, *,
              user_id: str | None, session_id: str, agent_id: str | None = None,
-             at: str | None = None) -> Any:
+             at: str | None = None, complete: bool = True) -> Any:
+        """Record an exchange and extract from it; one whose answer was cut short is kept
+        verbatim, tagged `incomplete`, and nothing is extracted from it."""
         who.require(WRITE)
         user = who.acting_user(user_id)
         with self.lock:
+            if not complete:
+                item = turns.turn_item(user_msg, assistant_msg, user_id=user,
+                                       session_id=session_id, agent_id=agent_id, at=at)
+                item["tags"] = [*item["tags"], INCOMPLETE]
+                return self.memory.add(**item)
             return self.memory.remember_turn(user_msg, assistant_msg, user_id=user,
                                              session_id=session_id, agent_id=agent_id, at=at)
 
