@@ -64,8 +64,7 @@ def create_app(config: ServerConfig, memory: Memory | None = None) -> FastAPI:
     app.include_router(routes.router)
     app.include_router(sync_routes.router)
     app.include_router(proxy.router)
-    app.include_router(dashboard.router)
-    app.mount("/dashboard/static", dashboard.static_files(), name="static")
+    dashboard.install(app)
     mcp_app = mcp.streamable_http_app(streamable_http_path="/mcp", host=config.host)
     app.router.routes.extend(mcp_app.routes)
     return app
