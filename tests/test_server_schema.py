@@ -64,7 +64,9 @@ def test_every_error_status_is_documented_in_one_shape() -> None:
     for path, item in spec["paths"].items():
         for method, operation in item.items():
             documented = set(operation["responses"])
-            assert {"400", "401", "403", "413", "415", "421", "422"} <= documented, (path, method)
+            assert "421" in documented, (path, method)
+            if path not in ("/healthz", "/readyz"):  # open, and without a body
+                assert {"400", "401", "403", "413", "415", "422"} <= documented, path
             if "{memory_id}" in path:
                 assert "404" in documented
             for status, answer in operation["responses"].items():

@@ -13,8 +13,9 @@ from engram.errors import EngramError
 from engram.model import MemoryEntry, Privacy, check_id
 
 READ, WRITE, ANY_USER, ADMIN, SYNC = "read", "write", "any-user", "admin", "sync"
+METRICS = "metrics"
 KEY_COOKIE = "engram_key"  # the dashboard's session cookie
-SCOPES = (READ, WRITE, ANY_USER, ADMIN, SYNC)
+SCOPES = (READ, WRITE, ANY_USER, ADMIN, SYNC, METRICS)
 SCOPE_HELP = {
     READ: "search, list, read memories and contexts, chat through the proxy",
     WRITE: "add, update, forget, give feedback; the proxy records exchanges",
@@ -22,6 +23,8 @@ SCOPE_HELP = {
     ADMIN: "store-wide: every user, maintain, export of the event log, stats, dashboard",
     SYNC: "replicate the event log over /sync (the key's user's memories only, unless the "
           "key also has any-user or admin)",
+    METRICS: "read /metrics (Prometheus): request counts and latencies, store counts; no "
+             "memory's content",
 }
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from engram.memory import Memory
 from engram.server import problems
 from engram.server.gate import Gate, allowed_hosts
+from engram.server.metrics import Instrument
 from engram.server.service import ServerConfig, Service
 
 
@@ -27,7 +30,7 @@ async def _maintain_periodically(svc: Service, every_s: float) -> None:
 def create_app(config: ServerConfig, memory: Memory | None = None) -> FastAPI:
     """The service over `memory` (one connection for everything), or over the store at
     `config.data`, opened at startup with `config.readers` extra connections for reads."""
-    from engram.server import dashboard, proxy, routes, sync_routes
+    from engram.server import dashboard, probes, proxy, routes, sync_routes
     from engram.server.mcp import build_mcp
 
     mcp = build_mcp()
@@ -60,11 +63,24 @@ def create_app(config: ServerConfig, memory: Memory | None = None) -> FastAPI:
                   "the store has none.")
     app.add_middleware(Gate, max_body_bytes=config.max_body_bytes,
                        hosts=allowed_hosts(config.host, config.allowed_hosts))
+    app.add_middleware(Instrument)  # outermost: the gate's refusals are counted too
     problems.install(app)
     app.include_router(routes.router)
+    app.include_router(probes.router)
     app.include_router(sync_routes.router)
     app.include_router(proxy.router)
     dashboard.install(app)
     mcp_app = mcp.streamable_http_app(streamable_http_path="/mcp", host=config.host)
     app.router.routes.extend(mcp_app.routes)
     return app
+
+
+CONFIG_ENV = "ENGRAM_SERVE_CONFIG"  # how `engram serve --workers N` hands each worker its config
+
+
+def from_environment() -> FastAPI:
+    """The app of one worker of `engram serve --workers N` (uvicorn's factory): the config
+    the parent wrote to ENGRAM_SERVE_CONFIG as JSON."""
+    fields = json.loads(os.environ[CONFIG_ENV])
+    fields["allowed_hosts"] = tuple(fields.get("allowed_hosts", ()))
+    return create_app(ServerConfig(**fields))

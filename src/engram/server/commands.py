@@ -4,10 +4,12 @@ FastAPI, uvicorn and the MCP SDK are imported only when a command that needs the
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from typing import Annotated
 
 import typer
@@ -72,6 +74,15 @@ def serve(
         "--upstream-timeout", min=1.0, max=3600.0,
         help="Seconds to wait for the upstream's first byte (and between bytes of a stream) "
         "before answering 504.")] = 30.0,
+    workers: Annotated[int, typer.Option(
+        "--workers", min=1, max=64, help="Processes serving the store (a PostgreSQL store; "
+        "with --redis they share rate limits and the session cache).")] = 1,
+    redis: Annotated[str | None, typer.Option(
+        "--redis", envvar="ENGRAM_REDIS", help="redis:// URL of what workers share: rate "
+        "limits and the cache of hot session windows.")] = None,
+    rate_limit: Annotated[int | None, typer.Option(
+        "--rate-limit", min=1, help="Requests per minute per API key (429 with Retry-After "
+        "beyond it).")] = None,
     allow_host: Annotated[list[str] | None, typer.Option(
         "--allow-host", help="A name clients may reach the server by besides the address it "
         "listens on (repeatable), e.g. a reverse proxy's; other Host headers get 421.")]
@@ -93,15 +104,39 @@ def serve(
                           upstream_key=upstream_key, model=model, require_key=require_key,
                           max_body_bytes=max_body, send_sensitive=send_sensitive,
                           readers=readers, allowed_hosts=tuple(allow_host or ()),
-                          upstream_timeout_s=upstream_timeout)
+                          upstream_timeout_s=upstream_timeout, redis=redis,
+                          rate_limit=rate_limit, workers=workers)
+    if workers > 1 and rate_limit is not None and redis is None:
+        fail("--rate-limit: with several --workers the counts must be shared; give --redis "
+             "URL (or serve with one worker)")
     _check_port(host, port)
+    sys.stderr.write(f"engram: serving {data} on http://{host}:{port} with {workers} "
+                     f"worker{'s' if workers > 1 else ''} (dashboard: http://{host}:{port}"
+                     f"/dashboard, MCP: http://{host}:{port}/mcp)\n")
+    if workers > 1:
+        _serve_workers(config)
+        return
     try:
         app = create_app(config)
     except EngramError as exc:
         fail(str(exc))
-    sys.stderr.write(f"engram: serving {data} on http://{host}:{port} (dashboard: "
-                     f"http://{host}:{port}/dashboard, MCP: http://{host}:{port}/mcp)\n")
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _serve_workers(config: ServerConfig) -> None:
+    """uvicorn's worker processes, each building the app from the config in the environment;
+    Prometheus counts every worker's samples in one folder (removed afterwards)."""
+    import tempfile
+
+    import uvicorn
+
+    from engram.server.app import CONFIG_ENV
+
+    with tempfile.TemporaryDirectory(prefix="engram-metrics-") as counts:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = counts
+        os.environ[CONFIG_ENV] = json.dumps({**asdict(config), "data": str(config.data)})
+        uvicorn.run("engram.server.app:from_environment", factory=True, host=config.host,
+                    port=config.port, workers=config.workers, log_level="warning")
 
 
 def _check_port(host: str, port: int) -> None:

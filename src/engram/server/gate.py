@@ -12,6 +12,7 @@ its forms need the CSRF token (`csrf`) that the cookie of the same name holds.
 from __future__ import annotations
 
 import json
+import math
 import secrets
 from collections.abc import Iterable
 from urllib.parse import parse_qs, urlsplit
@@ -97,13 +98,22 @@ class Gate:
             client = scope.get("client")
             token = _token(headers, cookies if dashboard else {})
             try:
-                state["principal"] = await run_in_threadpool(
+                who = state["principal"] = await run_in_threadpool(
                     svc.authenticate, token, client[0] if client else None)
             except Unauthorized as exc:
                 refused: Response = error_response(401, exc.field, exc.problem, exc.fix)
                 if dashboard and method == "GET":
                     refused = RedirectResponse("/dashboard/login", status_code=303)
                 await refused(scope, receive, send)
+                return
+            wait = await run_in_threadpool(
+                svc.shared.allow, who.key_id or f"ip:{client[0] if client else '?'}")
+            if wait is not None:
+                await error_response(
+                    429, "rate", f"this key made more than {svc.config.rate_limit} requests "
+                    "this minute", f"wait {math.ceil(wait)} s (Retry-After), or ask for a "
+                    "higher --rate-limit", headers={"Retry-After": str(math.ceil(wait))},
+                )(scope, receive, send)
                 return
         if dashboard:
             fresh = cookies.get(CSRF_COOKIE) is None

@@ -118,6 +118,14 @@ def memory_feedback(memory_id: str, body: FeedbackRequest, svc: Svc,
     return svc.feedback(who, memory_id, body.rating, body.correction).to_dict()
 
 
+@router.get("/sessions/{session_id}", tags=RECALL, responses=BY_ID,
+            summary="A session's recorded turns, oldest first (cached while hot)")
+def session_window(session_id: str, svc: Svc, who: Who,
+                   user_id: IdParam = None) -> dict[str, Any]:
+    turns = svc.window(who, session_id, user_id)
+    return {"session_id": session_id, "turns": turns}
+
+
 @router.post("/search", tags=RECALL, summary="Recall the memories that best match a query")
 def search(body: SearchRequest, svc: Svc, who: Who) -> list[dict[str, Any]]:
     options = body.model_dump(exclude_none=True, exclude={"query", "user_id", "explain"})
@@ -127,8 +135,11 @@ def search(body: SearchRequest, svc: Svc, who: Who) -> list[dict[str, Any]]:
 
 @router.post("/context", tags=RECALL, summary="A budgeted context for a model")
 def context(body: ContextRequest, svc: Svc, who: Who) -> dict[str, Any]:
+    conversation = [m.model_dump() for m in body.conversation]
+    if body.session_id is not None and not conversation:
+        conversation = svc.window(who, body.session_id, body.user_id)
     plan = svc.context(who, query=body.query, user_id=body.user_id,
-                       conversation=[m.model_dump() for m in body.conversation],
+                       conversation=conversation, session_id=body.session_id,
                        budget_tokens=body.budget_tokens, style=body.style, limit=body.limit,
                        include_sensitive=body.include_sensitive)
     return {"text": plan.text, "prompt": plan.prompt.payload(),

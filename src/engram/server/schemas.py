@@ -137,6 +137,9 @@ class ContextRequest(Body):
     query: Text | None = Field(None, description="Defaults to the conversation's last user "
                         "turn.", examples=["what should I cook tonight?"])
     user_id: Id | None = None
+    session_id: Id | None = Field(None, description="The session the context is for: its "
+                                  "recorded turns are the conversation when none is sent, "
+                                  "and they are not recalled a second time.")
     conversation: list[ChatMessage] = Field(default_factory=list)
     budget_tokens: Annotated[int, Field(ge=16, le=1_000_000), WHOLE] = 1500
     style: Style = "claude"

@@ -23,6 +23,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from engram.llm import Provider, load_provider
 from engram.llm.base import ProviderError, ProviderUnreachable
+from engram.server.metrics import UPSTREAM_ERRORS, UPSTREAM_LATENCY
 from engram.server.problems import UpstreamTimeout, error_body
 
 # Called with the answer once it has been sent, and whether it is whole (a stream that
@@ -83,10 +84,12 @@ class OpenAIUpstream:
 
     async def chat(self, body: dict[str, Any], done: Done) -> Response:
         request = self.client.build_request("POST", "/chat/completions", json=body)
+        started = time.perf_counter()
         try:
             answer = await self.client.send(request, stream=True)
         except httpx.TransportError as exc:
             raise self._failed(exc) from None
+        UPSTREAM_LATENCY.observe(time.perf_counter() - started)
         streamed = answer.status_code == 200 and bool(body.get("stream"))
         if not streamed:
             try:
@@ -127,6 +130,7 @@ class OpenAIUpstream:
                 await answer.aclose()
             if failure is None and not sse.finished:
                 failure = "ended the stream before the answer was finished (no finish_reason)"
+                UPSTREAM_ERRORS.labels("incomplete").inc()
             await run_in_threadpool(done, "".join(pieces), failure is None)
             yield held
             if failure is not None:
@@ -140,6 +144,12 @@ class OpenAIUpstream:
         await self.client.aclose()
 
     def _failed(self, exc: httpx.TransportError) -> ProviderUnreachable:
+        """What went wrong, for the client (and counted for /metrics)."""
+        failure = self._failure(exc)
+        UPSTREAM_ERRORS.labels(type(failure).__name__).inc()
+        return failure
+
+    def _failure(self, exc: httpx.TransportError) -> ProviderUnreachable:
         if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
             return UpstreamTimeout("upstream", self.base_url, f"gave no answer within "
                                    f"{self.timeout_s:g} s", "start the server with a larger "
@@ -152,6 +162,7 @@ class OpenAIUpstream:
                                    "start the upstream server or fix --upstream")
 
     def _not_json(self, answer: httpx.Response, wanted: str) -> ProviderError:
+        UPSTREAM_ERRORS.labels("NotJSON").inc()
         kind = answer.headers.get("content-type", "no content type")
         return ProviderError("upstream", self.base_url, f"answered {answer.status_code} with "
                              f"{kind}, not {wanted}", "check that --upstream is an "
