@@ -38,15 +38,13 @@ def test_workers_share_the_cache_the_limits_and_the_counts(
     auth = {"Authorization": f"Bearer {writer}"}
     with redis_server(tmp_path) as redis, engram_serve(
             data, "--workers", "2", "--redis", redis.url, "--rate-limit", "40") as url:
-        turns = 0
         for n in range(12):  # a new connection each time: the kernel spreads them
-            for _ in range(2):
+            for _ in range(2):  # n turns written so far, whichever worker answers
                 window = httpx.get(f"{url}/sessions/chat", headers=auth).json()["turns"]
-                assert len([t for t in window if t["role"] == "user"]) == turns
+                assert len([t for t in window if t["role"] == "user"]) == n
             made = httpx.post(f"{url}/turns", headers=auth, json={
                 "user_msg": f"message {n}", "assistant_msg": "ok", "session_id": "chat"})
             assert made.status_code == 201
-            turns += 1
         # 36 requests so far; 45 more cannot all pass, even across a minute's turn
         codes = [httpx.get(f"{url}/sessions/chat", headers=auth).status_code
                  for _ in range(45)]
