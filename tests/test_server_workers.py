@@ -24,7 +24,7 @@ pytestmark = needs_redis
 def store(postgres_admin_url: str) -> Iterator[tuple[str, str, str]]:
     """A PostgreSQL store with a read/write key and a metrics key."""
     with databases(postgres_admin_url) as new:
-        url = new()
+        url = str(new())
         with Memory(url, embedder=None) as mem:
             ring, now = KeyRing(mem.store), mem.clock.now()
             writer = ring.create("alice", "read,write", now=now)[0]
