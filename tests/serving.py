@@ -4,7 +4,6 @@ test_faults.py."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
@@ -82,15 +81,15 @@ def redis_server(folder: Path) -> Iterator[RedisServer]:
 
 
 @contextmanager
-def engram_serve(data: str | Path, *options: str,
-                 env: dict[str, str] | None = None) -> Iterator[str]:
+def engram_serve(data: str | Path, *options: str, log: Path | None = None) -> Iterator[str]:
     """`engram serve --data DATA OPTIONS` on a free port until /healthz answers; stopped with
-    SIGINT (graceful: what was acknowledged is written) afterwards."""
+    SIGINT (graceful: what was acknowledged is written) afterwards. Its stderr goes to `log`
+    (or nowhere): a pipe nobody reads would stall it once full."""
     port = free_port()
+    err = log.open("w") if log is not None else subprocess.DEVNULL
     server = subprocess.Popen(
         [sys.executable, "-m", "engram", "serve", "--data", str(data), "--port", str(port),
-         *options], env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+         *options], stdout=subprocess.DEVNULL, stderr=err)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: server.poll() is None and
@@ -103,3 +102,5 @@ def engram_serve(data: str | Path, *options: str,
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(10)
+        if log is not None:
+            err.close()  # type: ignore[union-attr]

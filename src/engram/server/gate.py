@@ -22,9 +22,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engram.errors import InvalidInput
+from engram.errors import InvalidInput, StoreError
 from engram.server.access import KEY_COOKIE, Forbidden, Unauthorized
-from engram.server.problems import Malformed, error_response
+from engram.server.problems import Malformed, error_response, store_outages
 from engram.server.service import LOOPBACK, Service
 from engram.validate import MAX_DEPTH, check_json
 
@@ -34,6 +34,7 @@ OPEN_PREFIXES = ("/dashboard/static/",)
 DASHBOARD = "/dashboard"
 CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER = "engram_csrf", "csrf_token", "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+OUTAGES = store_outages()
 WILDCARDS = frozenset({"0.0.0.0", "::", ""})
 FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -105,6 +106,12 @@ class Gate:
                 if dashboard and method == "GET":
                     refused = RedirectResponse("/dashboard/login", status_code=303)
                 await refused(scope, receive, send)
+                return
+            except Exception as exc:  # the keys live in the store, which may be down
+                if not isinstance(exc, (StoreError, *OUTAGES)):
+                    raise
+                await error_response(503, "store", f"cannot check the key now ({exc})",
+                                     "try again shortly")(scope, receive, send)
                 return
             wait = await run_in_threadpool(
                 svc.shared.allow, who.key_id or f"ip:{client[0] if client else '?'}")

@@ -5,6 +5,7 @@ Starlette's (404 for an unknown path, 405, an unreadable body) all come out in i
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -19,6 +20,7 @@ from engram.errors import EngramError, InvalidInput, NotFound, StoreError
 from engram.llm.base import ProviderError, ProviderUnreachable
 from engram.server.access import Forbidden, Unauthorized
 
+log = logging.getLogger("engram.server")
 KINDS = {401: "authentication_error", 403: "permission_error", 404: "not_found_error",
          429: "rate_limit_error"}  # every other 4xx: invalid_request_error
 
@@ -72,6 +74,7 @@ def _documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
                421: "The Host header names no address this server answers to",
                422: "A field is invalid (the error names it and the fix)",
                429: "Over this key's --rate-limit (see Retry-After)",
+               500: "A bug: the server failed unexpectedly (see its log)",
                502: "The upstream failed, or answered with something that is not JSON",
                503: "The store cannot be used now",
                504: "The upstream gave no answer within --upstream-timeout"}
@@ -136,11 +139,40 @@ def install(app: FastAPI) -> None:
         }.get(exc.status_code, ("request", str(exc.detail), "see /openapi.json"))
         return error_response(exc.status_code, field, problem, fix, headers=headers)
 
+    def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        return error_response(503, "store", f"cannot be used now ({_first_line(exc)})",
+                              "try again shortly; see the server's log")
+
+    def internal(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error answering %s %s", request.method, request.url.path)
+        return error_response(500, "server", f"failed unexpectedly ({type(exc).__name__})",
+                              "see the server's log, and report it")
+
+    for outage in store_outages():
+        app.add_exception_handler(outage, unavailable)
+    app.add_exception_handler(Exception, internal)
     app.add_exception_handler(NotFound, not_found)
     app.add_exception_handler(ProviderError, upstream)
     app.add_exception_handler(StoreError, store)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(HTTPException, http)
+
+
+def store_outages() -> tuple[type[Exception], ...]:
+    """The errors of a store that is there but cannot answer now (a full disk, a database
+    server restarting): 503, not 500."""
+    import sqlite3
+
+    found: list[type[Exception]] = [sqlite3.OperationalError]
+    try:
+        import psycopg
+    except ImportError:
+        return tuple(found)
+    return (*found, psycopg.OperationalError)
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _methods(request: Request, fallback: str) -> str:

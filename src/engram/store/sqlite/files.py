@@ -51,6 +51,16 @@ def unusable(path: Path, exc: sqlite3.Error) -> StoreError:
                       "an export (engram import)")
 
 
+def failed_write(path: Path, exc: sqlite3.OperationalError) -> StoreError:
+    """A write SQLite could not make (it rolled back, so nothing of it is kept)."""
+    text = str(exc)
+    if "full" in text:
+        return StoreError(f"store: the disk holding {path} is full ({text}); nothing of this "
+                          "write was kept: free some space, then try again")
+    return StoreError(f"store: {path} could not be written ({text}); nothing of this write "
+                      "was kept")
+
+
 def integrity_problems(directory: str | Path, most: int = 5) -> list[str]:
     """What SQLite's integrity check finds wrong with the store's file (empty when it is
     sound), read without opening the store (which a damaged file would stop)."""

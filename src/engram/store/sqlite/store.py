@@ -27,7 +27,7 @@ from engram.store.base import DerivedReads
 from engram.store.keyword_layout import INDEX_WEIGHTS
 from engram.store.settings import Setting
 from engram.store.sqlite import projection as P
-from engram.store.sqlite.files import DB_FILE, prepare, read_only, unusable
+from engram.store.sqlite.files import DB_FILE, failed_write, prepare, read_only, unusable
 from engram.store.sqlite.keywords import KeywordSearch
 from engram.store.sqlite.schema import (
     MIGRATIONS,
@@ -175,13 +175,22 @@ class SQLiteStore(DerivedReads):
         if self.read_only:
             raise ReadOnly(f"store: {self.path} is read-only, so nothing can be written to "
                            "it; make it writable, or copy it elsewhere (engram migrate)")
-        self._retrying(lambda: self._conn.execute("BEGIN IMMEDIATE"))
         try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+            self._retrying(lambda: self._conn.execute("BEGIN IMMEDIATE"))
+            try:
+                yield self._conn
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+                raise
+            try:
+                self._conn.execute("COMMIT")
+            except sqlite3.Error:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            raise failed_write(self.path, exc) from exc
 
     @contextmanager
     def transaction(self) -> Iterator[SQLiteTx]:
