@@ -26,7 +26,7 @@ from engram.server.app import create_app
 from engram.server.background import serving
 from engram.server.service import INCOMPLETE, ServerConfig
 from engram.store.sqlite.files import integrity_problems
-from serving import engram_serve, free_port, needs_redis, redis_server, wait_until
+from serving import free_port, needs_redis, redis_server, wait_until
 from store_contract import database_url
 
 HERE = Path(__file__).parent
@@ -122,12 +122,13 @@ def test_postgres_killed_and_restarted_under_load(tmp_path: Path) -> None:
     server = get_server(tmp_path / "pg", cleanup_mode="stop")
     try:
         data = database_url(str(server.get_uri()), "postgres")
-        with engram_serve(data, log=tmp_path / "serve.log") as url, Load(url) as load:
+        app = create_app(ServerConfig(data=data), Memory(data, embedder=None))
+        with serving(app) as url, Load(url) as load:
             wait_until(lambda: len(load.acknowledged) >= 10, 60)
             postmaster = psutil.Process(server.get_pid())
             postmaster.kill()  # SIGKILL: no shutdown, no checkpoint
             postmaster.wait(10)
-            time.sleep(3)  # requests meanwhile find no database
+            time.sleep(2)  # requests meanwhile find no database
             server.ensure_postgres_running()  # crash recovery, same socket
             mark = len(load.acknowledged)
             wait_until(lambda: load.acknowledged_since(mark) >= 10, 60)  # it recovered
