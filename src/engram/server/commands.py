@@ -41,7 +41,7 @@ def _keyring(data: str) -> Iterator[tuple[Memory, KeyRing]]:
         with Memory(data, embedder=None) as mem:
             yield mem, KeyRing(mem.store)
     except EngramError as exc:
-        fail(str(exc))
+        fail(str(exc), exit_code(exc))
 
 
 def serve(
