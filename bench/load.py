@@ -244,6 +244,7 @@ def postgres() -> Iterator[Callable[[], str]]:
         yield make
     finally:
         server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager
