@@ -4,6 +4,7 @@ search → memory → history. Set ENGRAM_UPDATE_SCREENSHOT=1 to refresh docs/da
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from collections import Counter
@@ -81,6 +82,27 @@ def test_charts_scale_to_the_largest_value() -> None:
     assert [e.count for e in edges] == [9]
 
 
+def test_one_day_draws_a_line_across() -> None:
+    """Right after `engram demo` every event falls on one day: the chart still draws."""
+    drawn, _ = charts.lines({"short_term": [50]})
+    points = [tuple(map(float, p.split(","))) for p in drawn[0].points.split()]
+    assert len(points) == 2 and points[0][0] == charts.PAD
+    assert points[1][0] == charts.WIDTH - charts.PAD and points[0][1] == points[1][1]
+
+
+def test_transition_counts_stay_clear_of_the_arrowheads() -> None:
+    counts = Counter({("new", "short_term"): 52, ("short_term", "long_term"): 3,
+                      ("short_term", "expired"): 4, ("long_term", "persistent"): 1,
+                      ("short_term", "superseded"): 2})
+    for e in charts.transitions(counts):
+        length = math.hypot(e.x2 - e.x1, e.y2 - e.y1)
+        ux, uy = (e.x2 - e.x1) / length, (e.y2 - e.y1) / length
+        along = (e.label_x - e.x1) * ux + (e.label_y - e.y1) * uy
+        across = abs((e.label_x - e.x1) * uy - (e.label_y - e.y1) * ux)
+        assert along < length - charts.ARROW - 6  # before the arrowhead begins
+        assert across > e.width / 2 + 3  # beside the line, not on it
+
+
 @pytest.fixture
 def dashboard(tmp_path: Path) -> Iterator[tuple[str, str]]:
     clock = ManualClock(datetime(2026, 3, 1, 9, tzinfo=UTC))
@@ -152,10 +174,67 @@ def test_sign_in_keeps_an_admin_key_in_a_cookie(tmp_path: Path) -> None:
     with serving(create_app(ServerConfig(data=tmp_path / "store"), mem)) as url, \
             httpx.Client(base_url=url) as browser:
         assert browser.get("/dashboard").headers["location"] == "/dashboard/login"
-        refused = browser.post("/dashboard/login", data={"key": plain})
+        assert browser.post("/dashboard/login", data={"key": admin}).status_code == 403
+        csrf = browser.get("/dashboard/login").cookies["engram_csrf"]  # no form, no token
+        refused = browser.post("/dashboard/login", data={"key": plain, "csrf_token": csrf})
         assert refused.status_code == 401 and "admin" in refused.text
         assert browser.get("/dashboard", headers={"Authorization": f"Bearer {plain}"}
                            ).status_code == 403
-        signed = browser.post("/dashboard/login", data={"key": admin})
-        assert signed.status_code == 303 and "httponly" in signed.headers["set-cookie"].lower()
+        signed = browser.post("/dashboard/login", data={"key": admin, "csrf_token": csrf})
+        cookie = signed.headers["set-cookie"].lower()
+        assert signed.status_code == 303 and "httponly" in cookie and "path=/dashboard" in cookie
         assert browser.get("/dashboard").status_code == 200  # the cookie does it now
+
+
+@pytest.fixture
+def one_day(tmp_path: Path) -> Iterator[str]:
+    """A store as `engram demo` leaves it: everything on one day, two users, a memory with
+    tags, metadata and a non-ASCII letter."""
+    clock = ManualClock(datetime(2026, 3, 1, 9, tzinfo=UTC))
+    mem = Memory(tmp_path / "store", clock=clock, embedder=None)
+    mem.add("Jürgen prefers green tea", user_id="jurgen", memory_type="preference",
+            tags=["drinks", "morning"], metadata={"source": "Café notes"})
+    mem.add("Ana plays the cello", user_id="ana", memory_type="skill")
+    with serving(create_app(ServerConfig(data=tmp_path / "store"), mem)) as url:
+        yield url
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
+                    "(apt-get install -y chromium; .ci/run does it)")
+def test_a_fresh_store_in_chromium(one_day: str) -> None:
+    """What the page shows right after a demo: charts with lines, the header search finding
+    any user's memory, fields and history as a person reads them."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(f"{one_day}/dashboard")
+        for chart in ("#tiers-chart", "#types-chart"):
+            lines = page.locator(f"{chart} polyline")
+            assert lines.count() >= 1
+            box = lines.first.bounding_box()
+            assert box is not None and box["width"] > 100  # drawn across, not a dot
+        page.fill("input[name=q]", "green tea")  # no user named: every user's memories
+        page.click("#search-button")
+        page.wait_for_selector("#results a.memory-link")
+        page.locator("#results a.memory-link").first.click()
+        page.wait_for_selector("#history")
+        assert page.locator(".field-tags").inner_text() == "drinks, morning"
+        assert page.locator(".field-metadata").inner_text() == '{"source": "Café notes"}'
+        assert "[" not in page.locator(".field-sources").inner_text()
+        payload = page.locator("#history tr.event td code").first.inner_text()
+        assert "Jürgen" in payload and "\\u00fc" not in payload
+        browser.close()
+
+
+def test_a_key_without_admin_gets_a_page(tmp_path: Path) -> None:
+    mem = Memory(tmp_path / "store", embedder=None)
+    plain = KeyRing(mem.store).create("alice", "read,write", now=mem.clock.now())[0]
+    with serving(create_app(ServerConfig(data=tmp_path / "store"), mem)) as url:
+        for path in ("/dashboard", "/dashboard/memories"):
+            page = httpx.get(url + path, headers={"Cookie": f"engram_key={plain}"})
+            assert page.status_code == 403
+            assert page.headers["content-type"].startswith("text/html")
+            assert 'id="forbidden"' in page.text and "admin" in page.text

@@ -4,6 +4,11 @@ the proxy's `--model route:…`, against two OpenAI-compatible servers on 127.0.
 
 from __future__ import annotations
 
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,3 +142,38 @@ def test_the_proxy_routes_says_why_in_headers_and_falls_back(
     turns = [m for m in mem.list(user_id="alice", limit=50) if "turn" in m.metadata]
     assert sorted(m.agent_id or "" for m in turns) == sorted([
         f"any@{edge.base_url}", f"any@{edge.base_url}", f"any@{laptop.base_url}"])
+
+
+def test_engram_serve_route_sends_each_request_to_a_side(
+        tmp_path: Path, edge: OpenAIDouble, laptop: OpenAIDouble) -> None:
+    """`engram serve --route edge=URL,laptop=URL`, a real process: the proxy routes by it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    served = subprocess.Popen(
+        [sys.executable, "-m", "engram", "serve", "--data", str(tmp_path / "d"), "--port",
+         str(port), "--route", f"edge={edge.base_url},laptop={laptop.base_url}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(f"{url}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        simple, hard = ask(url, SIMPLE), ask(url, HARD)
+        assert (simple.headers["x-engram-route"], hard.headers["x-engram-route"]) == \
+            ("edge", "laptop")
+    finally:
+        served.send_signal(signal.SIGINT)
+        served.wait(60)
+
+
+def test_engram_serve_route_is_refused_beside_a_model(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "engram", "serve", "--data", str(tmp_path / "d"), "--route",
+         "edge=http://a/v1,laptop=http://b/v1", "--model", "ollama:phi3"],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--route" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1

@@ -25,3 +25,7 @@ class NotFound(EngramError, LookupError):
 
 class StoreError(EngramError):
     """The store cannot be used as it is (newer schema, broken chain, bad import)."""
+
+
+class ReadOnly(StoreError):
+    """The store can be read but not written (a read-only mount, no permission)."""

@@ -273,7 +273,8 @@ def to_json(value: Any) -> Any:
 
 
 def format_time(moment: datetime) -> str:
-    """UTC ISO-8601 with microseconds and a Z: sortable as text."""
+    """UTC ISO-8601 with microseconds and a Z: sortable as text (the year always has four
+    digits: isoformat pads years before 1000, where strftime's %Y would not)."""
     # isoformat: the same text as strftime("%Y-%m-%dT%H:%M:%S.%fZ"), in half the time.
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
@@ -293,7 +294,11 @@ def parse_time(value: object, name: str) -> datetime:
                            "pass a datetime or an ISO 8601 string")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+05:00 falls before year 1 in UTC
+        raise InvalidInput(name, f"{value!r} is out of range",
+                           "give a date-time between the years 1 and 9999 in UTC") from None
 
 
 # ---------------------------------------------------------------- validation

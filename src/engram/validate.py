@@ -3,6 +3,7 @@ device come in as arguments; every error names the field and the fix."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,9 @@ from engram.model import (
 from engram.query import Filters
 
 DEFAULT_USER = "default"
+MAX_DEPTH = 32  # nesting of a JSON value (metadata, a request body)
+MAX_OFFSET = 1_000_000_000  # a list's offset: far past any store, well inside SQLite's int64
+_SURROGATE = re.compile("[\ud800-\udfff]")
 ADD_FIELDS = frozenset({
     "text", "user_id", "agent_id", "session_id", "at", "tags", "memory_type", "tier",
     "truth_category", "metadata", "confidence", "source", "privacy", "entities", "domains",
@@ -50,6 +54,7 @@ def prepare(item: Mapping[str, Any], *, now: datetime, device_id: str,
                            f"use only: {', '.join(sorted(ADD_FIELDS))}")
     if "text" not in item:
         raise InvalidInput("text", "is missing", "give each memory a text")
+    check_json(item, "")
     text = normalize_content(item["text"], max_content_bytes)
     at = item.get("at")
     user_id = check_id(item.get("user_id", DEFAULT_USER), "user_id", required=True)
@@ -91,6 +96,7 @@ def _flag(value: object, name: str) -> bool:
 
 def changes(fields: Mapping[str, Any], max_content_bytes: int) -> dict[str, Any]:
     """The validated `memory.updated` changes that update()'s arguments ask for."""
+    check_json(fields, "")
     out: dict[str, Any] = {}
     if "text" in fields:
         content = normalize_content(fields["text"], max_content_bytes)
@@ -119,6 +125,11 @@ def filters(user_id: str | None, agent_id: str | None = None,
              statuses: tuple[Status, ...] | None = (Status.ACTIVE,),
              include_sensitive: bool = True) -> Filters:
     """Validated read filters (every scope id checked; times parsed)."""
+    for name, value in (("user_id", user_id), ("agent_id", agent_id),
+                        ("session_id", session_id), ("memory_type", memory_type),
+                        ("tier", tier), ("since", since), ("until", until)):
+        check_json(value, name)
+    check_json(list(tags or ()), "tags")
     return Filters(
         user_id=check_id(user_id, "user_id"), agent_id=check_id(agent_id, "agent_id"),
         session_id=check_id(session_id, "session_id"),
@@ -179,3 +190,53 @@ def statuses(status: Status | str) -> tuple[Status, ...] | None:
 def check_limit(limit: object) -> None:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
         raise InvalidInput("limit", f"{limit!r} is out of range", "give a whole number 1-10000")
+
+
+def check_offset(offset: object) -> int:
+    if isinstance(offset, bool) or not isinstance(offset, int) or \
+            not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput("offset", f"{offset!r} is out of range",
+                           f"give a whole number 0-{MAX_OFFSET}")
+    return offset
+
+
+def check_text(value: str, name: str) -> str:
+    """`value` if it is valid Unicode; lone surrogates (what invalid UTF-8 decodes to with
+    `surrogateescape`, or a JSON "\\ud800") cannot be hashed, indexed or stored."""
+    if _SURROGATE.search(value):
+        raise InvalidInput(name or "text", "is not valid Unicode (it holds a lone surrogate "
+                           "such as \\ud800)", "send text encoded as UTF-8")
+    return value
+
+
+def check_json(value: object, name: str = "body", max_depth: int = MAX_DEPTH,
+               too_deep: type[InvalidInput] = InvalidInput) -> None:
+    """Every string in `value` (keys too, through dicts, lists and tuples) valid Unicode, and
+    nesting at most `max_depth` deep: what input must be before anything hashes, tokenizes or
+    stores it. The field in an error is the path (`metadata.note`, `messages[0].content`)."""
+    stack: list[tuple[object, str, int]] = [(value, name, 0)]
+    while stack:
+        item, where, depth = stack.pop()
+        if isinstance(item, str):
+            check_text(item, where)
+            continue
+        if not isinstance(item, dict | list | tuple):
+            continue
+        if depth >= max_depth:
+            top = where.split(".")[0].split("[")[0] if where != "body" else ""
+            raise too_deep(top or "body", f"is nested deeper than {max_depth} levels",
+                           "flatten it")
+        if isinstance(item, dict):
+            for key, child in item.items():
+                shown = _shown(key) if isinstance(key, str) else repr(key)
+                path = f"{where}.{shown}" if where and where != "body" else shown
+                if isinstance(key, str):
+                    check_text(key, path)
+                stack.append((child, path, depth + 1))
+        else:
+            stack.extend((child, f"{where}[{i}]", depth + 1) for i, child in enumerate(item))
+
+
+def _shown(text: str) -> str:
+    """`text` printable in an error message even when it is not valid Unicode."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -22,13 +22,22 @@ from engram.cli.options import (
     out,
 )
 from engram.errors import EngramError
-from engram.store import DEFAULT_DATA
+from engram.store import DEFAULT_DATA, is_url
 from engram.store.migrate import copy_store
+from engram.store.sqlite.files import integrity_problems
 
 
-def rebuild(data: DataOpt = DEFAULT_DATA) -> None:
+def rebuild(data: DataOpt = DEFAULT_DATA,
+            force: Annotated[bool, typer.Option(
+                "--force", help="Replay even a log that `engram verify` finds broken.")]
+            = False) -> None:
     """Drop every projection and replay the event log into fresh ones."""
     with open_memory(data) as mem:
+        report = mem.verify()
+        if not report.ok and not force:
+            fail(f"the log is broken at event #{report.broken_at} ({report.event_id}: "
+                 f"{report.problem}), and a rebuild would replay it; restore the store from a "
+                 "backup or an export, or pass --force to rebuild from it anyway", 1)
         started = time.perf_counter()
         count = mem.rebuild()
     out.print(f"rebuilt {count} memories in {time.perf_counter() - started:.2f} s")
@@ -49,7 +58,18 @@ def reembed(
 
 
 def verify(data: DataOpt = DEFAULT_DATA, as_json: JsonOpt = False) -> None:
-    """Walk the hash chain; exit 1 and name the first broken link if there is one."""
+    """Check the file (SQLite's integrity check), then walk the hash chain; exit 1 and name
+    the first problem if there is one."""
+    damaged = [] if is_url(data) else integrity_problems(data)
+    if damaged:
+        if as_json:
+            emit_json({"ok": False, "checked": 0, "broken_at": None, "event_id": None,
+                       "problem": "; ".join(damaged), "damaged": damaged})
+        else:
+            out.print(f"[red]damaged[/red]: SQLite's integrity check of {data} found: "
+                      f"{'; '.join(damaged)}; restore the store from a backup or an export",
+                      highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
     with open_memory(data) as mem:
         report = mem.verify()
     if as_json:
@@ -75,6 +95,10 @@ def export_(
     """Export the event log as JSONL (lossless), or the memories table as Parquet."""
     from engram.log.export import write_events, write_parquet
 
+    for option, target in (("--out", output), ("--parquet", parquet)):
+        if target is not None and (target.is_dir() or not target.parent.is_dir()):
+            why = "is a directory" if target.is_dir() else "is in a directory that does not exist"
+            fail(f"{option}: {target} {why}; name a file in an existing directory")
     with open_memory(data) as mem:
         if parquet is not None:
             count = write_parquet(mem.list(limit=None), parquet)
@@ -82,8 +106,12 @@ def export_(
         elif output is None:
             write_events(mem.events(), sys.stdout)
         else:
-            with output.open("w", encoding="utf-8") as fh:
-                count = write_events(mem.events(), fh)
+            try:
+                with output.open("w", encoding="utf-8") as fh:
+                    count = write_events(mem.events(), fh)
+            except OSError as exc:
+                fail(f"--out: cannot write {output} ({exc.strerror or exc}); name a file in "
+                     "a directory that exists and can be written")
             out.print(f"wrote {count} events to {output}", highlight=False)
 
 

@@ -10,6 +10,7 @@ import typer
 
 from engram.chat.terminal import chat
 from engram.cli import compact, lifecycle, log, memories, replay
+from engram.cli.entry import Cli
 from engram.cli.memories import hits_table
 from engram.cli.options import (
     DataOpt,
@@ -21,9 +22,8 @@ from engram.cli.sync import sync_app
 from engram.server.commands import register as register_server
 from engram.store import DEFAULT_DATA
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  pretty_exceptions_enable=False,
-                  help="Engram: long-term memory for LLMs, in one local store.")
+app = Cli(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+          help="Engram: long-term memory for LLMs, in one local store.")
 
 for name, command in (
         ("init", memories.init), ("add", memories.add), ("search", memories.search),
@@ -70,4 +70,4 @@ app.command("demo")(demo)
 
 
 def main() -> None:
-    app()
+    app()  # Cli.__call__: one line and an exit code, never a traceback

@@ -15,6 +15,7 @@ from engram.cli.options import (
     IdArg,
     JsonOpt,
     LimitOpt,
+    OffsetOpt,
     OptUser,
     SessionOpt,
     SinceOpt,
@@ -28,12 +29,13 @@ from engram.cli.options import (
     open_memory,
     out,
 )
+from engram.errors import InvalidInput
 from engram.lifecycle import tiers
 from engram.log.events import Event
 from engram.model import MemoryEntry, to_json
 from engram.query import Hit
 from engram.store import DEFAULT_DATA
-from engram.validate import DEFAULT_USER
+from engram.validate import DEFAULT_USER, check_offset
 
 
 def memories_table(entries: Sequence[MemoryEntry], title: str) -> Table:
@@ -134,12 +136,16 @@ def list_(
     session: SessionOpt = None, tag: TagOpt = None, memory_type: TypeOpt = None,
     tier: TierOpt = None, since: SinceOpt = None, until: UntilOpt = None,
     limit: LimitOpt = 50,
-    offset: Annotated[int, typer.Option("--offset", help="Skip this many first.")] = 0,
+    offset: OffsetOpt = 0,
     status: Annotated[str, typer.Option(
         "--status", help="active, superseded, expired or all.")] = "active",
     as_json: JsonOpt = False,
 ) -> None:
     """List memories, newest first, with filters."""
+    try:
+        check_offset(offset)
+    except InvalidInput as exc:
+        fail(str(exc))
     with open_memory(data) as mem:
         entries = mem.list(user_id=user, agent_id=agent, session_id=session, tags=tag,
                            memory_type=memory_type, tier=tier, since=since, until=until,

@@ -3,6 +3,7 @@ default store path), opening the store, and failing with one line and exit code 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Iterator
@@ -13,8 +14,9 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from engram.errors import EngramError
+from engram.errors import EngramError, ReadOnly, StoreError
 from engram.memory import Memory
+from engram.validate import MAX_OFFSET
 
 out = Console()
 
@@ -33,25 +35,44 @@ SinceOpt = Annotated[str | None, typer.Option("--since", help="Happened at or af
 UntilOpt = Annotated[str | None, typer.Option("--until", help="Happened before (ISO 8601).")]
 IdArg = Annotated[str, typer.Argument(metavar="ID", help="The memory's id.")]
 LimitOpt = Annotated[int, typer.Option("--limit", "-n", help="Most results to show.")]
+OffsetOpt = Annotated[int, typer.Option("--offset", help=f"Skip this many first (0-{MAX_OFFSET}).")]
 
 
-def fail(message: str) -> NoReturn:
-    """Bad input: one clear line on stderr, exit code 2."""
+def fail(message: str, code: int = 2) -> NoReturn:
+    """One clear line on stderr; exit code 2 for bad input, 1 for a store that cannot serve."""
     sys.stderr.write(f"error: {message}\n")
-    raise typer.Exit(2)
+    raise typer.Exit(code)
+
+
+def exit_code(exc: EngramError) -> int:
+    return 1 if isinstance(exc, StoreError) else 2
 
 
 @contextmanager
 def open_memory(data: str | Path) -> Iterator[Memory]:
-    """Open the store for one command; any EngramError inside becomes `_fail`."""
+    """Open the store for one command; an EngramError inside, or on closing, becomes `fail`.
+    A read-only store serves reads; the recall counts it cannot keep are dropped."""
     try:
         mem = Memory(data)
-        try:
-            yield mem
-        finally:
-            mem.close()
     except EngramError as exc:
-        fail(str(exc))
+        fail(str(exc), exit_code(exc))
+    try:
+        yield mem
+    except EngramError as exc:
+        with contextlib.suppress(EngramError):
+            _close(mem)
+        fail(str(exc), exit_code(exc))
+    try:
+        _close(mem)
+    except EngramError as exc:
+        fail(str(exc), exit_code(exc))
+
+
+def _close(mem: Memory) -> None:
+    try:
+        mem.close()
+    except ReadOnly:
+        mem.store.close()
 
 
 def emit_json(value: Any) -> None:

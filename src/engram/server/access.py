@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engram.errors import EngramError
-from engram.model import MemoryEntry, Privacy
+from engram.model import MemoryEntry, Privacy, check_id
 
 READ, WRITE, ANY_USER, ADMIN, SYNC = "read", "write", "any-user", "admin", "sync"
+METRICS = "metrics"
 KEY_COOKIE = "engram_key"  # the dashboard's session cookie
-SCOPES = (READ, WRITE, ANY_USER, ADMIN, SYNC)
+SCOPES = (READ, WRITE, ANY_USER, ADMIN, SYNC, METRICS)
 SCOPE_HELP = {
     READ: "search, list, read memories and contexts, chat through the proxy",
     WRITE: "add, update, forget, give feedback; the proxy records exchanges",
@@ -22,6 +23,8 @@ SCOPE_HELP = {
     ADMIN: "store-wide: every user, maintain, export of the event log, stats, dashboard",
     SYNC: "replicate the event log over /sync (the key's user's memories only, unless the "
           "key also has any-user or admin)",
+    METRICS: "read /metrics (Prometheus): request counts and latencies, store counts; no "
+             "memory's content",
 }
 
 
@@ -64,7 +67,9 @@ class Principal:
         return ANY_USER in self.scopes or ADMIN in self.scopes
 
     def acting_user(self, requested: str | None, default: str = "default") -> str:
-        """The user a request acts for: the key's own, or the one it names if it may."""
+        """The user a request acts for: the key's own, or the one it names if it may. An
+        empty or blank id is refused, never read as "not given"."""
+        requested = check_id(requested, "user_id")
         if self.any_user:
             return requested or self.user_id or default
         assert self.user_id is not None

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#9d755d")
 WIDTH, HEIGHT, PAD = 560, 180, 28
+ARROW = 10  # arrowhead length in the transitions picture, whatever the line's width
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +31,14 @@ class Bar:
 
 
 def lines(series: dict[str, list[int]]) -> tuple[list[Line], int]:
-    """One polyline per series over the same days; and the y axis maximum."""
+    """One polyline per series over the same days; and the y axis maximum. A single day is
+    drawn as a level line across the chart (one point would draw nothing)."""
     top = max((max(v) for v in series.values() if v), default=0) or 1
     out = []
     for i, (name, values) in enumerate(series.items()):
-        step = (WIDTH - 2 * PAD) / max(len(values) - 1, 1)
-        points = " ".join(f"{PAD + j * step:.1f},{_y(v, top):.1f}" for j, v in enumerate(values))
+        drawn = values * 2 if len(values) == 1 else values
+        step = (WIDTH - 2 * PAD) / max(len(drawn) - 1, 1)
+        points = " ".join(f"{PAD + j * step:.1f},{_y(v, top):.1f}" for j, v in enumerate(drawn))
         out.append(Line(name, PALETTE[i % len(PALETTE)], points, values[-1] if values else 0))
     return out, top
 
@@ -91,6 +94,14 @@ def transitions(counts: Counter[tuple[str, str]]) -> list[Edge]:
         # stop short of the boxes so arrowheads show
         sx, sy = x1 + dx / norm * 48, y1 + dy / norm * 16
         ex, ey = x2 - dx / norm * 48, y2 - dy / norm * 16
-        out.append(Edge(sx, sy, ex, ey, 1.5 + 2 * math.log10(count + 1), count,
-                        (sx + ex) / 2, (sy + ey) / 2 - 4, f"{a} → {b}: {count}"))
+        width = 1.5 + 2 * math.log10(count + 1)
+        # the count sits beside the line a third of the way along, clear of the arrowhead
+        # (ARROW long at the end) and of the line's own width, on its upper side
+        lx, ly = sx + (ex - sx) / 3, sy + (ey - sy) / 3
+        nx, ny = dy / norm, -dx / norm
+        if ny > 0:
+            nx, ny = -nx, -ny
+        gap = width / 2 + 5
+        out.append(Edge(sx, sy, ex, ey, width, count, lx + nx * gap, ly + ny * gap,
+                        f"{a} → {b}: {count}"))
     return out

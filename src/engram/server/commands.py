@@ -4,14 +4,17 @@ FastAPI, uvicorn and the MCP SDK are imported only when a command that needs the
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from typing import Annotated
 
 import typer
 
-from engram.cli.options import DataOpt, JsonOpt, fail
+from engram.cli.options import DataOpt, JsonOpt, exit_code, fail
 from engram.errors import EngramError
 from engram.memory import Memory
 from engram.server.access import SCOPE_HELP
@@ -38,13 +41,14 @@ def _keyring(data: str) -> Iterator[tuple[Memory, KeyRing]]:
         with Memory(data, embedder=None) as mem:
             yield mem, KeyRing(mem.store)
     except EngramError as exc:
-        fail(str(exc))
+        fail(str(exc), exit_code(exc))
 
 
 def serve(
     data: DataOpt = DEFAULT_DATA,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8765,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535,
+                                      help="Port to listen on.")] = 8765,
     upstream: Annotated[str | None, typer.Option(
         "--upstream", envvar="ENGRAM_UPSTREAM",
         help="OpenAI-compatible base URL the proxy forwards to, e.g. "
@@ -54,10 +58,15 @@ def serve(
     = None,
     model: Annotated[str | None, typer.Option(
         "--model", help="Or an Engram provider spec, e.g. ollama:phi3.")] = None,
+    route: Annotated[str | None, typer.Option(
+        "--route", help="Send each chat to the edge or the laptop upstream by how hard it is, "
+        "e.g. edge=http://board:8080/v1,laptop=http://127.0.0.1:8000/v1[,threshold=…]"
+        "[,timeout=…] (docs/state.md).")] = None,
     require_key: Annotated[bool, typer.Option(
         "--require-key", help="Authenticate loopback requests too, even with no key yet.")]
     = False,
-    max_body: Annotated[int, typer.Option("--max-body", help="Largest request body in bytes.")]
+    max_body: Annotated[int, typer.Option("--max-body", min=1024, max=1 << 30,
+                                          help="Largest request body in bytes.")]
     = DEFAULT_MAX_BODY,
     send_sensitive: Annotated[bool, typer.Option(
         "--send-sensitive", help="Let sensitive memories into contexts for remote upstreams.")]
@@ -65,6 +74,23 @@ def serve(
     readers: Annotated[int, typer.Option(
         "--readers", min=0, max=32, help="Extra store connections serving reads in parallel.")]
     = 2,
+    upstream_timeout: Annotated[float, typer.Option(
+        "--upstream-timeout", min=1.0, max=3600.0,
+        help="Seconds to wait for the upstream's first byte (and between bytes of a stream) "
+        "before answering 504.")] = 30.0,
+    workers: Annotated[int, typer.Option(
+        "--workers", min=1, max=64, help="Processes serving the store (a PostgreSQL store; "
+        "with --redis they share rate limits and the session cache).")] = 1,
+    redis: Annotated[str | None, typer.Option(
+        "--redis", envvar="ENGRAM_REDIS", help="redis:// URL of what workers share: rate "
+        "limits and the cache of hot session windows.")] = None,
+    rate_limit: Annotated[int | None, typer.Option(
+        "--rate-limit", min=1, help="Requests per minute per API key (429 with Retry-After "
+        "beyond it).")] = None,
+    allow_host: Annotated[list[str] | None, typer.Option(
+        "--allow-host", help="A name clients may reach the server by besides the address it "
+        "listens on (repeatable), e.g. a reverse proxy's; other Host headers get 421.")]
+    = None,
 ) -> None:
     """Serve the REST API, the OpenAI-compatible proxy (/v1), MCP (/mcp) and /dashboard."""
     _need_server_extra()
@@ -72,6 +98,11 @@ def serve(
 
     from engram.server.app import create_app
 
+    if route is not None:
+        if model is not None or upstream is not None:
+            fail("--route: it chooses the upstream itself; give it alone, without --model "
+                 "or --upstream")
+        model = f"route:{route}"
     with _keyring(data) as (_, keys):
         has_key = keys.exist()
     if host not in LOOPBACK and not has_key:
@@ -81,14 +112,53 @@ def serve(
     config = ServerConfig(data=data, host=host, port=port, upstream=upstream,
                           upstream_key=upstream_key, model=model, require_key=require_key,
                           max_body_bytes=max_body, send_sensitive=send_sensitive,
-                          readers=readers)
+                          readers=readers, allowed_hosts=tuple(allow_host or ()),
+                          upstream_timeout_s=upstream_timeout, redis=redis,
+                          rate_limit=rate_limit, workers=workers)
+    if workers > 1 and rate_limit is not None and redis is None:
+        fail("--rate-limit: with several --workers the counts must be shared; give --redis "
+             "URL (or serve with one worker)")
+    _check_port(host, port)
+    sys.stderr.write(f"engram: serving {data} on http://{host}:{port} with {workers} "
+                     f"worker{'s' if workers > 1 else ''} (dashboard: http://{host}:{port}"
+                     f"/dashboard, MCP: http://{host}:{port}/mcp)\n")
+    if workers > 1:
+        _serve_workers(config)
+        return
     try:
         app = create_app(config)
     except EngramError as exc:
         fail(str(exc))
-    sys.stderr.write(f"engram: serving {data} on http://{host}:{port} (dashboard: "
-                     f"http://{host}:{port}/dashboard, MCP: http://{host}:{port}/mcp)\n")
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _serve_workers(config: ServerConfig) -> None:
+    """uvicorn's worker processes, each building the app from the config in the environment;
+    Prometheus counts every worker's samples in one folder (removed afterwards)."""
+    import tempfile
+
+    import uvicorn
+
+    from engram.server.app import CONFIG_ENV
+
+    with tempfile.TemporaryDirectory(prefix="engram-metrics-") as counts:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = counts
+        os.environ[CONFIG_ENV] = json.dumps({**asdict(config), "data": str(config.data)})
+        uvicorn.run("engram.server.app:from_environment", factory=True, host=config.host,
+                    port=config.port, workers=config.workers, log_level="warning")
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail with one line now if the address cannot be listened on (in use, not ours),
+    rather than with uvicorn's traceback later."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            fail(f"--port: cannot listen on {host}:{port} ({exc.strerror or exc}); choose "
+                 "another --port, or stop what holds it", 1)
 
 
 def mcp(
@@ -102,10 +172,10 @@ def mcp(
     from engram.server.mcp import build_mcp
     from engram.server.service import Service
 
-    try:
+    try:  # a bad store: one line on stderr, where an MCP client shows it
         mem = Memory(data)
     except EngramError as exc:
-        fail(str(exc))
+        fail(str(exc), exit_code(exc))
     service = Service(mem, ServerConfig(data=data))
     try:  # the person at the machine, as one user
         build_mcp(service, Principal(user, frozenset({READ, WRITE}))).run("stdio")

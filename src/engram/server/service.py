@@ -10,18 +10,20 @@ from __future__ import annotations
 import builtins
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from engram.capture import turns
 from engram.context import ContextPlan
 from engram.errors import InvalidInput, NotFound
 from engram.lifecycle import maintenance
 from engram.log.events import Event
 from engram.memory import Memory
-from engram.model import MemoryEntry, format_time
+from engram.model import MemoryEntry, check_id, format_time
 from engram.query import Hit
 from engram.server.access import (
     ADMIN,
@@ -34,10 +36,13 @@ from engram.server.access import (
     can_write,
 )
 from engram.server.keys import KeyRing
+from engram.server.metrics import MAINTENANCE_DURATION, MAINTENANCE_RUNS
+from engram.server.shared import shared_state
 from engram.server.usage import ContextUsage, Sample
 from engram.store import DEFAULT_DATA
 
 T = TypeVar("T")
+INCOMPLETE = "incomplete"  # the tag of an exchange whose answer the upstream cut short
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 DEFAULT_MAX_BODY = 1024 * 1024
 
@@ -59,6 +64,11 @@ class ServerConfig:
     proxy_budget_tokens: int = 1500
     readers: int = 2  # extra store connections for reads (engram serve opens them)
     maintenance_check_s: float = 300.0  # how often to see whether maintenance is due
+    allowed_hosts: tuple[str, ...] = ()  # names besides the bound one (--allow-host)
+    upstream_timeout_s: float = 30.0  # to an upstream's first byte (--upstream-timeout)
+    redis: str | None = None  # what workers share (--redis URL)
+    rate_limit: int | None = None  # requests per minute per key (--rate-limit)
+    workers: int = 1  # processes serving the store (--workers)
 
 
 class Service:
@@ -70,6 +80,7 @@ class Service:
                  readers: Sequence[Memory] = ()) -> None:
         self.memory, self.config = memory, config
         self.lock = threading.RLock()
+        self.shared = shared_state(config.redis, config.rate_limit)
         self.keys = KeyRing(memory.store)
         self.usage = ContextUsage(memory.store)
         self._readers: queue.LifoQueue[Memory] | None = None
@@ -101,10 +112,18 @@ class Service:
         task, so no request pays for it); whether it ran."""
         with self.lock:
             if not maintenance.overdue(self.memory.store, self.memory.policy,
-                                       self.memory.clock.now()):
+                                       self.memory.clock.now()) or \
+                    not self.shared.claim("maintenance", self.config.maintenance_check_s):
                 return False
-            self.memory.maintain()
+            self._maintain("scheduled")
             return True
+
+    def _maintain(self, trigger: str) -> dict[str, Any]:
+        started = time.perf_counter()
+        report: dict[str, Any] = self.memory.maintain().to_dict()
+        MAINTENANCE_RUNS.labels(trigger).inc()
+        MAINTENANCE_DURATION.observe(time.perf_counter() - started)
+        return report
 
     def close(self) -> None:
         for reader in self._all_readers:
@@ -112,6 +131,7 @@ class Service:
         with self.lock:
             self.usage.flush()
             self.memory.close()
+        self.shared.close()
 
     # ------------------------------------------------------------ who is asking
 
@@ -164,6 +184,20 @@ class Service:
             entries = mem.list(user_id=user_id, **filters)
         return [e for e in entries if can_read(who, e)]
 
+    def window(self, who: Principal, session_id: str,
+               user_id: str | None) -> builtins.list[dict[str, str]]:
+        """The session's recorded turns, oldest first, from the shared cache when hot."""
+        who.require(READ)
+        user = who.acting_user(user_id)
+        session = check_id(session_id, "session_id", required=True)
+        assert session is not None
+
+        def load() -> builtins.list[dict[str, str]]:
+            with self.reading() as mem:
+                return mem.conversation(session, user_id=user)
+
+        return self.shared.window(user, session, load)
+
     def search(self, who: Principal, query: str, user_id: str | None,
                **options: Any) -> builtins.list[Hit]:
         who.require(READ)
@@ -174,14 +208,14 @@ class Service:
     def context(self, who: Principal, *, query: str | None, user_id: str | None,
                 conversation: Sequence[Mapping[str, str]] = (), budget_tokens: int = 1500,
                 style: str = "claude", limit: int = 50, include_sensitive: bool = True,
-                via: str = "context") -> ContextPlan:
+                via: str = "context", session_id: str | None = None) -> ContextPlan:
         """What a model should see for the user's next turn; recorded for the dashboard."""
         who.require(READ)
         user = who.acting_user(user_id)
         with self.reading() as mem:
             plan = mem.assemble(query, user_id=user, conversation=conversation,
                                 budget_tokens=budget_tokens, style=style, limit=limit,
-                                include_sensitive=include_sensitive)
+                                include_sensitive=include_sensitive, session_id=session_id)
         with self.lock:
             self.usage.record(Sample(format_time(self.memory.clock.now()), user,
                                      plan.budget_tokens, plan.tokens_used,
@@ -197,14 +231,16 @@ class Service:
         user = who.acting_user(user_id)
         with self.lock:
             try:
-                return self.memory.add(text, user_id=user, **fields)
+                entry = self.memory.add(text, user_id=user, **fields)
             except InvalidInput as exc:  # add() reports fields as items[0].<name>
                 raise InvalidInput(exc.field.removeprefix("items[0]."), exc.problem,
                                    exc.fix) from None
+        self._touched(entry)
+        return entry
 
     def update(self, who: Principal, memory_id: str, *, add_tags: Sequence[str] = (),
                remove_tags: Sequence[str] = (), **changes: Any) -> MemoryEntry:
-        self.owned(who, memory_id)
+        before = self.owned(who, memory_id)
         with self.lock:
             entry = self.memory.get(memory_id)
             if changes:
@@ -213,30 +249,49 @@ class Service:
                 entry = self.memory.tag(memory_id, add=add_tags, remove=remove_tags)
             if not changes and not add_tags and not remove_tags:
                 self.memory.update(memory_id)  # raises: nothing to change
+        self._touched(before)
         return entry
 
     def forget(self, who: Principal, memory_id: str, reason: str | None = None) -> None:
-        self.owned(who, memory_id)
+        entry = self.owned(who, memory_id)
         with self.lock:
             self.memory.forget(memory_id, reason=reason)
+        self._touched(entry)
 
     def feedback(self, who: Principal, memory_id: str, rating: str,
                  correction: str | None = None) -> MemoryEntry:
-        self.owned(who, memory_id)
+        entry = self.owned(who, memory_id)
         with self.lock:
-            return self.memory.feedback(memory_id, rating, correction)
+            changed = self.memory.feedback(memory_id, rating, correction)
+        self._touched(entry)
+        return changed
 
     def turn(self, who: Principal, user_msg: str, assistant_msg: str | None, *,
              user_id: str | None, session_id: str, agent_id: str | None = None,
-             at: str | None = None) -> Any:
+             at: str | None = None, complete: bool = True) -> Any:
+        """Record an exchange and extract from it; one whose answer was cut short is kept
+        verbatim, tagged `incomplete`, and nothing is extracted from it."""
         who.require(WRITE)
         user = who.acting_user(user_id)
         with self.lock:
-            return self.memory.remember_turn(user_msg, assistant_msg, user_id=user,
-                                             session_id=session_id, agent_id=agent_id, at=at)
+            if not complete:
+                item = turns.turn_item(user_msg, assistant_msg, user_id=user,
+                                       session_id=session_id, agent_id=agent_id, at=at)
+                item["tags"] = [*item["tags"], INCOMPLETE]
+                done: Any = self.memory.add(**item)
+            else:
+                done = self.memory.remember_turn(user_msg, assistant_msg, user_id=user,
+                                                 session_id=session_id, agent_id=agent_id,
+                                                 at=at)
+        self.shared.wrote(user, session_id)
+        return done
+
+    def _touched(self, entry: MemoryEntry) -> None:
+        """Tell the shared cache that `entry`'s session changed, once the write committed."""
+        if entry.session_id is not None:
+            self.shared.wrote(entry.user_id, entry.session_id)
 
     def maintain(self, who: Principal) -> dict[str, Any]:
         who.require(ADMIN)
         with self.lock:
-            report: dict[str, Any] = self.memory.maintain().to_dict()
-            return report
+            return self._maintain("request")

@@ -10,39 +10,75 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from itertools import islice
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from engram.errors import InvalidInput, StoreError
 from engram.log.events import Event, EventType
 from engram.log.projection import targets
 from engram.server.access import SYNC, Forbidden, Principal
+from engram.server.problems import CONFLICT, RESPONSES, Conflict
 from engram.server.routes import principal, service
+from engram.server.schemas import WHOLE
 from engram.server.service import Service
 from engram.sync import scope
 from engram.sync import vector as vectors
 from engram.sync.http import parse_events
 
-router = APIRouter(prefix="/sync", tags=["sync"])
+router = APIRouter(prefix="/sync", tags=["sync"], responses=RESPONSES)
 Svc = Annotated[Service, Depends(service)]
 Who = Annotated[Principal, Depends(principal)]
 MAX_BATCH = 10_000
 
 
 class PullRequest(BaseModel):
-    vector: dict[str, Annotated[int, Field(ge=0)]] = Field(
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    vector: dict[str, Annotated[int, Field(ge=0), WHOLE]] = Field(
         default_factory=dict, description="What the caller holds: device id -> last seq",
         examples=[{"01HV3K9Q2M8X": 120}])
-    limit: int = Field(1000, ge=1, le=MAX_BATCH, description="Most events in the answer")
-    user: str | None = Field(None, description="Only this user's memories in full, every "
-                             "other event redacted (a key of one user may name only its own)")
+    limit: Annotated[int, Field(ge=1, le=MAX_BATCH, description="Most events in the answer"),
+                     WHOLE] = 1000
+    user: str | None = Field(None, min_length=1, description="Only this user's memories in "
+                             "full, every other event redacted (a key of one user may name "
+                             "only its own)")
+
+
+HEX64 = r"^[0-9a-f]{64}$"
+EventKind = Literal["memory.added", "memory.updated", "memory.tagged", "memory.linked",
+                    "memory.tier_changed", "memory.corroborated", "memory.accessed",
+                    "memory.forgotten", "memory.superseded", "memory.contradicted",
+                    "memory.expired", "memory.feedback"]  # EventType's values (a test says so)
+
+
+class WireEvent(BaseModel):
+    """An event as it travels (`Event.to_dict`); whether it fits the log is the store's to
+    say (409 when it does not)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+    id: str = Field(min_length=1)
+    type: EventKind
+    version: Annotated[int, Field(alias="schema", ge=1), WHOLE]
+    device_id: str = Field(min_length=1)
+    seq: Annotated[int, Field(ge=1), WHOLE]
+    hlc: str = Field(pattern=r"^[0-9]{15}\.[0-9]{5}$")
+    actor: str
+    memory_id: str | None = None
+    payload: dict[str, Any] | None
+    payload_hash: str = Field(pattern=HEX64)
+    prev_hash: str
+    hash: str = Field(pattern=HEX64)
 
 
 class PushRequest(BaseModel):
-    events: list[dict[str, Any]] = Field(
-        max_length=MAX_BATCH, description="Exported events (`Event.to_dict`), any order")
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    events: list[WireEvent] = Field(
+        max_length=MAX_BATCH, description="Exported events (`Event.to_dict`), any order; a "
+        "batch that does not verify against this store's log is refused whole (409)")
 
 
 def _reach(who: Principal) -> str | None:
@@ -81,12 +117,16 @@ def pull(body: PullRequest, svc: Svc, who: Who) -> dict[str, Any]:
             "remaining": vectors.ahead(held, reached)}
 
 
-@router.post("/push", summary="Apply a batch of events in one transaction (sync)")
+@router.post("/push", summary="Apply a batch of events in one transaction (sync)",
+             responses=CONFLICT)
 def push(body: PushRequest, svc: Svc, who: Who) -> dict[str, Any]:
     """Admit the events (verified, idempotent, all or nothing); answers how many were new and
     this store's vector after them."""
     user = _reach(who)
-    events = parse_events(body.events)
+    try:
+        events = parse_events([e.model_dump(by_alias=True) for e in body.events])
+    except InvalidInput as exc:
+        raise Conflict(exc.field, exc.problem, exc.fix) from None
     with svc.lock:
         if user is not None:
             touched = {m for e in events for m in targets(e)}
@@ -95,8 +135,8 @@ def push(body: PushRequest, svc: Svc, who: Who) -> dict[str, Any]:
         try:
             added = svc.memory.import_events(events)
         except StoreError as exc:
-            raise InvalidInput("events", str(exc), "nothing of this batch was applied; run "
-                               "`engram verify` on the sending store") from None
+            raise Conflict("events", str(exc), "nothing of this batch was applied; run "
+                           "`engram verify` on the sending store") from None
         held = vectors.of_heads(svc.memory.store.heads())
     return {"received": len(events), "added": added, "vector": held}
 

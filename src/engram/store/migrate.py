@@ -13,9 +13,10 @@ from engram.errors import InvalidInput, StoreError
 from engram.log.events import canonical_json
 from engram.query import Filters
 from engram.recall.hybrid import Hybrid
-from engram.store import open_store
+from engram.store import check_location, is_url, open_store
 from engram.store.base import Store
 from engram.store.settings import EMBEDDER, TRAVELLING
+from engram.store.sqlite.files import DB_FILE
 
 BATCH = 5000  # events per transaction: an interrupted copy resumes after its last batch
 
@@ -49,6 +50,11 @@ def copy_store(source: str | Path, target: str | Path, *, vectors: bool = True,
     embedder settings, embed the copy's memories with that model, and compare checksums."""
     if str(source) == str(target):
         raise InvalidInput("to", "is the source store itself", "name another store")
+    check_location(source, "from")
+    check_location(target, "to")
+    if not is_url(source) and not (Path(source) / DB_FILE).is_file():
+        raise InvalidInput("from", f"there is no store at {source}",
+                           "name the directory of an existing store (or a postgresql:// URL)")
     say = progress or (lambda _: None)
     src = open_store(source, clock=SystemClock())
     try:

@@ -56,6 +56,9 @@ def redacted_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+POOL_WAIT_S = 5.0  # longest a request waits for a connection (the server may be down)
+
+
 class PostgresStore(DerivedReads):
     """Store protocol over one PostgreSQL database (psycopg 3, a small connection pool)."""
 
@@ -68,10 +71,12 @@ class PostgresStore(DerivedReads):
         except psycopg.Error as exc:
             raise StoreError(f"store: cannot connect to {redacted_url(url)} ({_first_line(exc)}); "
                              "check the URL's host, port, user, password and database") from exc
+        # check: a connection the server dropped (a restart) is replaced when it is taken,
+        # not failed on; timeout: while the server is down, a request fails after 5 s
         self._pool: ConnectionPool[Conn] = ConnectionPool(
             url, connection_class=Conn, min_size=1, max_size=pool_size, open=False,
-            name="engram", configure=_configure,
-            kwargs={"autocommit": True, "row_factory": dict_row})
+            name="engram", configure=_configure, check=ConnectionPool.check_connection,
+            timeout=POOL_WAIT_S, kwargs={"autocommit": True, "row_factory": dict_row})
         try:
             self._pool.open(wait=True, timeout=connect_timeout_s)
         except PoolTimeout as exc:

@@ -26,7 +26,7 @@ class KeywordSearch:
     """The keyword side of `SQLiteStore`. It sees what is committed; a search never runs
     inside a write transaction."""
 
-    def __init__(self, path: Path, busy_timeout_s: float) -> None:
+    def __init__(self, path: Path | str, busy_timeout_s: float) -> None:
         self.path, self._busy_timeout_s = path, busy_timeout_s
         self._readers = threading.local()  # keyword search's connection, one per thread
         self._reader_conns: list[sqlite3.Connection] = []
@@ -103,7 +103,7 @@ class KeywordSearch:
         conn: sqlite3.Connection | None = getattr(self._readers, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                   timeout=self._busy_timeout_s)
+                                   timeout=self._busy_timeout_s, uri=True)
             conn.row_factory = sqlite3.Row
             conn.execute("CREATE VIRTUAL TABLE temp.query_terms USING fts5(term, "
                          "tokenize='porter unicode61 remove_diacritics 2')")

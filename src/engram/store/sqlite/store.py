@@ -16,7 +16,7 @@ import numpy as np
 
 from engram.clock import Clock
 from engram.embed.vectors import Array, ScopeIndex, from_blob
-from engram.errors import InvalidInput, StoreError
+from engram.errors import InvalidInput, ReadOnly, StoreError
 from engram.log.chain import Head, Sealer
 from engram.log.events import Event, new_id
 from engram.log.projection import fold
@@ -27,6 +27,7 @@ from engram.store.base import DerivedReads
 from engram.store.keyword_layout import INDEX_WEIGHTS
 from engram.store.settings import Setting
 from engram.store.sqlite import projection as P
+from engram.store.sqlite.files import DB_FILE, failed_write, prepare, read_only, unusable
 from engram.store.sqlite.keywords import KeywordSearch
 from engram.store.sqlite.schema import (
     MIGRATIONS,
@@ -38,7 +39,6 @@ from engram.store.sqlite.schema import (
 from engram.store.sqlite.tx import MERGE_ORDER, SQLiteTx
 from engram.store.sqlite.vectors import VectorScopes
 
-DB_FILE = "engram.db"
 T = TypeVar("T")
 
 # Inactive memories are skipped by over-fetching from the vector index while they are few,
@@ -60,19 +60,24 @@ class SQLiteStore(DerivedReads):
         self.directory = Path(directory)
         self.path = self.directory / DB_FILE
         self.clock = clock
-        if self.directory.exists() and not self.directory.is_dir():
-            raise InvalidInput("data", f"{self.directory} is a file, not a directory",
-                               "point --data / ENGRAM_DATA at a directory")
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=busy_timeout_s,
-                                     check_same_thread=False)
-        self._conn.row_factory = sqlite3.Row
+        self.read_only = read_only(self.directory, self.path)
+        target = prepare(self.directory, self.path, self.read_only)
         self._busy_timeout_s = busy_timeout_s
-        self._retrying(lambda: self._setup(synchronous))
-        self.device_id = self._device_id(device_id)
+        try:
+            self._conn = sqlite3.connect(target, isolation_level=None, timeout=busy_timeout_s,
+                                         check_same_thread=False, uri=True)
+        except sqlite3.Error as exc:
+            raise unusable(self.path, exc) from None
+        self._conn.row_factory = sqlite3.Row
+        try:
+            self._retrying(lambda: self._setup(synchronous))
+            self.device_id = self._device_id(device_id)
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise unusable(self.path, exc) from None
         self._sealer = Sealer(self.device_id, clock)
         self.vectors = VectorScopes(self._conn, self.directory)
-        self.keywords = KeywordSearch(self.path, busy_timeout_s)
+        self.keywords = KeywordSearch(target, busy_timeout_s)
         self._closed = False
         if self._meta("projection_layout") != PROJECTION_LAYOUT:
             self.rebuild()  # projections are derived: a new layout only needs a replay
@@ -82,6 +87,11 @@ class SQLiteStore(DerivedReads):
     def _setup(self, synchronous: str) -> None:
         c = self._conn
         c.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
+        if self.read_only:
+            if c.execute("PRAGMA user_version").fetchone()[0] != len(MIGRATIONS):
+                raise ReadOnly(f"store: {self.path} needs an upgrade this Engram would write, "
+                               "but it is read-only; open it once where it can be written")
+            return
         c.execute("PRAGMA journal_mode = WAL")
         c.execute(f"PRAGMA synchronous = {synchronous}")
         c.execute("PRAGMA secure_delete = ON")
@@ -128,9 +138,11 @@ class SQLiteStore(DerivedReads):
         """Save derived caches, fold the WAL in, release the file. Closing twice is fine."""
         if self._closed:
             return
-        self.vectors.save()
+        if not self.read_only:
+            self.vectors.save()
         self.keywords.close()
-        self.checkpoint()
+        if not self.read_only:
+            self.checkpoint()
         self._conn.close()
         self._closed = True
 
@@ -160,13 +172,25 @@ class SQLiteStore(DerivedReads):
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        self._retrying(lambda: self._conn.execute("BEGIN IMMEDIATE"))
+        if self.read_only:
+            raise ReadOnly(f"store: {self.path} is read-only, so nothing can be written to "
+                           "it; make it writable, or copy it elsewhere (engram migrate)")
         try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+            self._retrying(lambda: self._conn.execute("BEGIN IMMEDIATE"))
+            try:
+                yield self._conn
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+                raise
+            try:
+                self._conn.execute("COMMIT")
+            except sqlite3.Error:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            raise failed_write(self.path, exc) from exc
 
     @contextmanager
     def transaction(self) -> Iterator[SQLiteTx]:
