@@ -17,6 +17,7 @@ from engram.cli.options import (
     out,
 )
 from engram.cli.sync import sync_app
+from engram.cli.train import train_app
 from engram.server.commands import register as register_server
 from engram.store import DEFAULT_DATA
 
@@ -34,6 +35,7 @@ for name, command in (
     app.command(name)(command)
 app.add_typer(lifecycle.config_app, name="config")
 app.add_typer(sync_app, name="sync")
+app.add_typer(train_app, name="train")
 register_server(app)  # serve, mcp, keys
 
 

@@ -34,6 +34,7 @@ KINDS: dict[str, tuple[str, str, str, str]] = {
     "openai": ("engram.llm.openai", "OpenAIProvider", "openai", "llm"),
     "anthropic": ("engram.llm.anthropic", "AnthropicProvider", "anthropic", "llm"),
     "litellm": ("engram.llm.litellm", "LiteLLMProvider", "litellm", "litellm"),
+    "lora": ("engram.train.provider", "LoraProvider", "peft", "train"),  # lora:BASE_PATH
 }
 USAGE = "use ollama:MODEL, openai:MODEL, anthropic:MODEL or litellm:MODEL (optionally @URL)"
 

@@ -178,7 +178,7 @@ async def _maintain_periodically(svc: Service, every_s: float) -> None:
 def create_app(config: ServerConfig, memory: Memory | None = None) -> FastAPI:
     """The service over `memory` (one connection for everything), or over the store at
     `config.data`, opened at startup with `config.readers` extra connections for reads."""
-    from engram.server import dashboard, proxy, routes, sync_routes
+    from engram.server import dashboard, proxy, routes, sync_routes, train_dashboard
     from engram.server.mcp import build_mcp
 
     mcp = build_mcp()
@@ -215,6 +215,7 @@ def create_app(config: ServerConfig, memory: Memory | None = None) -> FastAPI:
     app.include_router(sync_routes.router)
     app.include_router(proxy.router)
     app.include_router(dashboard.router)
+    app.include_router(train_dashboard.router)  # training candidates (issue 16)
     app.mount("/dashboard/static", dashboard.static_files(), name="static")
     mcp_app = mcp.streamable_http_app(streamable_http_path="/mcp", host=config.host)
     app.router.routes.extend(mcp_app.routes)
