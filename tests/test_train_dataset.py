@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from engram.cli.main import app
+from engram.llm.openai_double import OpenAIDouble
 from engram.memory import Memory
 from engram.train import candidates as cands
 from engram.train.checks import Example, check
@@ -54,7 +57,7 @@ def test_the_validation_split_keeps_each_memory_on_its_side(ids: list[str], cut:
     early = held_out(ids[:cut + 1], 0.2)
     if len(early) > 1:  # chosen by their hashes, not the at-least-one rule
         assert early <= grown  # a memory never moves from validation to training
-    assert grown <= set(ids) and (len(ids) < 5 or grown)
+    assert grown <= set(ids) and bool(grown) == (len(ids) >= 5)
 
 
 def accepted(mem: Memory, facts: list[str]) -> list[cands.Candidate]:
@@ -114,3 +117,29 @@ def test_cli_writes_both_formats_and_refuses_a_leak(tmp_path: Path) -> None:
     nothing = runner.invoke(app, ["train", "dataset", "-u", "bob", "--out", str(out),
                                   "--data", data])
     assert nothing.exit_code == 2 and "none accepted" in nothing.stderr
+
+
+def test_a_configured_model_writes_the_questions(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over HTTP to the OpenAI stand-in (the real wire format; no paid API runs here)."""
+    data = str(tmp_path / "store")
+    with Memory(data, embedder=None) as mem:
+        accepted(mem, FACTS[:1])
+    asked: list[str] = []
+
+    def reply(messages: list[dict[str, Any]]) -> str:
+        asked.append(messages[-1]["content"])
+        return "1. Which town is Ana's home?\n2. Where is Ana based?\n3. Where does Ana stay?"
+
+    monkeypatch.setenv("OPENAI_API_KEY", "unused")
+    out = tmp_path / "ds"
+    with OpenAIDouble(reply=reply) as upstream:
+        done = runner.invoke(app, ["train", "dataset", "-u", "ana", "--out", str(out),
+                                   "--data", data, "--questions-model",
+                                   f"openai:double-1@{upstream.base_url}", "--json"])
+    assert done.exit_code == 0, done.output
+    assert "Ana lives in Oslo." in asked[0]
+    rows = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+    assert [r["instruction"] for r in rows] == ["Which town is Ana's home?",
+                                                "Where is Ana based?", "Where does Ana stay?"]
+    assert {r["output"] for r in rows} == {"Ana lives in Oslo."}

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from engram.chat.session import Chat
 from engram.cli.main import app
 from engram.errors import InvalidInput
 from engram.llm import load_provider
@@ -19,6 +20,7 @@ from engram.train import candidates as cands
 from engram.train import pipeline, tiny
 from engram.train.evaluate import answer, recalled
 from engram.train.lora import Hyper
+from engram.train.provider import LoraProvider
 from engram.train.registry import Registry, root_for
 from train_model import (
     FACTS,
@@ -82,6 +84,18 @@ def test_memories_become_an_adapter_that_recalls_them(tiny_model: Path, general:
     plain = load_provider(f"lora:{tiny_model}", data=data, user="ana", adapter="none",
                           max_new_tokens=24)
     assert plain.complete([{"role": "user", "content": question.question}]) != said
+    auto = load_provider(f"lora:{tiny_model}", data=data, user="ana", adapter="auto",
+                         max_new_tokens=24)
+    assert isinstance(auto, LoraProvider)
+    assert auto.complete([{"role": "user", "content": question.question}]) == said
+    assert auto.current == "v1"  # the question names a person the adapter learnt about
+    auto.complete([{"role": "user", "content": "What is the weather like?"}])
+    assert auto.current is None  # nothing it learnt: the base answers
+    with Memory(data, embedder=None) as mem:  # `engram chat` with the adapter
+        conversation = Chat(mem, chat, user_id="ana", model_summaries=False)
+        reply = "".join(conversation.send(question.question))
+        turns = mem.conversation(conversation.session_id, user_id="ana")
+    assert reply and turns[-1] == {"role": "assistant", "content": reply}
 
     merged = tmp_path / "merged"
     done = runner.invoke(app, ["train", "export", "v1", "--out", str(merged), "--data", data,

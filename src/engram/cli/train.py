@@ -5,7 +5,7 @@ and merge-and-export. Every command takes `--json`; the model parts need the `tr
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from engram.cli.options import DataOpt, JsonOpt, UserOpt, emit_json, fail, open_memory, out
+from engram.errors import EngramError
 from engram.memory import Memory
 from engram.store import DEFAULT_DATA
 from engram.train import candidates as cands
@@ -36,6 +37,22 @@ TextOpt = Annotated[Path | None, typer.Option(
     "--text", help="Held-out general text for perplexity (paragraphs split by blank lines; "
                    "default: a bundled English sample).")]
 UserArg = Annotated[str, typer.Option("--user", "-u", help="The user whose adapter it is.")]
+AskOpt = Annotated[str | None, typer.Option(
+    "--questions-model", help="Have this model (KIND:MODEL, as for `engram chat`) write the "
+                              "questions instead of the offline templates.")]
+
+
+def _asker(spec: str | None) -> Callable[[str], str] | None:
+    """A prompt → answer function of the model `spec` names, or None for the templates."""
+    if spec is None:
+        return None
+    from engram.llm import load_provider
+
+    try:
+        provider = load_provider(spec)
+    except EngramError as exc:
+        fail(str(exc))
+    return lambda prompt: provider.complete([{"role": "user", "content": prompt}])
 
 
 @contextmanager
@@ -107,11 +124,12 @@ def build_dataset(user: UserOpt, output: Annotated[Path, typer.Option(
         "--out", help="Folder to write the JSONL files and manifest into.")],
         per_memory: Annotated[int, typer.Option(
             "--per-memory", help="Questions trained on per memory.")] = 3,
-        data: DataOpt = DEFAULT_DATA, adapters: AdaptersOpt = None,
-        as_json: JsonOpt = False) -> None:
+        questions_model: AskOpt = None, data: DataOpt = DEFAULT_DATA,
+        adapters: AdaptersOpt = None, as_json: JsonOpt = False) -> None:
     """Write the accepted candidates as instruction and chat JSONL, with a check report."""
+    ask = _asker(questions_model)
     with opened(data, adapters) as (mem, _):
-        built = pipeline.dataset_for(mem, user, Hyper(per_memory=per_memory))
+        built = pipeline.dataset_for(mem, user, Hyper(per_memory=per_memory), ask=ask)
         manifest = dataset.write(built, output)
     summary = {"out": str(output), "hash": manifest["hash"], "train": len(built.train),
                "valid": len(built.valid), "probe": len(built.probe),
@@ -183,19 +201,19 @@ def run(user: UserOpt, base: BaseOpt,
             "--accumulation", help="Gradient accumulation steps (default 4).")] = None,
         domain: Annotated[list[str] | None, typer.Option(
             "--domain", help="Learn only memories of this domain (repeatable).")] = None,
-        text: TextOpt = None, data: DataOpt = DEFAULT_DATA, adapters: AdaptersOpt = None,
-        as_json: JsonOpt = False) -> None:
+        questions_model: AskOpt = None, text: TextOpt = None, data: DataOpt = DEFAULT_DATA,
+        adapters: AdaptersOpt = None, as_json: JsonOpt = False) -> None:
     """Train an adapter on the accepted candidates, evaluate it and make it the active one
     (an interrupted run resumes from its checkpoint)."""
     overrides: dict[str, Any] = {"epochs": epochs, "lr": lr, "rank": rank, "batch": batch,
                                  "accumulation": accumulation}
     if rank is not None:
         overrides["alpha"] = 2 * rank
-    texts = _texts(text)
+    texts, ask = _texts(text), _asker(questions_model)
     with opened(data, adapters) as (mem, registry), _progress(as_json) as bar:
         hyper = Hyper.of({k: v for k, v in overrides.items() if v is not None})
         outcome = pipeline.run(mem, registry, user, base, hyper=hyper, texts=texts,
-                               progress=bar, domains=domain or ())
+                               progress=bar, domains=domain or (), ask=ask)
     if as_json:
         emit_json(outcome.to_dict())
     else:

@@ -14,7 +14,9 @@ from typing import Any
 from engram.errors import InvalidInput
 
 SYSTEM = "You are a personal assistant who remembers what the user told you."
-TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+# The plan's projections, and the fused ones that stand for them in Phi-3
+TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
+           "qkv_proj", "gate_up_proj")
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 _EDGE = 1 << 20  # a large weight file is hashed by its size, head and tail
 

@@ -81,8 +81,8 @@ def build(accepted: Sequence[Candidate], *, per_memory: int = 3, valid_fraction:
 def held_out(ids: Sequence[str], fraction: float, seed: int = 0) -> set[str]:
     """The memories of the validation split: chosen by a hash of each id, so a memory stays on
     its side as memories are added (an incremental update never trains on an old validation
-    memory); at least one once there are five."""
-    if not fraction:
+    memory); none below five memories, at least one from five on."""
+    if not fraction or len(ids) < 5:
         return set()
     rank = {i: hashlib.sha256(f"{seed}:{i}".encode()).digest() for i in ids}
     chosen = {i for i in ids if int.from_bytes(rank[i][:8], "big") / 2**64 < fraction}
