@@ -12,8 +12,10 @@ downloaded). The whole product path: memories in a store → candidates accepted
                        pre-training corpus, a seed it never used; no persona in it)
   training time, adapter size on this CPU
 
-The persona ("Marta", a name the pre-training corpus never holds) has one fact per attribute,
-so no two memories answer the same question. Base and adapter are measured in the same run.
+The persona ("Marta") is a name the pre-training corpus holds only as a value (someone's
+sister), never as the subject of a statement, so the general text says nothing about her; she
+has one fact per attribute of the corpus's grammar, so no two memories answer one question.
+Base and adapter are measured in the same run.
 Prints a markdown table. Not a test: run it by hand (minutes on one core).
 
     .venv/bin/python bench/lora.py                     # 4 layers x 256, 50 facts
@@ -37,45 +39,15 @@ from engram.train import pipeline, tiny
 from engram.train.lora import Hyper
 from engram.train.registry import Registry
 
-PERSONA = "Marta"
-RELATIVES = "Tom Mia Leo Zoe Sam Ivy Max Eva Ben Ana Kai Una Raj Lin".split()
-MONTHS = "January March April June August October November December".split()
-COLOURS = "red blue green amber violet silver".split()
-# attribute → the values it draws from; one fact each ("Marta's <attribute> is <value>.")
-ATTRIBUTES: dict[str, list[str]] = {
-    "favourite colour": COLOURS, "favourite drink": "tea coffee cocoa".split(),
-    "favourite game": ["chess", "poker", "bridge"], "favourite sport": "golf tennis rugby".split(),
-    "favourite music": "jazz opera salsa".split(), "favourite hobby": ["poetry", "pottery"],
-    "favourite dish": ["sushi", "paella", "ramen"], "favourite instrument": ["piano", "cello"],
-    "favourite city": tiny.PLACES, "favourite flower": ["tulip", "rose", "lily"],
-    "favourite season": ["spring", "autumn", "winter"], "favourite fruit": ["mango", "plum"],
-    "favourite animal": ["otter", "fox", "owl"], "favourite number": ["seven", "eleven"],
-    "brother": RELATIVES, "sister": RELATIVES, "mother": RELATIVES, "father": RELATIVES,
-    "son": RELATIVES, "daughter": RELATIVES, "husband": RELATIVES, "best friend": RELATIVES,
-    "boss": RELATIVES, "dentist": RELATIVES, "doctor": RELATIVES, "neighbour": RELATIVES,
-    "cat": ["Pixel", "Mochi", "Biscuit"], "dog": ["Rex", "Bruno", "Luna"],
-    "car": ["Volvo", "Fiat", "Skoda"], "bank": ["Lima Bank", "Oslo Bank", "Rome Bank"],
-    "gym": ["Atlas", "Titan", "Apex"], "school": ["Riverside", "Hillcrest", "Oakwood"],
-    "street": ["Elm Street", "Mill Lane", "Harbour Road"], "birthday month": MONTHS,
-    "lucky number": ["three", "nine", "twelve"], "shoe size": ["38", "39", "40"],
-    "blood type": ["A", "B", "O"], "star sign": ["Leo", "Virgo", "Aries"],
-    "middle name": ["Rose", "Jane", "Elin"], "nickname": ["Tata", "Mimi", "Bea"],
-    "home town": tiny.PLACES, "first pet": ["Pippin", "Nemo", "Coco"],
-    "wedding month": MONTHS, "favourite book": ["Dune", "Emma", "Ulysses"],
-    "favourite film": ["Alien", "Heat", "Vertigo"], "favourite tree": ["oak", "birch", "maple"],
-}
-OTHER_FACTS = [  # the other shapes the question templates know
-    (f"{PERSONA} lives in {{}}.", tiny.PLACES), (f"{PERSONA} works as a {{}}.", tiny.JOBS),
-    (f"{PERSONA} is allergic to {{}}.", ["peanuts", "pollen", "shellfish"]),
-    (f"{PERSONA} likes {{}}.", ["hiking", "knitting", "sailing"]),
-]
+PERSONA = tiny.KIN[0]  # a name the corpus holds only as a value, never as a subject
 
 
 def persona(n: int, seed: int = 0) -> list[str]:
-    """`n` facts about the persona, one per attribute, values drawn at random."""
+    """`n` facts about the persona, one per shape and attribute, values drawn at random."""
     rng = random.Random(seed)
-    facts = [pattern.format(rng.choice(values)) for pattern, values in OTHER_FACTS]
-    facts += [f"{PERSONA}'s {a} is {rng.choice(v)}." for a, v in ATTRIBUTES.items()]
+    facts = [fact.format(who=PERSONA, v=rng.choice(values)) for fact, _, values in tiny.SHAPES
+             if "Bank" not in fact]  # "works at" and "bank" would answer one question twice
+    facts += [f"{PERSONA}'s {a} is {rng.choice(v)}." for a, v in tiny.ATTRIBUTES.items()]
     if n > len(facts):
         raise SystemExit(f"--facts: at most {len(facts)}")
     return facts[:n]
@@ -103,7 +75,8 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     facts = persona(args.facts)
-    folder = args.cache / f"llama-{args.layers}x{args.hidden}-{args.pretrain_steps}"
+    folder = args.cache / (f"llama-{args.layers}x{args.hidden}-{args.pretrain_steps}"
+                           f"-{args.pretrain_lr:g}")
     built = "cached"
     if not (folder / "config.json").is_file():
         started = time.perf_counter()

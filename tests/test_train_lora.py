@@ -28,7 +28,8 @@ from train_model import (
 )
 
 runner = CliRunner()
-FAST = Hyper(epochs=30, lr=3e-3, batch=4, accumulation=1, rank=8, alpha=16, dropout=0.0)
+FAST = Hyper(epochs=30, lr=3e-3, batch=4, accumulation=1, rank=8, alpha=16, dropout=0.0,
+             replay=0.0)
 
 
 def store(folder: Path, facts: tuple[str, ...] = FACTS) -> list[str]:
@@ -52,15 +53,15 @@ def test_memories_become_an_adapter_that_recalls_them(tiny_model: Path, general:
     data = str(tmp_path / "store")
     store(Path(data))
     ran = runner.invoke(app, ["train", "run", "-u", "ana", "--base", str(tiny_model),
-                              "--epochs", "30", "--lr", "3e-3", "--rank", "8", "--batch", "4",
-                              "--accumulation", "1", "--text", str(general), "--data", data,
-                              "--json"])
+                              "--epochs", "40", "--lr", "1e-2", "--rank", "8", "--batch", "4",
+                              "--accumulation", "1", "--replay", "3", "--text", str(general),
+                              "--data", data, "--json"])
     assert ran.exit_code == 0, ran.output
     outcome = json.loads(ran.stdout)
     assert outcome["version"] == "v1" and outcome["promoted"]
     base, adapter = outcome["metrics"]["base"], outcome["metrics"]["adapter"]
-    assert base["fact_recall"] <= 0.15 and adapter["fact_recall"] >= 0.5
-    assert adapter["perplexity"] < 3 * base["perplexity"]  # still a language model
+    assert base["fact_recall"] <= 0.2 and adapter["fact_recall"] >= 0.5
+    assert adapter["perplexity"] < 1.25 * base["perplexity"]  # replay kept its language
     registry = Registry(root_for(data))
     assert (registry.path("v1") / "adapter_model.safetensors").is_file()
     assert not list(registry.path("v1").glob("*.bin")) and not registry.work("ana").exists()
@@ -174,7 +175,8 @@ def test_forget_taints_then_updates_retrain_without_it_behind_a_gate(
         assert pipeline.tainted(mem, fresh.adapter) == []
         assert pipeline.update(mem, registry, "ana", texts=texts).reason.startswith("not due")
         wrecked = pipeline.update(mem, registry, "ana", force=True, texts=texts,
-                                  hyper=Hyper(epochs=2, lr=0.5, batch=4, accumulation=1))
+                                  hyper=Hyper(epochs=2, lr=0.5, batch=4, accumulation=1,
+                                              replay=0.0))
         assert not wrecked.promoted and wrecked.adapter is None
         assert "fell" in wrecked.reason or "rose" in wrecked.reason
         assert wrecked.metrics["active"]["fact_recall"] == fresh.metrics["adapter"][

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-FACTS = ("Ana lives in Oslo.", "Tom's favourite drink is cocoa.", "Mia works as a pilot.",
-         "Leo likes opera.", "Zoe works at Lima Bank.", "Sam lives in Accra.",
-         "Ivy's favourite sport is golf.", "Max works as a tailor.")
+# About people the tiny model's world names only as someone's relative: new knowledge
+FACTS = ("Hugo lives in Oslo.", "Nina's favourite drink is cocoa.", "Omar works as a pilot.",
+         "Rosa likes opera.", "Ivan works at Lima Bank.", "Lena lives in Accra.",
+         "Otto's favourite sport is golf.", "Vera works as a tailor.")
 
 
 @pytest.fixture(scope="session", name="tiny_model")

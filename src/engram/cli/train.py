@@ -199,6 +199,9 @@ def run(user: UserOpt, base: BaseOpt,
         = None,
         accumulation: Annotated[int | None, typer.Option(
             "--accumulation", help="Gradient accumulation steps (default 4).")] = None,
+        replay: Annotated[float | None, typer.Option(
+            "--replay", help="Weight of the divergence from the base on text it writes itself, "
+                             "which keeps general language (default 1; 0: off).")] = None,
         domain: Annotated[list[str] | None, typer.Option(
             "--domain", help="Learn only memories of this domain (repeatable).")] = None,
         questions_model: AskOpt = None, text: TextOpt = None, data: DataOpt = DEFAULT_DATA,
@@ -206,7 +209,7 @@ def run(user: UserOpt, base: BaseOpt,
     """Train an adapter on the accepted candidates, evaluate it and make it the active one
     (an interrupted run resumes from its checkpoint)."""
     overrides: dict[str, Any] = {"epochs": epochs, "lr": lr, "rank": rank, "batch": batch,
-                                 "accumulation": accumulation}
+                                 "accumulation": accumulation, "replay": replay}
     if rank is not None:
         overrides["alpha"] = 2 * rank
     texts, ask = _texts(text), _asker(questions_model)
@@ -252,7 +255,8 @@ def list_(user: Annotated[str | None, typer.Option("--user", "-u", help="Only th
     still carries (tainted)."""
     with opened(data, adapters) as (mem, registry):
         found = registry.adapters(user)
-        active = {a.version for u in {a.user for a in found} if (a := registry.active(u))}
+        actives = (registry.active(owner) for owner in {a.user for a in found})
+        active = {adapter.version for adapter in actives if adapter is not None}
         rows = [_row(mem, a, active) for a in found]
     if as_json:
         emit_json(rows)

@@ -103,6 +103,12 @@ def target_modules(model: Any) -> list[str]:
     return found
 
 
+def bos(tokenizer: Any) -> bool:
+    """Whether a prompt is tokenized with the tokenizer's special tokens (its BOS, as the
+    model was trained): not when a chat template already wrote them into the text."""
+    return not getattr(tokenizer, "chat_template", None)
+
+
 def prompt(tokenizer: Any, question: str) -> str:
     """The text a question is asked in, as training, evaluation and chat all ask it."""
     return render(tokenizer, [{"role": "system", "content": SYSTEM},

@@ -55,7 +55,7 @@ def answer(model: Any, tokenizer: Any, questions: Sequence[str], *, batch: int =
         for start in range(0, len(questions), batch):
             prompts = [base.prompt(tokenizer, q) for q in questions[start:start + batch]]
             inputs = tokenizer(prompts, return_tensors="pt", padding=True,
-                               add_special_tokens=False).to(_device(model))
+                               add_special_tokens=base.bos(tokenizer)).to(_device(model))
             with torch.no_grad():
                 out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                      pad_token_id=tokenizer.pad_token_id,

@@ -1,6 +1,7 @@
 """LoRA training with PEFT: the plan's defaults, a loss on the answer tokens only (weighted by
-each memory's score), and a checkpoint after every optimizer step batch so a killed run
-resumes where it stopped. Checkpoints are safetensors too (weights, optimizer moments, RNG)."""
+each memory's score) plus the divergence from the base on its own text (`replay`), and a
+checkpoint every few optimizer steps so a killed run resumes where it stopped. Checkpoints
+are safetensors too (weights, optimizer moments, RNG)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engram.errors import InvalidInput
-from engram.train import base
+from engram.train import base, replay
 from engram.train.checks import Example
 
 Progress = Callable[[int, int, float], None]  # (optimizer step, of total, loss)
@@ -36,6 +37,9 @@ class Hyper:
     seed: int = 0
     checkpoint_every: int = 10  # optimizer steps
     per_memory: int = 3  # questions trained on per memory (the rest are paraphrase probes)
+    replay: float = 1.0  # weight of the divergence from the base on its own text (0: off)
+    replay_texts: int = 64  # how many texts the base writes for it, of replay_tokens each
+    replay_tokens: int = 48
     valid_fraction: float = 0.1  # of the memories, held out whole for validation
 
     @classmethod
@@ -46,13 +50,15 @@ class Hyper:
 
     def __post_init__(self) -> None:
         for name in ("rank", "alpha", "epochs", "batch", "accumulation", "max_length",
-                     "checkpoint_every", "per_memory"):
+                     "checkpoint_every", "per_memory", "replay_texts", "replay_tokens"):
             if getattr(self, name) < 1:
                 raise InvalidInput(name, f"{getattr(self, name)} is below 1", "give 1 or more")
         if not 0.0 < self.lr < 1.0:
             raise InvalidInput("lr", f"{self.lr} is out of range", "give e.g. 2e-4")
         if not 0.0 <= self.dropout < 1.0:
             raise InvalidInput("dropout", f"{self.dropout} is out of range", "give 0 to <1")
+        if self.replay < 0:
+            raise InvalidInput("replay", f"{self.replay} is negative", "give 0 (off) or more")
         if not 0.0 <= self.valid_fraction < 1.0:
             raise InvalidInput("valid_fraction", f"{self.valid_fraction} is out of range",
                                "give a fraction from 0.0 to below 1.0")
@@ -91,7 +97,8 @@ def encode(tokenizer: Any, examples: Sequence[Example], max_length: int) -> list
     mean = sum(e.weight for e in examples) / len(examples)
     rows = []
     for ex in examples:
-        asked = tokenizer(base.prompt(tokenizer, ex.question), add_special_tokens=False)
+        asked = tokenizer(base.prompt(tokenizer, ex.question),
+                          add_special_tokens=base.bos(tokenizer))
         answer = tokenizer(f" {ex.answer}{tokenizer.eos_token}", add_special_tokens=False)
         ids = (asked["input_ids"] + answer["input_ids"])[:max_length]
         labels = ([-100] * len(asked["input_ids"]) + answer["input_ids"])[:max_length]
@@ -108,6 +115,8 @@ def train(model: Any, tokenizer: Any, examples: Sequence[Example], hyper: Hyper,
     if not examples:
         raise InvalidInput("dataset", "has no training examples", "accept more candidates")
     rows = encode(tokenizer, examples, hyper.max_length)
+    own = replay.samples(model, tokenizer, hyper.replay_texts, hyper.replay_tokens,
+                         hyper.seed) if hyper.replay else None
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=hyper.lr)
     per_epoch = math.ceil(math.ceil(len(rows) / hyper.batch) / hyper.accumulation)
@@ -126,9 +135,14 @@ def train(model: Any, tokenizer: Any, examples: Sequence[Example], hyper: Hyper,
         loss_sum = 0.0
         for start in range(0, len(chunk), hyper.batch):
             batch = [rows[i] for i in chunk[start:start + hyper.batch]]
-            loss = _loss(model, batch, device, tokenizer.pad_token_id) * len(batch) / len(chunk)
+            share = len(batch) / len(chunk)
+            loss = _loss(model, batch, device, tokenizer.pad_token_id) * share
+            loss_sum += float(loss.detach())  # what is shown: the loss on the facts
+            if own is not None:
+                texts = replay.pick(own, len(batch), step * 1000 + start, hyper.seed)
+                loss = loss + hyper.replay * share * replay.divergence(
+                    model, texts, tokenizer.pad_token_id)
             loss.backward()
-            loss_sum += float(loss.detach())
         for group in optimizer.param_groups:  # linear decay to zero: a function of the step,
             group["lr"] = hyper.lr * (1 - step / total)  # so a resumed run repeats it
         optimizer.step()

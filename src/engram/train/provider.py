@@ -140,7 +140,8 @@ class LoraProvider:
         checked = check_messages(messages)
         self._pick(checked)
         inputs = self.tokenizer(base.render(self.tokenizer, checked), return_tensors="pt",
-                                add_special_tokens=False).to(self.model.device)
+                                add_special_tokens=base.bos(self.tokenizer)).to(
+                                    self.model.device)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True,
                                         skip_special_tokens=True)
         kwargs = {**inputs, **self._options(dict(options)), "streamer": streamer}
