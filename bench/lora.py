@@ -30,6 +30,7 @@ import platform
 import random
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -58,13 +59,15 @@ def main() -> None:
     parser.add_argument("--facts", type=int, default=50)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--pretrain-steps", type=int, default=600)
-    parser.add_argument("--pretrain-lr", type=float, default=3e-3)
+    parser.add_argument("--pretrain-steps", type=int, default=800)
+    parser.add_argument("--pretrain-lr", type=float, default=1e-3)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--accumulation", type=int, default=1)
+    parser.add_argument("--replay", type=float, default=1.0,
+                        help="replay weight of the second run (the first runs without)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--cache", type=Path, default=Path(".cache/bench-lora"),
                         help="where the built base model is kept between runs")
@@ -85,30 +88,37 @@ def main() -> None:
         built = f"{time.perf_counter() - started:.0f} s"
     texts = tiny.corpus(200, seed=99)
     hyper = Hyper(epochs=args.epochs, lr=args.lr, rank=args.rank, alpha=2 * args.rank,
-                  batch=args.batch, accumulation=args.accumulation)
+                  batch=args.batch, accumulation=args.accumulation, replay=args.replay)
+    runs = {"no replay": _run(folder, facts, replace(hyper, replay=0.0), texts),
+            f"replay {args.replay:g}": _run(folder, facts, hyper, texts)}
+    report = {"facts": len(facts), "base_model": {
+                  "layers": args.layers, "hidden": args.hidden,
+                  "parameters": _parameters(folder), "pretrain_steps": args.pretrain_steps,
+                  "pretrain_lr": args.pretrain_lr, "built": built},
+              "hyper": {"epochs": args.epochs, "lr": args.lr, "rank": args.rank,
+                        "batch": args.batch, "accumulation": args.accumulation},
+              "threads": args.threads, "cpu": platform.processor() or platform.machine(),
+              "runs": runs}
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+    _table(report)
+
+
+def _run(folder: Path, facts: list[str], hyper: Hyper, texts: list[str]) -> dict[str, Any]:
+    """One adapter trained on `facts` through the product path, and its numbers."""
     with tempfile.TemporaryDirectory() as tmp, Memory(Path(tmp) / "store",
                                                        embedder=None) as mem:
         ids = [mem.add(f, user_id="marta", tier="persistent").id for f in facts]
         cands.curate(mem, ids, accept=True)
-        registry = Registry(Path(tmp) / "adapters")
         started = time.perf_counter()
-        outcome = pipeline.run(mem, registry, "marta", folder, hyper=hyper, texts=texts)
+        outcome = pipeline.run(mem, Registry(Path(tmp) / "adapters"), "marta", folder,
+                               hyper=hyper, texts=texts)
         wall = time.perf_counter() - started
     assert outcome.adapter is not None and outcome.result is not None
-    base, adapter = outcome.metrics["base"], outcome.metrics["adapter"]
-    params = _parameters(folder)
-    report = {"facts": len(facts), "examples": outcome.metrics["examples"],
-              "base_model": {"layers": args.layers, "hidden": args.hidden, "parameters": params,
-                             "pretrain_steps": args.pretrain_steps, "built": built},
-              "hyper": {"epochs": args.epochs, "lr": args.lr, "rank": args.rank,
-                        "batch": args.batch, "accumulation": args.accumulation},
-              "steps": outcome.result.steps, "train_seconds": outcome.result.seconds,
-              "run_seconds": round(wall, 1), "adapter_bytes": outcome.adapter.size_bytes,
-              "base": base, "adapter": adapter, "threads": args.threads,
-              "cpu": platform.processor() or platform.machine()}
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=1))
-    _table(report)
+    return {"examples": outcome.metrics["examples"], "steps": outcome.result.steps,
+            "train_seconds": outcome.result.seconds, "run_seconds": round(wall, 1),
+            "adapter_bytes": outcome.adapter.size_bytes, "base": outcome.metrics["base"],
+            "adapter": outcome.metrics["adapter"]}
 
 
 def _parameters(folder: Path) -> int:
@@ -122,21 +132,27 @@ def _pct(value: float | None) -> str:
 
 
 def _table(r: dict[str, Any]) -> None:
-    base, adapter = r["base"], r["adapter"]
-    ppl = adapter["perplexity"] / base["perplexity"] - 1
+    runs: dict[str, dict[str, Any]] = r["runs"]
+    first = next(iter(runs.values()))
+    base = first["base"]
     print(f"LoRA on a {r['base_model']} Llama, {r['facts']} persona facts, "
-          f"{r['examples']} training examples, {r['hyper']}, {r['threads']} thread(s)\n")
-    print("| | base | adapter |")
-    print("|---|---|---|")
+          f"{first['examples']} training examples, {r['hyper']}, {r['threads']} thread(s)\n")
+    print("| | base | " + " | ".join(f"adapter, {name}" for name in runs) + " |")
+    print("|---|---|" + "---|" * len(runs))
     for key, name in (("fact_recall", "recall, trained questions"),
                       ("paraphrase_recall", "recall, paraphrases never trained on"),
                       ("held_out_recall", "recall, held-out memories (never trained on)")):
-        print(f"| {name} | {_pct(base[key])} | {_pct(adapter[key])} |")
-    print(f"| perplexity, held-out general text | {base['perplexity']:.3f} | "
-          f"{adapter['perplexity']:.3f} ({100 * ppl:+.1f} %) |")
-    print(f"| training time ({r['steps']} optimizer steps) | | {r['train_seconds']:.0f} s |")
-    print(f"| whole run (load, train, evaluate, register) | | {r['run_seconds']:.0f} s |")
-    print(f"| adapter size (safetensors + config) | | {int(r['adapter_bytes']) / 1e6:.2f} MB |")
+        print(f"| {name} | {_pct(base[key])} | "
+              + " | ".join(_pct(run["adapter"][key]) for run in runs.values()) + " |")
+    ppl = [f"{run['adapter']['perplexity']:.3f} "
+           f"({100 * (run['adapter']['perplexity'] / base['perplexity'] - 1):+.1f} %)"
+           for run in runs.values()]
+    print(f"| perplexity, general text | {base['perplexity']:.3f} | " + " | ".join(ppl) + " |")
+    cells = {"training time": "{train_seconds:.0f} s ({steps} steps)",
+             "whole run (load, train, evaluate, register)": "{run_seconds:.0f} s",
+             "adapter size (safetensors + config)": "{adapter_bytes:,} bytes"}
+    for name, cell in cells.items():
+        print(f"| {name} | | " + " | ".join(cell.format(**run) for run in runs.values()) + " |")
 
 
 if __name__ == "__main__":
