@@ -121,19 +121,6 @@ def write(dataset: Dataset, folder: Path) -> dict[str, Any]:
     return manifest
 
 
-def read(folder: Path) -> Dataset:
-    """A dataset written by `write`, checks included."""
-    path = folder / "manifest.json"
-    if not path.is_file():
-        raise InvalidInput("dataset", f"{folder} holds no manifest.json",
-                           "build one with `engram train dataset --out DIR`")
-    data = json.loads(path.read_text(encoding="utf-8"))
-    splits = {s: [Example(**e) for e in data["examples"][s]] for s in SPLITS}
-    report = CheckReport(**{k: v for k, v in data["report"].items() if k != "ok"})
-    return Dataset(splits["train"], splits["valid"], splits["probe"], data["memory_ids"],
-                   report)
-
-
 def _jsonl(path: Path, rows: list[Any]) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
                     encoding="utf-8")

@@ -179,13 +179,6 @@ class Registry:
                                "there is nothing to roll back to")
         return self.use(older[-1].version)
 
-    def update_metrics(self, version: str, metrics: dict[str, Any]) -> None:
-        data = self._read()
-        for entry in data["versions"]:
-            if entry["version"] == version:
-                entry["metrics"] = {**entry.get("metrics", {}), **metrics}
-        self._write(data)
-
     def _next(self, data: dict[str, Any]) -> int:
         """One past every version the file or the folder knows (an orphan folder included)."""
         taken = [number(d["version"]) for d in data["versions"]]
