@@ -19,6 +19,7 @@ from engram.cli.options import (
 )
 from engram.cli.state import state_app
 from engram.cli.sync import sync_app
+from engram.cli.train import train_app
 from engram.server.commands import register as register_server
 from engram.store import DEFAULT_DATA
 
@@ -38,6 +39,7 @@ for name, command in (
 app.add_typer(lifecycle.config_app, name="config")
 app.add_typer(sync_app, name="sync")
 app.add_typer(state_app, name="state")
+app.add_typer(train_app, name="train")
 register_server(app)  # serve, mcp, keys
 
 

@@ -36,6 +36,7 @@ KINDS: dict[str, tuple[str, str, str, str]] = {
     "litellm": ("engram.llm.litellm", "LiteLLMProvider", "litellm", "litellm"),
     "hf": ("engram.state.provider", "HFProvider", "transformers", "state"),
     "llamacpp": ("engram.llm.llamacpp", "LlamaCppProvider", "openai", "llm"),
+    "lora": ("engram.train.provider", "LoraProvider", "peft", "train"),  # lora:BASE_PATH
 }
 USAGE = ("use ollama:MODEL, openai:MODEL, anthropic:MODEL, litellm:MODEL or llamacpp:MODEL "
          "(optionally @URL), or hf:PATH")

@@ -30,7 +30,7 @@ async def _maintain_periodically(svc: Service, every_s: float) -> None:
 def create_app(config: ServerConfig, memory: Memory | None = None) -> FastAPI:
     """The service over `memory` (one connection for everything), or over the store at
     `config.data`, opened at startup with `config.readers` extra connections for reads."""
-    from engram.server import dashboard, probes, proxy, routes, sync_routes
+    from engram.server import dashboard, probes, proxy, routes, sync_routes, train_dashboard
     from engram.server.mcp import build_mcp
 
     mcp = build_mcp()
@@ -70,6 +70,7 @@ def create_app(config: ServerConfig, memory: Memory | None = None) -> FastAPI:
     app.include_router(sync_routes.router)
     app.include_router(proxy.router)
     dashboard.install(app)
+    app.include_router(train_dashboard.router)  # training candidates (issue 16)
     mcp_app = mcp.streamable_http_app(streamable_http_path="/mcp", host=config.host)
     app.router.routes.extend(mcp_app.routes)
     return app
