@@ -20,6 +20,7 @@ from engram.errors import InvalidInput, NotFound
 from engram.llm import Provider, ProviderError, load_provider
 from engram.memory import Memory
 from engram.model import MemoryEntry, check_id
+from engram.plm.teacher import logged
 from engram.store.settings import CHAT_SUMMARY, OLLAMA_CONTEXT
 
 if TYPE_CHECKING:  # httpx is imported only when an Ollama model is chosen
@@ -181,8 +182,8 @@ class Chat:
             for piece in self.provider.stream(plan.prompt.chat()):
                 pieces.append(piece)
                 yield piece
-        self.mem.remember_turn(text, "".join(pieces), user_id=self.user_id,
-                               session_id=self.session_id)
+        logged(self.mem, self.mem.remember_turn(text, "".join(pieces), user_id=self.user_id,
+                                                session_id=self.session_id), self.provider.name)
 
     def _ollama_stream(self, provider: OllamaProvider, plan: ContextPlan,
                        text: str) -> GenerationStream:

@@ -151,7 +151,7 @@ def distil(student: Any, tokenizer: Any, samples: Sequence[Sample], teacher: Any
         optimizer.step()
         schedule.step()
         optimizer.zero_grad()
-        losses.append(float(value))
+        losses.append(float(value.detach()))
         if progress is not None:
             progress(step + 1, losses[-1])
     student.eval()

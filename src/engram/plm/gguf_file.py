@@ -104,8 +104,9 @@ def write(model: Any, folder: Path, out: Path) -> Path:
 
 
 def _rope_theta(config: Any) -> float:
-    rope = getattr(config, "rope_parameters", None) or {}
-    return float(rope.get("rope_theta") or getattr(config, "rope_theta", 10000.0))
+    rope: dict[str, Any] = getattr(config, "rope_parameters", None) or {}
+    theta: Any = rope.get("rope_theta") or getattr(config, "rope_theta", None) or 10000.0
+    return float(theta)
 
 
 def _add(writer: Any, name: str, data: Any, quantized: bool) -> None:

@@ -107,7 +107,8 @@ def prune(model: Any, chosen: Plan) -> Any:
             key = f"{prefix}{name}.weight"
             state[key] = state[key][:, cols]
     config = pruned_config(model.config, chosen)
-    smaller = AutoModelForCausalLM.from_config(config, dtype=next(model.parameters()).dtype)
+    auto: Any = AutoModelForCausalLM  # untyped
+    smaller = auto.from_config(config, dtype=next(model.parameters()).dtype)
     missing, unexpected = smaller.load_state_dict(state, strict=False)
     left = [k for k in missing if not k.endswith("lm_head.weight")]
     if left or unexpected:

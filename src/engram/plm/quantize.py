@@ -37,7 +37,7 @@ def check_method(method: str) -> str:
 def quantizable(weight: Any) -> bool:
     """Whether GGUF stores this tensor in Q8_0: a matrix whose rows fill whole blocks
     (vectors, norms and odd widths stay float, as llama.cpp's converter keeps them)."""
-    return weight.dim() == 2 and weight.shape[-1] % BLOCK == 0
+    return bool(weight.dim() == 2 and weight.shape[-1] % BLOCK == 0)
 
 
 def q8_0(weight: Any) -> Any:
@@ -74,5 +74,5 @@ def dynamic_int8(model: Any) -> Any:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization says it is moving to torchao
-        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear},
-                                                      dtype=torch.qint8)
+        dynamic: Any = torch.ao.quantization.quantize_dynamic  # untyped
+        return dynamic(copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)

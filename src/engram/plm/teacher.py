@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from engram.capture.writer import TURN_TAG
 from engram.errors import InvalidInput
+from engram.model import Status
 from engram.query import Filters
 
 if TYPE_CHECKING:
@@ -57,10 +58,11 @@ def logged(mem: Memory, remembered: Remembered | None, model: str | None) -> Non
 
 
 def examples(mem: Memory, user_id: str, teacher: str | None = None) -> list[Example]:
-    """The user's logged teacher exchanges, oldest first (only `teacher`'s when given)."""
+    """The user's logged teacher exchanges, oldest first (only `teacher`'s when given);
+    turns expired from short-term memory still count, forgotten ones are gone."""
     found = []
-    for entry in mem.store.select(Filters(user_id=user_id, tags=(TURN_TAG,)),
-                                  newest_first=False):
+    kept = Filters(user_id=user_id, tags=(TURN_TAG,), statuses=(Status.ACTIVE, Status.EXPIRED))
+    for entry in mem.store.select(kept, newest_first=False):
         model = entry.metadata.get(TEACHER_KEY)
         turn = entry.metadata.get("turn", {})
         if not model or (teacher and teacher != ANY and model != teacher):

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from engram import context as ctx
 from engram.errors import EngramError, InvalidInput
+from engram.plm.teacher import logged
 from engram.server.access import READ, WRITE, Principal
 from engram.server.service import ServerConfig, Service
 from engram.server.upstream import Upstream, load_upstream
@@ -86,7 +87,8 @@ async def chat_completions(request: Request) -> Response:
         if not record:
             return
         try:
-            svc.turn(who, said, answer or None, user_id=user, session_id=session)
+            turn = svc.turn(who, said, answer or None, user_id=user, session_id=session)
+            svc.locked(lambda: logged(svc.memory, turn, body.get("model")))
         except EngramError as exc:
             log.warning("proxy: the exchange was answered but not recorded: %s", exc)
 
