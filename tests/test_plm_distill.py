@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -20,7 +21,7 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 
-def _logits(seed: int, vocab: int = 7) -> tuple[object, object, object]:
+def _logits(seed: int, vocab: int = 7) -> tuple[Any, Any, Any]:
     generator = torch.Generator().manual_seed(seed)
     logits = torch.randn(2, 5, vocab, generator=generator) * 3
     labels = torch.randint(0, vocab, (2, 5), generator=generator)
@@ -119,7 +120,7 @@ def test_labels_cover_the_answer_not_the_prompt(tiny_model: Path) -> None:
     assert first[:prompt] == [-100] * prompt and first[prompt] != -100
     assert first[-1] in (tokenizer.eos_token_id, -100)
     assert second[0] == -100 and second[1] != -100  # BOS is read, never a target
-    assert tokenizer.decode([t for t in first if t != -100], skip_special_tokens=True).strip() \
-        == "Oslo"
+    assert str(tokenizer.decode([t for t in first if t != -100],
+                                skip_special_tokens=True)).strip() == "Oslo"
     with pytest.raises(InvalidInput):
         distill.distil(None, tokenizer, [])

@@ -87,7 +87,8 @@ def test_multi_query_attention_loses_query_heads() -> None:
 
     config = LlamaConfig(vocab_size=64, hidden_size=64, intermediate_size=128,
                          num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1)
-    model = LlamaForCausalLM(config).eval()
+    model: Any = LlamaForCausalLM(config)
+    model.eval()
     rng = np.random.default_rng(0)
     acts = activations.Activations(rng.random((2, 4)), rng.random((2, 128)),
                                    rng.random((2, 4)), rng.random((2, 128)), 10)
