@@ -15,7 +15,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from engram.cli.options import DataOpt, JsonOpt, UserOpt, emit_json, fail, open_memory, out
-from engram.errors import EngramError
 from engram.store import DEFAULT_DATA
 
 plm_app = typer.Typer(no_args_is_help=True,
@@ -53,18 +52,13 @@ def domains(user: UserOpt, base: BaseOpt, data: DataOpt = DEFAULT_DATA,
 
     with open_memory(data) as mem:
         by_domain = teacher.user_texts(mem, user)
-        try:
-            model, tokenizer = bases.load(bases.check_folder(base))
-            rows = activations.domain_report(model, tokenizer, by_domain,
-                                             bos=bases.bos(tokenizer))
-        except EngramError as exc:
-            fail(str(exc))
+        model, tokenizer = bases.load(bases.check_folder(base))
+        rows = activations.domain_report(model, tokenizer, by_domain, bos=bases.bos(tokenizer))
     if as_json:
         emit_json(rows)
         return
-    table = Table(title=f"domains of {user} on {Path(base).name}")
-    for name in ("domain", "texts", "share", "heads used", "neurons used", "overlap"):
-        table.add_column(name, justify="left" if name == "domain" else "right")
+    table = _table(f"domains of {user} on {Path(base).name}", "domain", "texts", "share",
+                   "heads used", "neurons used", "overlap")
     for row in rows:
         table.add_row(row["domain"], str(row["texts"]), _pct(row["share"]),
                       _pct(row["heads_used"]), _pct(row["neurons_used"]), _pct(row["overlap"]))
@@ -76,6 +70,14 @@ def domains(user: UserOpt, base: BaseOpt, data: DataOpt = DEFAULT_DATA,
 
 def _pct(value: float) -> str:
     return f"{100 * value:.0f} %"
+
+
+def _table(title: str, *columns: str) -> Table:
+    """A table whose first column names the row and the others hold numbers."""
+    table = Table(title=title)
+    for i, name in enumerate(columns):
+        table.add_column(name, justify="right" if i else "left")
+    return table
 
 
 @contextmanager
@@ -130,23 +132,18 @@ def build(user: UserOpt, base: BaseOpt,
     if text is not None and not text.is_file():
         fail(f"text: {text} is not a file; give a text file of paragraphs")
     with open_memory(data) as mem:
-        try:
-            options = pipeline.Options(
-                fraction=fraction, quantize=quantize, lora=lora,
-                distillation=distill.Hyper(steps=steps, alpha=alpha, temperature=temperature),
-                recovery=distill.Hyper(steps=recovery_steps, alpha=alpha,
-                                       temperature=temperature),
-                general=general_text(text) if text else None)
-            with _progress(as_json) as progress:
-                report = pipeline.build(mem, user, base, teacher, output, options, progress)
-        except EngramError as exc:
-            fail(str(exc))
+        options = pipeline.Options(
+            fraction=fraction, quantize=quantize, lora=lora,
+            distillation=distill.Hyper(steps=steps, alpha=alpha, temperature=temperature),
+            recovery=distill.Hyper(steps=recovery_steps, alpha=alpha, temperature=temperature),
+            general=general_text(text) if text else None)
+        with _progress(as_json) as progress:
+            report = pipeline.build(mem, user, base, teacher, output, options, progress)
     if as_json:
         emit_json(report)
         return
-    table = Table(title=f"personal model of {user}: {report['distillation']}")
-    for name in ("stage", "parameters", "MB on disk", "user ppl", "general ppl"):
-        table.add_column(name, justify="left" if name == "stage" else "right")
+    table = _table(f"personal model of {user}: {report['distillation']}", "stage", "parameters",
+                   "MB on disk", "user ppl", "general ppl")
     for row in report["stages"]:
         table.add_row(row["stage"], f"{row['parameters']:,}", f"{row['bytes'] / 1e6:.2f}",
                       f"{row['user_perplexity']:.3f}", f"{row['general_perplexity']:.3f}")

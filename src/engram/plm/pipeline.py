@@ -89,6 +89,7 @@ def _chain(folder: Path, source: stages.Teacher, data: stages.UserData, options:
            staging: Path, progress: Progress) -> dict[str, Any]:
     general = list(options.general or evaluate.general_text())
     student, tokenizer = base.load(folder)
+    activations.layers_of(student)  # a student pruning cannot cut is refused before training
     bos = base.bos(tokenizer)
     base_bytes = stages.folder_bytes(folder)
     rows = [stages.measure("base", student, tokenizer, data, general, base_bytes)]
