@@ -85,8 +85,12 @@ def test_an_api_teachers_answers_are_hard_targets(store: Path, tiny_model: Path)
     from transformers import AutoModelForCausalLM
 
     out = store.parent / "hard"
-    report = _build(store, "--base", str(tiny_model), "--teacher", "openai:big-1",
-                    "--out", str(out), "--quantize", "none", "--fraction", "0.25")
+    result = runner.invoke(app, ["plm", "build", "-u", "ana", "--data", str(store), *FAST,
+                                 "--base", str(tiny_model), "--teacher", "openai:big-1",
+                                 "--out", str(out), "--quantize", "none", "--fraction", "0.25"])
+    assert result.exit_code == 0, result.output
+    assert "recovered" in result.stdout and f"model: {out / 'model'}" in result.stdout
+    report = json.loads((out / "report.json").read_text())
     assert report["distillation"] == "hard targets: the logged answers of openai:big-1"
     assert [r["stage"] for r in report["stages"]][-1] == "recovered"
     model = AutoModelForCausalLM.from_pretrained(out / "model")  # the pruned folder, as it is
