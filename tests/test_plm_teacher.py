@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from engram import Memory
 from engram.chat.session import Chat
 from engram.cli.main import app
+from engram.errors import InvalidInput
 from engram.llm import load_provider
 from engram.llm.openai_double import OpenAIDouble
 from engram.log.events import EventType
@@ -99,3 +100,19 @@ def test_teacher_data_writes_the_set_rebuild_keeps_it_forget_drops_it(
                                 "--out", str(tmp_path / "none.jsonl"), "--data", str(tmp_path)])
     assert other.exit_code == 2 and "plm.teacher" in other.stderr
     assert not (tmp_path / "none.jsonl").exists()
+
+
+def test_user_texts_are_grouped_by_domain_and_a_turn_gives_its_query(tmp_path: Path) -> None:
+    with Memory(tmp_path, embedder=None) as mem:
+        mem.add("Hugo lives in Oslo.", user_id="ana", domains=["places"])
+        mem.add("Omar works as a pilot.", user_id="ana", tags=["work", "train:accepted"])
+        mem.add("Tom likes tea.", user_id="bob", domains=["food"])
+        mem.remember_turn("Where is Accra?", "In Ghana.", user_id="ana", session_id="s1")
+        texts = teacher.user_texts(mem, "ana")
+        assert texts["places"] == ["Hugo lives in Oslo."]
+        assert texts["work"] == ["Omar works as a pilot."]  # system tags are not domains
+        assert ["Where is Accra?"] in texts.values()  # the query, not the model's answer
+        assert "food" not in texts
+        with pytest.raises(InvalidInput) as caught:
+            teacher.user_texts(mem, "nobody")
+        assert caught.value.field == "user"

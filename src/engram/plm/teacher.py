@@ -92,15 +92,18 @@ def write(found: Iterable[Example], out: Path) -> dict[str, Any]:
 
 
 def user_texts(mem: Memory, user_id: str) -> dict[str, list[str]]:
-    """The user's texts by domain, as memory says: each active memory's text (a turn's query
-    and answer) under its domains, else its own tags, else its entities, else "general"."""
+    """The user's texts by domain, as memory says: each active memory's text (of a chat turn,
+    the user's query: the answer is the model's, and a logged one is learnt as an exchange)
+    under its domains, else its own tags, else its first entity, else "general"."""
     by_domain: dict[str, list[str]] = {}
     for entry in mem.store.select(Filters(user_id=user_id), newest_first=False):
         labels = list(entry.domains) or [t for t in entry.tags
                                          if not t.startswith(SYSTEM_TAGS)] or \
             list(entry.entities)[:1] or ["general"]
+        text = str(entry.metadata.get("turn", {}).get("user") or entry.content) \
+            if TURN_TAG in entry.tags else entry.content
         for label in labels:
-            by_domain.setdefault(label, []).append(entry.content)
+            by_domain.setdefault(label, []).append(text)
     if not by_domain:
         raise InvalidInput("user", f"{user_id!r} has no memories",
                            "add memories for this user, or name another with --user")
