@@ -111,6 +111,7 @@ def test_another_tokenizer_means_text_level_distillation(store: Path, tiny_model
     (["--quantize", "4bit"], "4-bit needs bitsandbytes and a CUDA GPU"),
     (["--quantize", "int3"], "'int3' is not a method"),
     (["--teacher", "openai:never"], "no logged exchanges answered by 'openai:never'"),
+    (["--teacher", "./no/such/model"], "teacher: ./no/such/model is not a folder"),
     (["--base", "NOT_CAUSAL"], "is not a causal LM"),
     (["--out", "TAKEN"], "already exists"),
 ])

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engram.errors import InvalidInput
 from engram.plm import distill, teacher
 from engram.plm.prune import parameters
 from engram.train import base, evaluate
@@ -58,6 +59,10 @@ class Teacher:
         path = Path(spec).expanduser()
         if path.is_dir():
             return cls(str(path), base.check_folder(path))
+        if ":" not in spec and ("/" in spec or spec.startswith((".", "~"))):
+            raise InvalidInput("teacher", f"{spec} is not a folder",
+                               "give a local model folder, or a logged teacher's name such as "
+                               "openai:gpt-4o")
         return cls(spec, None)
 
     def logged(self, exchanges: Sequence[teacher.Example]) -> list[teacher.Example]:
