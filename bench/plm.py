@@ -15,7 +15,9 @@ of the model's world (family and places), taught by a deeper model of the same w
              or tracked on)
   general    perplexity on general text of the whole world (another seed of the corpus)
 
-For comparison, the same pruning with units chosen at random (before recovery) and the teacher.
+For comparison: the distillation stage without the teacher (alpha 0: the user's texts and the
+logged answers as hard targets alone), the same pruning with units chosen at random (before
+recovery), and the teacher itself.
 Prints a markdown table. Not a test: run it by hand (minutes on one core).
 
     .venv/bin/python bench/plm.py                      # 4 x 256 student, 6 x 256 teacher
@@ -95,6 +97,15 @@ def random_pruning(folder: Path, fraction: float, data: stages.UserData,
     return stages.measure("pruned, random units", smaller, tokenizer, data, general, 0)
 
 
+def hard_targets_only(folder: Path, data: stages.UserData, general: list[str],
+                      hyper: distill.Hyper) -> dict[str, Any]:
+    """The distillation stage with alpha 0 (no teacher): what the soft targets add."""
+    model, tokenizer = base.load(folder)
+    distill.distil(model, tokenizer, stages.samples(tokenizer, data), None, hyper)
+    return stages.measure("distilled, alpha 0 (no teacher)", model, tokenizer, data, general,
+                          stages.folder_bytes(folder))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--layers", type=int, default=4)
@@ -141,7 +152,8 @@ def main() -> None:
             rows[stage]["tokens_per_s"] = speed
         rows["distilled"]["tokens_per_s"] = speeds["base"]  # the same network
         rows["pruned"]["tokens_per_s"] = speeds["recovered"]
-        extra = [random_pruning(student, args.fraction, data, general, args.seed)]
+        extra = [hard_targets_only(student, data, general, options.distillation),
+                 random_pruning(student, args.fraction, data, general, args.seed)]
         model, tokenizer = base.load(deeper)
         extra.append(stages.measure(f"teacher ({args.teacher_layers} layers)", model,
                                     tokenizer, data, general, stages.folder_bytes(deeper)))
@@ -175,7 +187,8 @@ def print_table(report: dict[str, Any], rows: list[dict[str, Any]], extra: list[
           "| general ppl | vs base |")
     print("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
     for row in [*rows, *extra]:
-        size = f"{first['bytes'] / row['bytes']:.2f}x smaller" if row["bytes"] else "-"
+        size = f"{first['bytes'] / row['bytes']:.2f}x smaller" \
+            if row["bytes"] and row is not first else "-"
         print(f"| {row['stage']} | {row['parameters']:,} | {row['bytes']:,} | {size} | "
               f"{row.get('tokens_per_s', '-')} | {row['user_perplexity']:.3f} | "
               f"{_change(row['user_perplexity'], first['user_perplexity'])} | "
