@@ -17,6 +17,7 @@ from engram.cli.options import (
     open_memory,
     out,
 )
+from engram.cli.plm import plm_app
 from engram.cli.state import state_app
 from engram.cli.sync import sync_app
 from engram.cli.train import train_app
@@ -40,6 +41,7 @@ app.add_typer(lifecycle.config_app, name="config")
 app.add_typer(sync_app, name="sync")
 app.add_typer(state_app, name="state")
 app.add_typer(train_app, name="train")
+app.add_typer(plm_app, name="plm")
 register_server(app)  # serve, mcp, keys
 
 

@@ -16,7 +16,7 @@ import tomli_w
 
 from engram.errors import InvalidInput
 from engram.lifecycle.tiers import Policy
-from engram.state.settings import Settings  # Policy plus the train.* and state.* keys
+from engram.plm.settings import Settings  # Policy plus the train.*, state.* and plm.* keys
 
 FILE_NAME = "engram.toml"
 

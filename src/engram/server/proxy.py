@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from engram import context as ctx
 from engram.errors import EngramError, InvalidInput
 from engram.model import check_id
+from engram.plm.teacher import logged
 from engram.server.access import READ, WRITE, Principal
 from engram.server.problems import RESPONSES, UPSTREAM, Malformed
 from engram.server.service import ServerConfig, Service
@@ -109,8 +110,10 @@ async def chat_completions(request: Request) -> Response:
         if not record:
             return
         try:
-            svc.turn(who, said, answer or None, user_id=user, session_id=session,
-                     agent_id=model, complete=whole)
+            turn = svc.turn(who, said, answer or None, user_id=user, session_id=session,
+                            agent_id=model, complete=whole)
+            if whole:  # an answer cut short teaches nothing
+                svc.locked(lambda: logged(svc.memory, turn, model or body.get("model")))
         except EngramError as exc:
             log.warning("proxy: the exchange was answered but not recorded: %s", exc)
 
