@@ -236,7 +236,7 @@ def test_errors_are_one_line(two: tuple[Served, Served, dict[str, str], dict[str
     before = events_of(a.data)
     refused = httpx.post(f"{a.url}/sync/push", json={"events": batch},
                          headers={"Authorization": f"Bearer {a_keys['laptop']}"})
-    assert refused.status_code == 422 and refused.json()["error"]["field"] == "events"
+    assert refused.status_code == 409 and refused.json()["error"]["field"] == "events"
     assert "payload was altered" in refused.json()["error"]["message"]
     assert events_of(a.data) == before  # nothing of the batch was applied
     with Memory(tmp_path / "c", embedder=None) as mem:

@@ -18,7 +18,7 @@ from engram.model import DEFAULT_MAX_CONTENT_BYTES
 Rating = Literal["good", "bad", "correction"]
 Style = Literal["claude", "openai", "openai-json", "ollama", "markdown", "json"]
 # The values of engram.model's Kind, Tier and Truth (a test keeps them equal).
-MemoryType = Literal["fact", "belief", "preference", "skill", "event", "context"]
+MemoryType = Literal["fact", "belief", "preference", "skill", "event", "context", "concept"]
 TierName = Literal["short_term", "long_term", "persistent"]
 TruthName = Literal["absolute", "contextual", "opinion", "inferred"]
 Privacy = Literal["private", "shared", "public"]
