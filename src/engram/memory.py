@@ -18,6 +18,7 @@ from engram.clock import Clock, SystemClock
 from engram.embed.embedders import Embedder
 from engram.errors import InvalidInput, NotFound
 from engram.extract.llm import LLMExtractor
+from engram.ingest.methods import IngestMethods
 from engram.lifecycle import config, maintenance
 from engram.lifecycle.consolidate import FEEDBACK_FACTORS
 from engram.lifecycle.tiers import Policy
@@ -48,7 +49,7 @@ from engram.sync.methods import SyncMethods
 from engram.validate import DEFAULT_USER
 
 
-class Memory(SyncMethods):
+class Memory(SyncMethods, IngestMethods):
     """Long-term memory over an event-sourced store.
 
     >>> mem = Memory("./engram-data")

@@ -10,6 +10,7 @@ import typer
 
 from engram.chat.terminal import chat
 from engram.cli import lifecycle, log, memories
+from engram.cli.ingest import ingest
 from engram.cli.memories import hits_table
 from engram.cli.options import (
     DataOpt,
@@ -32,6 +33,7 @@ for name, command in (
         ("export", log.export_), ("import", log.import_), ("stats", log.stats),
         ("migrate", log.migrate), ("maintain", lifecycle.maintain), ("chat", chat)):
     app.command(name)(command)
+app.command("ingest")(ingest)
 app.add_typer(lifecycle.config_app, name="config")
 app.add_typer(sync_app, name="sync")
 register_server(app)  # serve, mcp, keys

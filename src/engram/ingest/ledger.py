@@ -1,0 +1,77 @@
+"""What earlier runs ingested from a collection, read back from the memories themselves (their
+`metadata["ingest"]`), so the log stays the only truth: a rebuilt or synced store knows what
+it holds without a side table. Comparing a run's DataPoints with it is pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engram.ingest.datapoint import DataPoint
+from engram.model import MemoryEntry
+from engram.query import Filters
+from engram.store.base import Store
+
+KEY = "ingest"  # the metadata key of an ingested memory's bookkeeping
+
+
+def marker(kind: str) -> str:
+    """The tag every memory ingested from `kind` carries (`engram list --tag ingest:notes`)."""
+    return f"ingest:{kind}"
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """An item an earlier run wrote: its memory, what it held, and whom it links to."""
+
+    memory_id: str
+    digest: str
+    related: tuple[str, ...] = ()
+
+
+def bookkeeping(point: DataPoint, collection: str) -> dict[str, Any]:
+    """What an ingested memory records of where it came from, in `metadata["ingest"]`."""
+    out: dict[str, Any] = {"collection": collection, "id": point.external_id,
+                           "digest": point.digest}
+    if point.document is not None:
+        out["document"] = point.document
+    return out
+
+
+def known_of(entry: MemoryEntry, collection: str) -> tuple[str, Known] | None:
+    """(external id, Known) of a memory ingested from `collection`; None for any other."""
+    book = entry.metadata.get(KEY)
+    if not isinstance(book, Mapping) or book.get("collection") != collection:
+        return None
+    return str(book["id"]), Known(entry.id, str(book.get("digest", "")), entry.links.related)
+
+
+def load(store: Store, user_id: str, kind: str, collection: str) -> dict[str, Known]:
+    """Every item of `collection` the user's memories hold, by external id (any status)."""
+    entries = store.select(Filters(user_id=user_id, tags=(marker(kind),), statuses=None))
+    return dict(found for e in entries if (found := known_of(e, collection)) is not None)
+
+
+@dataclass(slots=True)
+class Plan:
+    """A batch sorted by what it asks for: new items, changed ones (with what they replace),
+    and how many are as they were."""
+
+    new: list[DataPoint] = field(default_factory=list)
+    changed: list[tuple[DataPoint, Known]] = field(default_factory=list)
+    unchanged: int = 0
+
+
+def plan(points: list[DataPoint], known: Mapping[str, Known]) -> Plan:
+    """Which of `points` to add, which to update, which are already held as they are."""
+    out = Plan()
+    for point in points:
+        before = known.get(point.external_id)
+        if before is None:
+            out.new.append(point)
+        elif before.digest != point.digest:
+            out.changed.append((point, before))
+        else:
+            out.unchanged += 1
+    return out

@@ -1,0 +1,246 @@
+"""DataPoints to memories: batches written through the one writer, each batch one transaction
+(a killed run loses at most the batch in flight, and the next run continues where the
+committed ones end). New items are added, changed ones updated in place (an update event:
+the old text leaves recall), unchanged ones cost a digest comparison; facts are extracted
+from what the owner said as from a chat turn."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from itertools import islice
+from typing import Any, TypeVar
+
+from engram.capture.writer import Writer
+from engram.errors import InvalidInput
+from engram.extract import extract
+from engram.ingest import ledger
+from engram.ingest.datapoint import DataPoint, Read, Skipped
+from engram.lifecycle import consolidate
+from engram.log.events import EventType
+from engram.model import LinkKind, MemoryEntry, Tier, format_time
+from engram.query import Filters
+from engram.store.base import Tx
+
+BATCH = 256  # DataPoints a transaction: big enough to batch the encoder, small enough to resume
+UPDATABLE = ("content", "content_hash", "occurred_at", "session_id", "memory_type", "tags",
+             "sources", "metadata")
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Summary:
+    """What a run did: counts by outcome, what the source no longer holds, and each
+    malformed item with its file and position."""
+
+    kind: str
+    path: str
+    collection: str
+    read: int = 0  # DataPoints read from the source
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0  # kept out on purpose: private, excluded, empty
+    errors: int = 0  # malformed and left out (see `problems`)
+    extracted: int = 0  # memories extracted from what was said (new ones)
+    linked: int = 0  # wiki links written between memories
+    pruned: int = 0  # memories forgotten because their item is gone (--prune)
+    deleted: list[str] = field(default_factory=list)  # external ids the source no longer has
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def memories(self) -> int:
+        """Memories this run created: one per added item plus the facts extracted."""
+        return self.added + self.extracted
+
+    def note(self, skipped: Skipped) -> None:
+        if skipped.error:
+            self.errors += 1
+            self.problems.append(str(skipped))
+        else:
+            self.skipped += 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "path": self.path, "collection": self.collection,
+                "read": self.read, "added": self.added, "updated": self.updated,
+                "unchanged": self.unchanged, "skipped": self.skipped, "errors": self.errors,
+                "extracted": self.extracted, "memories": self.memories, "linked": self.linked,
+                "deleted": len(self.deleted), "pruned": self.pruned,
+                "deleted_ids": self.deleted, "problems": self.problems}
+
+
+Progress = Callable[[Summary], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Who the memories belong to and how they are written."""
+
+    writer: Writer
+    user_id: str
+    collection: str
+    speaker: str = "user"
+
+
+def ingest(run: Run, summary: Summary, items: Iterator[Read], known: dict[str, ledger.Known],
+           progress: Progress | None = None, batch: int = BATCH) -> dict[str, str]:
+    """Write what `items` hold that `known` lacks or holds otherwise, batch by batch; returns
+    the memory id of every item the run saw (by external id), and writes the wiki links."""
+    ids = {external: k.memory_id for external, k in known.items()}
+    seen: dict[str, DataPoint] = {}
+    for chunk in _batches(items, batch):
+        points = []
+        for item in chunk:
+            if isinstance(item, Skipped):
+                summary.note(item)
+            elif item.external_id in seen:
+                summary.note(Skipped(item.ref, "", f"repeats the id {item.external_id!r}"))
+            else:
+                seen[item.external_id] = item
+                points.append(item)
+        summary.read += len(points)
+        plan = ledger.plan(points, known)
+        summary.unchanged += plan.unchanged
+        if plan.new or plan.changed:
+            ids.update(_write(run, plan, summary))
+        if progress is not None:
+            progress(summary)
+    summary.deleted = sorted(set(known) - set(seen))
+    summary.linked = _link(run, seen.values(), ids, known)
+    return {external: ids[external] for external in seen if external in ids}
+
+
+def _write(run: Run, plan: ledger.Plan, summary: Summary) -> dict[str, str]:
+    """One transaction: the batch's new and changed items and the facts they state."""
+    writer, records, claims = run.writer, [], []
+    for point, before in [*((p, None) for p in plan.new), *plan.changed]:
+        try:
+            record, _ = writer.prepare(_item(point, run))
+        except InvalidInput as exc:
+            summary.note(Skipped(point.ref, "", f"{exc.field} {exc.problem}"))
+            continue
+        if before is not None:  # facts link to the memory the item already has
+            record = replace(record, id=before.memory_id)
+        records.append((record, before))
+        if point.said:
+            claims.append(_claims(writer, record, point.said, run.speaker))
+        else:
+            claims.append([])
+    vectors = writer.embeddings.vectors_for(
+        [r for r, _ in records] + [c for found in claims for c in found])
+    written = {}
+    with writer.store.transaction() as tx:
+        writer.embeddings.store_vectors(tx, vectors)
+        for (record, before), found in zip(records, claims, strict=True):
+            if before is None:
+                writer.append(tx, EventType.ADDED, record.id, {"memory": record.to_dict()})
+            else:
+                fresh = record.to_dict()
+                writer.append(tx, EventType.UPDATED, record.id, {
+                    "changes": {k: fresh[k] for k in UPDATABLE if k in fresh},
+                    "at": format_time(record.created_at)})
+            written[str(record.metadata[ledger.KEY]["id"])] = record.id
+            if before is None:
+                summary.added += 1
+            else:
+                summary.updated += 1
+            for claim in found:
+                _consolidate(writer, tx, claim, summary)
+    return written
+
+
+def _item(point: DataPoint, run: Run) -> dict[str, Any]:
+    """add() fields of an ingested item: long-term (the person kept it on purpose), tagged
+    with its kind, its provenance as the memory's source."""
+    metadata = dict(point.metadata)
+    if point.author is not None:
+        metadata["author"] = point.author
+    if point.attachments:
+        metadata["attachments"] = list(point.attachments)
+    metadata[ledger.KEY] = ledger.bookkeeping(point, run.collection)
+    return {"text": point.text, "user_id": run.user_id, "session_id": point.session,
+            "at": point.time, "tags": [ledger.marker(point.kind), *point.tags],
+            "memory_type": point.memory_type, "tier": Tier.LONG_TERM, "metadata": metadata,
+            "source": {"kind": point.kind, "ref": point.ref}, "dedupe": False}
+
+
+def _claims(writer: Writer, record: MemoryEntry, said: str, speaker: str) -> list[MemoryEntry]:
+    """What the rules extract from what the owner said, linked to the item's memory."""
+    out = []
+    for found in extract(said, at=record.occurred_at, speaker=speaker):
+        entry, _ = writer.prepare(consolidate.claim_item(found, turn=record,
+                                                         at=record.occurred_at))
+        out.append(consolidate.with_slot(entry, found, record.id))
+    return out
+
+
+def _consolidate(writer: Writer, tx: Tx, claim: MemoryEntry, summary: Summary) -> None:
+    """Add the claim, or corroborate the memory with its text or its value; a changed value
+    supersedes the old one (near-duplicates by vector are left to `remember_turn`)."""
+    decision = consolidate.decide(
+        claim, same_text=tx.find_by_hash(claim.user_id, claim.content_hash),
+        same_slot=tx.find_by_slot(claim.user_id, claim.slot) if claim.slot else [],
+        nearest=None, near_duplicate=1.0)
+    writer.apply(tx, claim, decision)
+    if decision.target is None:
+        summary.extracted += 1
+
+
+def _link(run: Run, points: Iterable[DataPoint], ids: dict[str, str],
+          known: dict[str, ledger.Known]) -> int:
+    """Wiki links as `related` links from a section to the first section of the note it
+    names, written once (those already held are kept), in one transaction."""
+    heads: dict[str, str] = {}
+    linking = []
+    for point in points:
+        if point.document is not None:
+            heads.setdefault(point.document, point.external_id)
+        if point.links:
+            linking.append(point)
+    wanted = []
+    for point in linking:
+        source = ids.get(point.external_id)
+        held = known[point.external_id].related if point.external_id in known else ()
+        for document in point.links:
+            target = ids.get(heads.get(document, ""))
+            if source and target and target != source and target not in held:
+                wanted.append((source, target))
+    if wanted:
+        writer = run.writer
+        at = format_time(writer.clock.now())
+        with writer.store.transaction() as tx:
+            for source, target in dict.fromkeys(wanted):
+                writer.append(tx, EventType.LINKED, source,
+                              {"kind": LinkKind.RELATED.value, "target": target, "at": at})
+    return len(dict.fromkeys(wanted))
+
+
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def prune(run: Run, summary: Summary, known: dict[str, ledger.Known]) -> None:
+    """Forget the memories of items the source no longer holds, and the facts extracted from
+    them alone, in one transaction. Not after a read with errors: an item that failed to
+    parse is missing too, and must not be forgotten for it."""
+    if not summary.deleted:
+        return
+    if summary.errors:
+        summary.problems.append(f"not pruned: {len(summary.deleted)} items are gone, but "
+                                f"{summary.errors} could not be read; fix them and run again")
+        return
+    writer = run.writer
+    doomed = {known[external].memory_id for external in summary.deleted}
+    everything = writer.store.select(Filters(user_id=run.user_id, statuses=None))
+    doomed |= {e.id for e in everything if e.links.derived_from
+               and set(e.links.derived_from) <= doomed and ledger.KEY not in e.metadata}
+    at = format_time(writer.clock.now())
+    with writer.store.transaction() as tx:
+        for memory_id in sorted(doomed):
+            writer.append(tx, EventType.FORGOTTEN, memory_id,
+                          {"at": at, "reason": "gone from the ingested source"})
+    writer.store.redact_residue()
+    summary.pruned = len(doomed)
