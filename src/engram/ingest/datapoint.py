@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -35,6 +36,7 @@ class DataPoint:
     document: str | None = None
     links: tuple[str, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
+    stamp: str | None = None  # the document's `files.stamp`: unchanged files skip next time
 
     @property
     def digest(self) -> str:
@@ -64,13 +66,24 @@ class Skipped:
 
 
 @dataclass(frozen=True, slots=True)
+class Kept:
+    """A document whose stamp is the one the last complete run saw: every item it gave then
+    is still held as it was, so it is not read again."""
+
+    document: str
+    stamp: str
+
+
+@dataclass(frozen=True, slots=True)
 class Options:
-    """What the user said about reading: globs to leave out, tags that keep a note out, and
-    the captioning model for photos (none by default)."""
+    """What the user said about reading (globs to leave out, tags that keep a note out, the
+    captioning model for photos: none by default), and the stamps of the documents the last
+    complete run read (document -> `files.stamp`)."""
 
     exclude: tuple[str, ...] = ()
     private_tags: tuple[str, ...] = ("private",)
     caption_model: str | None = None
+    stamps: Mapping[str, str] = field(default_factory=dict)
 
 
-Read = DataPoint | Skipped
+Read = DataPoint | Skipped | Kept

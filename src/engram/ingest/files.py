@@ -48,15 +48,17 @@ def excluded(relative: str, options: Options) -> bool:
 
 def walk(root: Path, suffixes: frozenset[str], options: Options) -> Iterator[tuple[str, Path]]:
     """(path relative to root, path) of the files under root with these suffixes, sorted;
-    never outside root, never hidden tool folders, never excluded."""
+    never outside root (a symlink is followed only when it stays inside; os.walk does not
+    enter linked folders), never hidden tool folders, never excluded."""
     for current, dirs, names in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d not in HIDDEN_DIRS and not d.startswith("."))
+        base = os.path.relpath(current, root)
         for name in sorted(names):
-            path = Path(current) / name
-            if path.suffix.lower() not in suffixes:
+            if os.path.splitext(name)[1].lower() not in suffixes:
                 continue
-            relative = path.relative_to(root).as_posix()
-            if excluded(relative, options) or not inside(path, root):
+            relative = name if base == "." else f"{base}/{name}".replace(os.sep, "/")
+            path = Path(current, name)
+            if excluded(relative, options) or (path.is_symlink() and not inside(path, root)):
                 continue
             yield relative, path
 
@@ -64,6 +66,13 @@ def walk(root: Path, suffixes: frozenset[str], options: Options) -> Iterator[tup
 def inside(path: Path, root: Path) -> bool:
     """Whether `path`, with symlinks resolved, is still under `root`."""
     return path.resolve().is_relative_to(root)
+
+
+def stamp(path: Path, salt: str = "") -> str:
+    """What changes when the file changes (its modification time and size), for skipping an
+    unchanged file on the next run; `salt` folds in what else its reading depends on."""
+    info = path.stat()
+    return f"{info.st_mtime_ns}:{info.st_size}:{salt}"
 
 
 def text(path: Path, relative: str) -> str | Skipped:

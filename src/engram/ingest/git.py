@@ -1,6 +1,6 @@
-"""Git: a repository's history through the git CLI: one memory per commit on the first-parent
-line (message, author, date, touched files); merges marked, Co-authored-by trailers kept as
-co-authors."""
+"""Git: a repository's history through the git CLI: one memory per commit reachable from HEAD
+(message, author, date, touched files; a merge's files are what it changed on its first
+parent), merges marked, Co-authored-by trailers kept as co-authors."""
 
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ def read(root: Path, options: Options) -> Iterator[Read]:
     folder = _top(root)
     if _git(folder, "rev-parse", "--verify", "-q", "HEAD") is None:
         return  # no commits yet: nothing to ingest
-    log = _git(folder, "log", "--no-color", "--no-renames", "--name-only", "-m",
-               "--first-parent", f"--format={_FORMAT}")
+    log = _git(folder, "log", "--no-color", "--no-renames", "--name-only",
+               "--diff-merges=first-parent", f"--format={_FORMAT}")
     for position, record in enumerate(log.split(_RECORD)[1:] if log else []):
         yield commit(record, position, options)
 

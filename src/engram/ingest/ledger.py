@@ -4,6 +4,7 @@ it holds without a side table. Comparing a run's DataPoints with it is pure."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,8 +13,12 @@ from engram.ingest.datapoint import DataPoint
 from engram.model import MemoryEntry
 from engram.query import Filters
 from engram.store.base import Store
+from engram.store.settings import Scope, Setting
 
 KEY = "ingest"  # the metadata key of an ingested memory's bookkeeping
+STAMPS = Setting("ingest.stamps", Scope.DEVICE,
+                 "per user:kind:collection, the stamps of the files the last complete ingest "
+                 "read (a cache: unchanged files are not read again)")
 
 
 def marker(kind: str) -> str:
@@ -28,6 +33,7 @@ class Known:
     memory_id: str
     digest: str
     related: tuple[str, ...] = ()
+    document: str | None = None
 
 
 def bookkeeping(point: DataPoint, collection: str) -> dict[str, Any]:
@@ -44,13 +50,40 @@ def known_of(entry: MemoryEntry, collection: str) -> tuple[str, Known] | None:
     book = entry.metadata.get(KEY)
     if not isinstance(book, Mapping) or book.get("collection") != collection:
         return None
-    return str(book["id"]), Known(entry.id, str(book.get("digest", "")), entry.links.related)
+    document = book.get("document")
+    return str(book["id"]), Known(entry.id, str(book.get("digest", "")), entry.links.related,
+                                  str(document) if document is not None else None)
 
 
 def load(store: Store, user_id: str, kind: str, collection: str) -> dict[str, Known]:
     """Every item of `collection` the user's memories hold, by external id (any status)."""
     entries = store.select(Filters(user_id=user_id, tags=(marker(kind),), statuses=None))
     return dict(found for e in entries if (found := known_of(e, collection)) is not None)
+
+
+def documents(known: Mapping[str, Known]) -> dict[str, list[str]]:
+    """External ids by the document they came from."""
+    out: dict[str, list[str]] = {}
+    for external, k in known.items():
+        if k.document is not None:
+            out.setdefault(k.document, []).append(external)
+    return out
+
+
+def stamps(store: Store, user_id: str, kind: str, collection: str) -> dict[str, str]:
+    """The stamps the last complete run of this user, kind and collection saved."""
+    raw = store.get_setting(STAMPS, _qualifier(user_id, kind, collection))
+    return dict(json.loads(raw)) if raw else {}
+
+
+def save_stamps(store: Store, user_id: str, kind: str, collection: str,
+                stamps: Mapping[str, str]) -> None:
+    store.set_setting(STAMPS, json.dumps(stamps, sort_keys=True),
+                      _qualifier(user_id, kind, collection))
+
+
+def _qualifier(user_id: str, kind: str, collection: str) -> str:
+    return json.dumps([user_id, kind, collection])
 
 
 @dataclass(slots=True)

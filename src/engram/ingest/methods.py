@@ -45,17 +45,21 @@ class IngestMethods:
         root = files.existing(path)
         user = check_id(user_id, "user_id", required=True)
         assert user is not None
-        options = Options(tuple(exclude), tuple(t.lower() for t in private_tags),
-                          caption_model)
         collection = source.collection(root)
-        items = source.read(root, options)
-        summary = pipeline.Summary(kind, str(root), collection)
         known = ledger.load(self.store, user, kind, collection)
+        held = ledger.documents(known)  # a cached stamp counts only while its items are held
+        stamps = {document: stamp for document, stamp in
+                  ledger.stamps(self.store, user, kind, collection).items() if document in held}
+        options = Options(tuple(exclude), tuple(t.lower() for t in private_tags),
+                          caption_model, stamps)
+        summary = pipeline.Summary(kind, str(root), collection)
         run = pipeline.Run(self.writer, user, collection, speaker)
-        pipeline.ingest(run, summary, items, known, progress, batch)
+        stamps = pipeline.ingest(run, summary, source.read(root, options), known, progress,
+                                 batch)
         if not (summary.read or summary.errors or summary.skipped):
             raise InvalidInput("path", f"{root} holds nothing to ingest as {kind}",
                                "check the path and the kind (engram ingest --list)")
+        ledger.save_stamps(self.store, user, kind, collection, stamps)
         if prune:
             self.flush()
             pipeline.prune(run, summary, known)

@@ -4,6 +4,7 @@ between memories. A note with `private: true` or a private tag is kept out."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -13,7 +14,7 @@ from typing import Any
 import yaml
 
 from engram.ingest import files
-from engram.ingest.datapoint import DataPoint, Options, Read, Skipped
+from engram.ingest.datapoint import DataPoint, Kept, Options, Read, Skipped
 from engram.model import Kind
 
 KIND = "notes"
@@ -23,6 +24,10 @@ _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _TAG = re.compile(r"(?<![\w&/#])#([A-Za-z_][\w/-]*)")
 _LINK = re.compile(r"!?\[\[([^\]|#]+)(?:#[^\]|]*)?(?:\|([^\]]*))?\]\]")
+# What a note says about its owner is said in the first person; the rest is about the world,
+# and extraction (which only keeps what the speaker says of themselves) would find nothing.
+_FIRST_PERSON = re.compile(r"\b(?:I|I'm|I've|I'd|I'll|me|my|mine|myself|we|our|us)\b",
+                           re.IGNORECASE)
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 20x faster when built
 
 
@@ -35,16 +40,22 @@ def read(root: Path, options: Options) -> Iterator[Read]:
     folder = files.folder(root, _WHAT)
     found = list(files.walk(folder, SUFFIXES, options))
     names = _names(relative for relative, _ in found)
+    # A note's links depend on which notes exist: a file added or renamed reads them all.
+    layout = hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()[:12]
     for relative, path in found:
+        stamp = files.stamp(path, layout)
+        if options.stamps.get(relative) == stamp:
+            yield Kept(relative, stamp)
+            continue
         body = files.text(path, relative)
         if isinstance(body, Skipped):
             yield body
             continue
-        yield from note(relative, body, files.modified(path), names, options)
+        yield from note(relative, body, files.modified(path), names, options, stamp)
 
 
 def note(relative: str, body: str, modified: datetime, names: dict[str, str],
-         options: Options) -> Iterator[Read]:
+         options: Options, stamp: str | None = None) -> Iterator[Read]:
     """The sections of one note as DataPoints (or why the note is left out)."""
     front, offset, problem = _front_matter(body)
     if problem:
@@ -75,9 +86,10 @@ def note(relative: str, body: str, modified: datetime, names: dict[str, str],
         plain = _LINK.sub(lambda m: (m.group(2) or m.group(1)).strip(), text)
         yield DataPoint(kind=KIND, external_id=f"{relative}#{anchor}",
                         text=f"{heading}\n\n{plain}", ref=f"{relative}:{line + offset}",
-                        time=when, author=author, said=plain, memory_type=Kind.FACT,
+                        time=when, author=author, memory_type=Kind.FACT,
+                        said=plain if _FIRST_PERSON.search(plain) else None,
                         tags=tags, document=relative, links=links,
-                        metadata={**meta, "section": list(path)})
+                        metadata={**meta, "section": list(path)}, stamp=stamp)
 
 
 def _front_matter(body: str) -> tuple[dict[str, Any], int, str | None]:

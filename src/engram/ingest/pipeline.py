@@ -15,7 +15,7 @@ from engram.capture.writer import Writer
 from engram.errors import InvalidInput
 from engram.extract import extract
 from engram.ingest import ledger
-from engram.ingest.datapoint import DataPoint, Read, Skipped
+from engram.ingest.datapoint import DataPoint, Kept, Read, Skipped
 from engram.lifecycle import consolidate
 from engram.log.events import EventType
 from engram.model import LinkKind, MemoryEntry, Tier, format_time
@@ -85,40 +85,56 @@ class Run:
 
 def ingest(run: Run, summary: Summary, items: Iterator[Read], known: dict[str, ledger.Known],
            progress: Progress | None = None, batch: int = BATCH) -> dict[str, str]:
-    """Write what `items` hold that `known` lacks or holds otherwise, batch by batch; returns
-    the memory id of every item the run saw (by external id), and writes the wiki links."""
+    """Write what `items` hold that `known` lacks or holds otherwise, batch by batch, then the
+    wiki links; returns the stamps of the documents now held as read (for the next run)."""
     ids = {external: k.memory_id for external, k in known.items()}
+    by_document = ledger.documents(known)
     seen: dict[str, DataPoint] = {}
+    kept: set[str] = set()
+    stamps: dict[str, str] = {}
     for chunk in _batches(items, batch):
         points = []
         for item in chunk:
-            if isinstance(item, Skipped):
+            if isinstance(item, Kept):
+                held = by_document.get(item.document, [])
+                kept.update(held)
+                summary.read += len(held)
+                summary.unchanged += len(held)
+                stamps[item.document] = item.stamp
+            elif isinstance(item, Skipped):
                 summary.note(item)
             elif item.external_id in seen:
                 summary.note(Skipped(item.ref, "", f"repeats the id {item.external_id!r}"))
             else:
                 seen[item.external_id] = item
                 points.append(item)
+                if item.document is not None and item.stamp is not None:
+                    stamps[item.document] = item.stamp
         summary.read += len(points)
         plan = ledger.plan(points, known)
         summary.unchanged += plan.unchanged
         if plan.new or plan.changed:
-            ids.update(_write(run, plan, summary))
+            written, failed = _write(run, plan, summary)
+            ids.update(written)
+            for document in failed:  # read again next time, to report it again
+                stamps.pop(document, None)
         if progress is not None:
             progress(summary)
-    summary.deleted = sorted(set(known) - set(seen))
+    summary.deleted = sorted(set(known) - set(seen) - kept)
     summary.linked = _link(run, seen.values(), ids, known)
-    return {external: ids[external] for external in seen if external in ids}
+    return stamps
 
 
-def _write(run: Run, plan: ledger.Plan, summary: Summary) -> dict[str, str]:
-    """One transaction: the batch's new and changed items and the facts they state."""
-    writer, records, claims = run.writer, [], []
+def _write(run: Run, plan: ledger.Plan, summary: Summary) -> tuple[dict[str, str], set[str]]:
+    """One transaction: the batch's new and changed items and the facts they state. Returns
+    the memory ids by external id, and the documents of items that could not be written."""
+    writer, records, claims, failed = run.writer, [], [], set()
     for point, before in [*((p, None) for p in plan.new), *plan.changed]:
         try:
             record, _ = writer.prepare(_item(point, run))
         except InvalidInput as exc:
             summary.note(Skipped(point.ref, "", f"{exc.field} {exc.problem}"))
+            failed.add(point.document or "")
             continue
         if before is not None:  # facts link to the memory the item already has
             record = replace(record, id=before.memory_id)
@@ -147,7 +163,7 @@ def _write(run: Run, plan: ledger.Plan, summary: Summary) -> dict[str, str]:
                 summary.updated += 1
             for claim in found:
                 _consolidate(writer, tx, claim, summary)
-    return written
+    return written, failed
 
 
 def _item(point: DataPoint, run: Run) -> dict[str, Any]:
