@@ -29,9 +29,9 @@ def _is_conversation(value: Any) -> bool:
     return isinstance(value, dict) and "mapping" in value
 
 
-def conversation_turns(conversation: dict[str, Any], index: int) -> Iterator[DataPoint]:
+def conversation_turns(conversation: dict[str, Any]) -> Iterator[DataPoint]:
     mapping: dict[str, Any] = conversation["mapping"]
-    session = str(conversation.get("conversation_id") or conversation.get("id") or index)
+    session = str(conversation.get("conversation_id") or conversation["id"])
     node = conversation.get("current_node") or _last_leaf(mapping)
     branch = []
     while node is not None and node in mapping:

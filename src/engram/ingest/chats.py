@@ -35,7 +35,7 @@ def export_file(root: Path, service: str) -> Path:
 
 
 def conversations(root: Path, service: str, is_conversation: Callable[[Any], bool],
-                  turns_of: Callable[[dict[str, Any], int], Iterator[DataPoint]]
+                  turns_of: Callable[[dict[str, Any]], Iterator[DataPoint]]
                   ) -> Iterator[Read]:
     """The turns of every conversation in the export; a malformed conversation is reported
     with its position and skipped."""
@@ -49,11 +49,11 @@ def conversations(root: Path, service: str, is_conversation: Callable[[Any], boo
         if isinstance(found, Skipped):
             yield found
             continue
-        index, conversation = found
+        where, conversation = found
         try:
-            yield from list(turns_of(conversation, index))
+            yield from list(turns_of(conversation))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            yield Skipped(path.name, f"conversation {index}", f"unexpected shape ({exc!r})")
+            yield Skipped(path.name, where, f"unexpected shape ({exc!r})")
 
 
 def turns(kind: str, session: str, messages: Sequence[Message],

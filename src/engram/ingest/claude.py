@@ -29,7 +29,7 @@ def _is_conversation(value: Any) -> bool:
     return isinstance(value, dict) and "chat_messages" in value
 
 
-def conversation_turns(conversation: dict[str, Any], index: int) -> Iterator[DataPoint]:
+def conversation_turns(conversation: dict[str, Any]) -> Iterator[DataPoint]:
     session = str(conversation["uuid"])
     messages = [m for m in (_message(raw, session) for raw in conversation["chat_messages"])
                 if m is not None]

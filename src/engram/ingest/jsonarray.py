@@ -17,9 +17,10 @@ _SPACE = re.compile(r"\s*")
 
 
 def records(text: str, name: str, is_record: Callable[[Any], bool], what: str,
-            start: int = 0) -> Iterator[tuple[int, dict[str, Any]] | Skipped]:
-    """(index, record) for each element of the array at `start`, or a Skipped naming the
-    line and column where a malformed element starts. After a broken element, reading
+            start: int = 0) -> Iterator[tuple[str, dict[str, Any]] | Skipped]:
+    """(where, record) for each element of the array at `start` ("record 3, line 40": for
+    reporting a record the adapter cannot use), or a Skipped naming the line and column of
+    a malformed element's error. After a broken element, reading
     resumes at the next object that `is_record` accepts (nested objects never are). A first
     element that is well-formed but not a record means the file is not `what`: an error."""
     at = _SPACE.match(text, start).end()  # type: ignore[union-attr]
@@ -34,15 +35,16 @@ def records(text: str, name: str, is_record: Callable[[Any], bool], what: str,
         try:
             value, end = _DECODER.raw_decode(text, at)
         except json.JSONDecodeError as exc:
-            yield Skipped(name, _where(text, at), f"malformed record {index} ({exc.msg})")
+            yield Skipped(name, f"line {exc.lineno} column {exc.colno}",
+                          f"record {index + 1} is not valid JSON ({exc.msg})")
             value, end = None, -1
         if value is not None and not is_record(value) and index == 0:
             raise InvalidInput("path", f"{name} does not hold {what}",
                                "check the kind (engram ingest --list) and the file")
         if value is not None and not is_record(value):
-            yield Skipped(name, _where(text, at), f"record {index} is not in the export format")
+            yield Skipped(name, _where(text, at, index), "not in the export's format")
         elif value is not None:
-            yield index, value
+            yield _where(text, at, index), value
         index += 1
         if end < 0:
             found = _resync(text, at + 1, is_record)
@@ -69,6 +71,5 @@ def _resync(text: str, at: int, is_record: Callable[[Any], bool]) -> int | None:
     return None
 
 
-def _where(text: str, at: int) -> str:
-    line = text.count("\n", 0, at) + 1
-    return f"line {line} column {at - (text.rfind(chr(10), 0, at) + 1) + 1}"
+def _where(text: str, at: int, index: int) -> str:
+    return f"record {index + 1}, line {text.count(chr(10), 0, at) + 1}"

@@ -37,11 +37,11 @@ def read(root: Path, options: Options) -> Iterator[Read]:
         if isinstance(item, Skipped):
             yield item
             continue
-        index, wrapper = item
+        where, wrapper = item
         try:
             yield tweet(wrapper.get("tweet", wrapper), user)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            yield Skipped(name, f"tweet {index}", f"unexpected shape ({exc!r})")
+            yield Skipped(name, where, f"unexpected shape ({exc!r})")
 
 
 def _tweets(root: Path) -> Path:
