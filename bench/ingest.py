@@ -4,7 +4,7 @@ vault and a generated git repository (a real one, made with the git CLI), with a
 embeddings, and a re-run with nothing new. Embedded SQLite stores.
 
   vault       --notes Obsidian-style notes (front matter, tags, 1-3 sections of a few
-              sentences, wiki links; one in six states a first-person fact)
+              sentences, wiki links; one in six says something in the first person)
   repository  --commits commits of 1-4 touched files each, every 50th a merge, some with
               Co-authored-by trailers; made once in a temp folder with `git fast-import`
 
@@ -33,8 +33,10 @@ WORDS = ("garden tomato seed water shed roof winter budget basil market bread co
          "museum river mountain recipe concert bicycle sister meeting project draft review "
          "release bug test deploy server backup photo trip book chapter idea plan").split()
 PLACES = ("Lisbon Porto Berlin Vienna Oslo Kyoto Austin Lyon Turin Gdansk").split()
-FACTS = ("I live in {place}.", "I work at {Place} Labs.", "My sister lives in {place}.",
-         "I'm allergic to {word}.", "I love {word}.")
+PEOPLE = ("Grace Alan Edsger Barbara Donald Frances Ken Margaret Dennis Radia").split()
+# One person's notes: the same few facts about them now and then, events more often.
+FACTS = ("I live in Lisbon.", "I work at Acme Labs.", "I'm vegetarian.", "I play the cello.")
+EVENT = "I visited {place} with {person} to see the {word}."
 Row = tuple[str, str, str, str]
 
 
@@ -50,10 +52,11 @@ def write_vault(root: Path, notes: int, seed: int = 7) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         lines = ["---", f"title: Note {i}", f"tags: [{rng.choice(WORDS)}, {rng.choice(WORDS)}]",
                  f"date: 20{15 + i % 10}-{1 + i % 12:02d}-{1 + i % 28:02d}", "---"]
-        if i % 6 == 0:
-            place = rng.choice(PLACES)
-            lines.append(rng.choice(FACTS).format(place=place, Place=place,
-                                                  word=rng.choice(WORDS)))
+        if i % 60 == 0:
+            lines.append(rng.choice(FACTS))
+        elif i % 6 == 0:
+            lines.append(EVENT.format(place=rng.choice(PLACES), person=rng.choice(PEOPLE),
+                                      word=rng.choice(WORDS)))
         lines.append(" ".join(sentence(rng) for _ in range(rng.randint(1, 3))))
         for section in range(rng.randint(0, 2)):
             lines += ["", f"## {rng.choice(WORDS).capitalize()} {section}",
