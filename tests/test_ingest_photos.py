@@ -81,3 +81,41 @@ def test_a_captioning_model_that_is_not_on_disk_is_one_error(mem: Memory,
     with pytest.raises(InvalidInput, match="is not a model folder"):
         mem.ingest("photos", folder, user_id="ada", caption_model=str(folder / "no-model"))
     assert mem.count(user_id="ada") == 0
+
+
+@pytest.fixture(scope="module")
+def tiny_captioner(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A BLIP captioning model built from a config (random weights, a 15-word vocabulary;
+    its language head is biased to the word "river"), saved as a local Hugging Face folder:
+    the real transformers code path without downloading a model."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    folder = tmp_path_factory.mktemp("blip")
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "photo", "of", "river",
+             "boat", "tree", "city", "the", "sunset", "dog"]
+    tokenizer = transformers.BertTokenizerFast(vocab={w: i for i, w in enumerate(words)})
+    config = transformers.BlipConfig(
+        text_config={"vocab_size": len(words), "hidden_size": 16, "num_hidden_layers": 1,
+                     "num_attention_heads": 2, "intermediate_size": 32,
+                     "encoder_hidden_size": 16, "max_position_embeddings": 64,
+                     "bos_token_id": 2, "sep_token_id": 3, "pad_token_id": 0},
+        vision_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
+                       "num_attention_heads": 2, "image_size": 32, "patch_size": 16},
+        projection_dim=16)
+    torch.manual_seed(0)
+    model = transformers.BlipForConditionalGeneration(config)
+    with torch.no_grad():
+        model.text_decoder.cls.predictions.bias[words.index("river")] = 50.0
+    model.save_pretrained(folder)
+    transformers.BlipProcessor(
+        image_processor=transformers.BlipImageProcessor(size={"height": 32, "width": 32}),
+        tokenizer=tokenizer).save_pretrained(folder)
+    return folder
+
+
+def test_a_configured_captioning_model_captions_each_photo(mem: Memory, folder: Path,
+                                                           tiny_captioner: Path) -> None:
+    mem.ingest("photos", folder, user_id="ada", caption_model=str(tiny_captioner))
+    porto = photos(mem)["2024/porto/IMG_0001.jpg"]
+    assert porto.metadata["caption"].split()[0] == "river"
+    assert porto.content.endswith(f"camera Apple iPhone 12: {porto.metadata['caption']}.")

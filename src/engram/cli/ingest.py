@@ -34,6 +34,9 @@ def ingest(
     private_tag: Annotated[list[str] | None, typer.Option(
         "--private-tag", help="A note with this tag is kept out (repeatable; default: "
                               "private).")] = None,
+    caption_model: Annotated[str | None, typer.Option(
+        "--caption-model", help="photos: a local image-to-text model folder (BLIP style) "
+                                "that captions each photo (default: none).")] = None,
     list_kinds: Annotated[bool, typer.Option(
         "--list", help="Name the kinds of source and what PATH each reads.")] = False,
     data: DataOpt = DEFAULT_DATA, as_json: JsonOpt = False) -> None:
@@ -50,6 +53,7 @@ def ingest(
         task = bar.add_task(f"{kind} {path}", total=None, counts="")
         summary = mem.ingest(kind, path, user_id=user, exclude=exclude or (), prune=prune,
                              private_tags=private_tag or ("private",),
+                             caption_model=caption_model,
                              progress=lambda s: bar.update(task, completed=s.read,
                                                            counts=_counts(s)))
     if as_json:
