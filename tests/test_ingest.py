@@ -67,6 +67,19 @@ def test_a_changed_note_updates_its_memory_and_the_old_text_leaves_recall(
     assert after.sources == before.sources and after.links == before.links
 
 
+def test_an_edited_note_links_to_a_note_that_was_not_read_again(mem: Memory,
+                                                                 vault: Path) -> None:
+    mem.ingest("notes", vault, user_id="ada")
+    garden = vault / "Garden.md"
+    garden.write_text(garden.read_text().replace("in the shed, see", "in the shed, see "
+                                                 "[[Reading]] and"))
+    summary = mem.ingest("notes", vault, user_id="ada")
+    assert (summary.updated, summary.unchanged, summary.linked) == (1, 6, 1)
+    reading = mem.list(user_id="ada", tags=["ingest:notes"], limit=None)
+    by_ref = {e.sources[0].ref: e for e in reading}
+    assert by_ref["Reading.txt:1"].id in by_ref["Garden.md:12"].links.related
+
+
 def test_a_note_that_only_moved_down_its_file_is_not_rewritten(mem: Memory,
                                                                 vault: Path) -> None:
     mem.ingest("notes", vault, user_id="ada")

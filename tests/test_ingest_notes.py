@@ -50,7 +50,8 @@ def test_one_data_point_per_section_with_heading_path_time_and_reference() -> No
     assert sowing.text.startswith("Garden > Sowing\n\nSow the tomatoes in March")
     assert intro.time == datetime(2025, 3, 1, tzinfo=UTC)  # front matter date
     assert intro.tags == ("home", "plants", "spring")  # front matter, then #tags of the prose
-    assert intro.metadata == {"title": "Garden", "aliases": ["allotment"], "section": []}
+    assert intro.metadata == {"title": "Garden", "aliases": ["allotment"], "section": [],
+                              "first": True}  # what a wiki link to the note points at
     assert "#notatag" in watering.text and "notatag" not in watering.tags  # code is not prose
     seeds = [p for p in points if p.document == "Seeds.md"]
     assert [p.text.split("\n\n")[0] for p in seeds] == ["Seeds", "Seeds > Where to buy"]

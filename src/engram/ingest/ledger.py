@@ -34,6 +34,7 @@ class Known:
     digest: str
     related: tuple[str, ...] = ()
     document: str | None = None
+    first: bool = False  # the first item of its document (what a wiki link points at)
 
 
 def bookkeeping(point: DataPoint, collection: str) -> dict[str, Any]:
@@ -52,7 +53,8 @@ def known_of(entry: MemoryEntry, collection: str) -> tuple[str, Known] | None:
         return None
     document = book.get("document")
     return str(book["id"]), Known(entry.id, str(book.get("digest", "")), entry.links.related,
-                                  str(document) if document is not None else None)
+                                  str(document) if document is not None else None,
+                                  entry.metadata.get("first") is True)
 
 
 def load(store: Store, user_id: str, kind: str, collection: str) -> dict[str, Known]:

@@ -74,7 +74,7 @@ def note(relative: str, body: str, modified: datetime, names: dict[str, str],
             meta[key] = front[key]
     author = str(front["author"]) if "author" in front else None
     seen: dict[str, int] = {}
-    for line, path, text in _sections(lines):
+    for index, (line, path, text) in enumerate(_sections(lines)):
         slug = "/".join(_slug(h) for h in path)
         seen[slug] = seen.get(slug, 0) + 1
         anchor = slug if seen[slug] == 1 else f"{slug}~{seen[slug]}"
@@ -89,7 +89,8 @@ def note(relative: str, body: str, modified: datetime, names: dict[str, str],
                         time=when, author=author, memory_type=Kind.FACT,
                         said=plain if _FIRST_PERSON.search(plain) else None,
                         tags=tags, document=relative, links=links,
-                        metadata={**meta, "section": list(path)}, stamp=stamp)
+                        metadata={**meta, "section": list(path),
+                                  **({"first": True} if index == 0 else {})}, stamp=stamp)
 
 
 def _front_matter(body: str) -> tuple[dict[str, Any], int, str | None]:

@@ -89,15 +89,16 @@ def ingest(run: Run, summary: Summary, items: Iterator[Read], known: dict[str, l
     wiki links; returns the stamps of the documents now held as read (for the next run)."""
     ids = {external: k.memory_id for external, k in known.items()}
     by_document = ledger.documents(known)
-    seen: dict[str, DataPoint] = {}
-    kept: set[str] = set()
+    seen: set[str] = set()
+    links = Links()
     stamps: dict[str, str] = {}
     for chunk in _batches(items, batch):
         points = []
         for item in chunk:
             if isinstance(item, Kept):
                 held = by_document.get(item.document, [])
-                kept.update(held)
+                seen.update(held)
+                links.kept(item.document, [e for e in held if known[e].first])
                 summary.read += len(held)
                 summary.unchanged += len(held)
                 stamps[item.document] = item.stamp
@@ -106,8 +107,9 @@ def ingest(run: Run, summary: Summary, items: Iterator[Read], known: dict[str, l
             elif item.external_id in seen:
                 summary.note(Skipped(item.ref, "", f"repeats the id {item.external_id!r}"))
             else:
-                seen[item.external_id] = item
+                seen.add(item.external_id)
                 points.append(item)
+                links.note(item)
                 if item.document is not None and item.stamp is not None:
                     stamps[item.document] = item.stamp
         summary.read += len(points)
@@ -120,9 +122,48 @@ def ingest(run: Run, summary: Summary, items: Iterator[Read], known: dict[str, l
                 stamps.pop(document, None)
         if progress is not None:
             progress(summary)
-    summary.deleted = sorted(set(known) - set(seen) - kept)
-    summary.linked = _link(run, seen.values(), ids, known)
+    summary.deleted = sorted(set(known) - seen)
+    summary.linked = links.write(run, ids, known)
     return stamps
+
+
+@dataclass(slots=True)
+class Links:
+    """The wiki links a run saw: from each item to the documents it names, written as
+    `related` links to each document's first item once every batch is in."""
+
+    heads: dict[str, str] = field(default_factory=dict)  # document -> its first item
+    wanted: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+
+    def kept(self, document: str, first: list[str]) -> None:
+        """A document not read again: its first item as the earlier run recorded it."""
+        if first:
+            self.heads[document] = first[0]
+
+    def note(self, point: DataPoint) -> None:
+        if point.document is not None:
+            self.heads.setdefault(point.document, point.external_id)
+        if point.links:
+            self.wanted.append((point.external_id, point.links))
+
+    def write(self, run: Run, ids: dict[str, str], known: dict[str, ledger.Known]) -> int:
+        """Write the links not held yet, in one transaction; returns how many."""
+        pairs: dict[tuple[str, str], None] = {}
+        for external, documents in self.wanted:
+            source = ids.get(external)
+            held = known[external].related if external in known else ()
+            for document in documents:
+                target = ids.get(self.heads.get(document, ""))
+                if source and target and target != source and target not in held:
+                    pairs[(source, target)] = None
+        if pairs:
+            writer = run.writer
+            at = format_time(writer.clock.now())
+            with writer.store.transaction() as tx:
+                for source, target in pairs:
+                    writer.append(tx, EventType.LINKED, source,
+                                  {"kind": LinkKind.RELATED.value, "target": target, "at": at})
+        return len(pairs)
 
 
 def _write(run: Run, plan: ledger.Plan, summary: Summary) -> tuple[dict[str, str], set[str]]:
@@ -201,35 +242,6 @@ def _consolidate(writer: Writer, tx: Tx, claim: MemoryEntry, summary: Summary) -
     writer.apply(tx, claim, decision)
     if decision.target is None:
         summary.extracted += 1
-
-
-def _link(run: Run, points: Iterable[DataPoint], ids: dict[str, str],
-          known: dict[str, ledger.Known]) -> int:
-    """Wiki links as `related` links from a section to the first section of the note it
-    names, written once (those already held are kept), in one transaction."""
-    heads: dict[str, str] = {}
-    linking = []
-    for point in points:
-        if point.document is not None:
-            heads.setdefault(point.document, point.external_id)
-        if point.links:
-            linking.append(point)
-    wanted = []
-    for point in linking:
-        source = ids.get(point.external_id)
-        held = known[point.external_id].related if point.external_id in known else ()
-        for document in point.links:
-            target = ids.get(heads.get(document, ""))
-            if source and target and target != source and target not in held:
-                wanted.append((source, target))
-    if wanted:
-        writer = run.writer
-        at = format_time(writer.clock.now())
-        with writer.store.transaction() as tx:
-            for source, target in dict.fromkeys(wanted):
-                writer.append(tx, EventType.LINKED, source,
-                              {"kind": LinkKind.RELATED.value, "target": target, "at": at})
-    return len(dict.fromkeys(wanted))
 
 
 def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
