@@ -80,6 +80,19 @@ def test_an_edited_note_links_to_a_note_that_was_not_read_again(mem: Memory,
     assert by_ref["Reading.txt:1"].id in by_ref["Garden.md:12"].links.related
 
 
+def test_a_rerun_sees_what_changed_in_the_store_since_the_last_run(mem: Memory,
+                                                                    vault: Path) -> None:
+    """The last run's copy of what it held is used only while no event was written since:
+    a memory forgotten by hand in between is noticed, and its note read and added again."""
+    mem.ingest("notes", vault, user_id="ada")
+    reading = next(e for e in mem.list(user_id="ada", tags=["ingest:notes"])
+                   if e.sources[0].ref == "Reading.txt:1")
+    mem.forget(reading.id)
+    summary = mem.ingest("notes", vault, user_id="ada")
+    assert (summary.added, summary.unchanged) == (1, 6)
+    assert mem.ingest("notes", vault, user_id="ada").unchanged == 7
+
+
 def test_a_note_that_only_moved_down_its_file_is_not_rewritten(mem: Memory,
                                                                 vault: Path) -> None:
     mem.ingest("notes", vault, user_id="ada")

@@ -1,6 +1,11 @@
 """What earlier runs ingested from a collection, read back from the memories themselves (their
 `metadata["ingest"]`), so the log stays the only truth: a rebuilt or synced store knows what
-it holds without a side table. Comparing a run's DataPoints with it is pure."""
+it holds without a side table. Comparing a run's DataPoints with it is pure.
+
+Reading it back costs a parse of every ingested memory (seconds for tens of thousands), so
+the last run leaves a copy in the store's meta table with the log's heads at that moment;
+while no event was written since, the copy is exact and is used instead. Beside it go the
+stamps of the files that run read, so unchanged files are not read again."""
 
 from __future__ import annotations
 
@@ -16,9 +21,9 @@ from engram.store.base import Store
 from engram.store.settings import Scope, Setting
 
 KEY = "ingest"  # the metadata key of an ingested memory's bookkeeping
-STAMPS = Setting("ingest.stamps", Scope.DEVICE,
-                 "per user:kind:collection, the stamps of the files the last complete ingest "
-                 "read (a cache: unchanged files are not read again)")
+CACHE = Setting("ingest.cache", Scope.DEVICE,
+                "per user, kind and collection: what the last complete ingest held, with the "
+                "log's heads then, and the stamps of the files it read (a cache)")
 
 
 def marker(kind: str) -> str:
@@ -72,16 +77,32 @@ def documents(known: Mapping[str, Known]) -> dict[str, list[str]]:
     return out
 
 
-def stamps(store: Store, user_id: str, kind: str, collection: str) -> dict[str, str]:
-    """The stamps the last complete run of this user, kind and collection saved."""
-    raw = store.get_setting(STAMPS, _qualifier(user_id, kind, collection))
-    return dict(json.loads(raw)) if raw else {}
+def recall(store: Store, user_id: str, kind: str,
+           collection: str) -> tuple[dict[str, Known], dict[str, str]]:
+    """What the user holds of the collection (the last run's copy while the log has not
+    moved since, else read from the memories), and the stamps of the files it read."""
+    raw = store.get_setting(CACHE, _qualifier(user_id, kind, collection))
+    cached = json.loads(raw) if raw else {}
+    stamps = dict(cached.get("stamps", {}))
+    if cached.get("heads") == _heads(store):
+        return {external: Known(memory_id, digest, tuple(related), document, first)
+                for external, (memory_id, digest, related, document, first)
+                in cached["known"].items()}, stamps
+    return load(store, user_id, kind, collection), stamps
 
 
-def save_stamps(store: Store, user_id: str, kind: str, collection: str,
-                stamps: Mapping[str, str]) -> None:
-    store.set_setting(STAMPS, json.dumps(stamps, sort_keys=True),
+def remember(store: Store, user_id: str, kind: str, collection: str,
+             known: Mapping[str, Known], stamps: Mapping[str, str]) -> None:
+    """Keep a copy of `known` (as the store holds it now) and the stamps for the next run."""
+    copy = {external: [k.memory_id, k.digest, list(k.related), k.document, k.first]
+            for external, k in known.items()}
+    store.set_setting(CACHE, json.dumps({"heads": _heads(store), "known": copy,
+                                         "stamps": stamps}, sort_keys=True),
                       _qualifier(user_id, kind, collection))
+
+
+def _heads(store: Store) -> dict[str, str]:
+    return {device: head.hash for device, head in store.heads().items()}
 
 
 def _qualifier(user_id: str, kind: str, collection: str) -> str:

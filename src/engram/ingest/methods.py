@@ -46,12 +46,11 @@ class IngestMethods:
         user = check_id(user_id, "user_id", required=True)
         assert user is not None
         collection = source.collection(root)
-        known = ledger.load(self.store, user, kind, collection)
+        known, cached = ledger.recall(self.store, user, kind, collection)
         held = ledger.documents(known)  # a cached stamp counts only while its items are held
-        stamps = {document: stamp for document, stamp in
-                  ledger.stamps(self.store, user, kind, collection).items() if document in held}
         options = Options(tuple(exclude), tuple(t.lower() for t in private_tags),
-                          caption_model, stamps)
+                          caption_model, {document: stamp for document, stamp
+                                          in cached.items() if document in held})
         summary = pipeline.Summary(kind, str(root), collection)
         run = pipeline.Run(self.writer, user, collection, speaker)
         stamps = pipeline.ingest(run, summary, source.read(root, options), known, progress,
@@ -59,8 +58,10 @@ class IngestMethods:
         if not (summary.read or summary.errors or summary.skipped):
             raise InvalidInput("path", f"{root} holds nothing to ingest as {kind}",
                                "check the path and the kind (engram ingest --list)")
-        ledger.save_stamps(self.store, user, kind, collection, stamps)
         if prune:
             self.flush()
             pipeline.prune(run, summary, known)
+        if summary.added or summary.updated or summary.linked or summary.pruned:
+            known = ledger.load(self.store, user, kind, collection)
+        ledger.remember(self.store, user, kind, collection, known, stamps)
         return summary
