@@ -6,23 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from engram.ingest import chats
-from engram.ingest.datapoint import DataPoint, Options, Read
+from engram.ingest.datapoint import DataPoint
 
 KIND = "chatgpt"
-SERVICE = "ChatGPT"
-
-
-def collection(root: Path) -> str:
-    chats.export_file(root, SERVICE)
-    return chats.EXPORT_COLLECTION
-
-
-def read(root: Path, options: Options) -> Iterator[Read]:
-    return chats.conversations(root, SERVICE, _is_conversation, conversation_turns)
 
 
 def _is_conversation(value: Any) -> bool:
@@ -65,3 +54,7 @@ def _message(node: dict[str, Any], session: str) -> chats.Message | None:
 def _last_leaf(mapping: dict[str, Any]) -> str | None:
     leaves = [key for key, node in mapping.items() if not node.get("children")]
     return leaves[-1] if leaves else None
+
+
+EXPORT = chats.Export("ChatGPT", _is_conversation, conversation_turns)
+collection, read = EXPORT.collection, EXPORT.read

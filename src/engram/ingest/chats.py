@@ -13,7 +13,7 @@ from typing import Any
 from engram.capture.turns import turn_text
 from engram.capture.writer import TURN_TAG
 from engram.ingest import files, jsonarray
-from engram.ingest.datapoint import DataPoint, Read, Skipped
+from engram.ingest.datapoint import DataPoint, Options, Read, Skipped
 from engram.model import Kind
 
 EXPORT_FILE = "conversations.json"
@@ -27,6 +27,23 @@ class Message:
     text: str
     time: datetime | None
     ref: str
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    """An adapter for a service's `conversations.json` (ChatGPT's, Claude's): how to tell one
+    of its conversations, and how to read one into turns."""
+
+    service: str
+    is_conversation: Callable[[Any], bool]
+    turns_of: Callable[[dict[str, Any]], Iterator[DataPoint]]
+
+    def collection(self, root: Path) -> str:
+        export_file(root, self.service)
+        return EXPORT_COLLECTION
+
+    def read(self, root: Path, options: Options) -> Iterator[Read]:
+        return conversations(root, self.service, self.is_conversation, self.turns_of)
 
 
 def export_file(root: Path, service: str) -> Path:

@@ -5,24 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from engram.ingest import chats
-from engram.ingest.datapoint import DataPoint, Options, Read
+from engram.ingest.datapoint import DataPoint
 
 KIND = "claude"
-SERVICE = "Claude"
 _ROLES = {"human": "user", "assistant": "assistant"}
-
-
-def collection(root: Path) -> str:
-    chats.export_file(root, SERVICE)
-    return chats.EXPORT_COLLECTION
-
-
-def read(root: Path, options: Options) -> Iterator[Read]:
-    return chats.conversations(root, SERVICE, _is_conversation, conversation_turns)
 
 
 def _is_conversation(value: Any) -> bool:
@@ -47,3 +36,7 @@ def _message(raw: dict[str, Any], session: str) -> chats.Message | None:
     time = datetime.fromisoformat(stamp) if stamp else None
     return chats.Message(str(raw["uuid"]), role, text, time,
                          f"{chats.EXPORT_FILE}#{session}/{raw['uuid']}")
+
+
+EXPORT = chats.Export("Claude", _is_conversation, conversation_turns)
+collection, read = EXPORT.collection, EXPORT.read

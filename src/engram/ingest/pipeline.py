@@ -11,9 +11,9 @@ from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any, TypeVar
 
+from engram.capture.turns import stated_claims
 from engram.capture.writer import Writer
 from engram.errors import InvalidInput
-from engram.extract import extract
 from engram.ingest import ledger
 from engram.ingest.datapoint import DataPoint, Kept, Read, Skipped
 from engram.lifecycle import consolidate
@@ -181,7 +181,7 @@ def _write(run: Run, plan: ledger.Plan, summary: Summary) -> tuple[dict[str, str
             record = replace(record, id=before.memory_id)
         records.append((record, before))
         if point.said:
-            claims.append(_claims(writer, record, point.said, run.speaker))
+            claims.append(stated_claims(writer, record, point.said, run.speaker))
         else:
             claims.append([])
     vectors = writer.embeddings.vectors_for(
@@ -220,16 +220,6 @@ def _item(point: DataPoint, run: Run) -> dict[str, Any]:
             "at": point.time, "tags": [ledger.marker(point.kind), *point.tags],
             "memory_type": point.memory_type, "tier": Tier.LONG_TERM, "metadata": metadata,
             "source": {"kind": point.kind, "ref": point.ref}, "dedupe": False}
-
-
-def _claims(writer: Writer, record: MemoryEntry, said: str, speaker: str) -> list[MemoryEntry]:
-    """What the rules extract from what the owner said, linked to the item's memory."""
-    out = []
-    for found in extract(said, at=record.occurred_at, speaker=speaker):
-        entry, _ = writer.prepare(consolidate.claim_item(found, turn=record,
-                                                         at=record.occurred_at))
-        out.append(consolidate.with_slot(entry, found, record.id))
-    return out
 
 
 def _consolidate(writer: Writer, tx: Tx, claim: MemoryEntry, summary: Summary) -> None:
