@@ -218,3 +218,17 @@ def test_show_and_search_carry_the_source(tmp_path: Path, vault: Path) -> None:
     shown = CliRunner().invoke(app, ["show", hit.memory.id, "--data", str(tmp_path / "store")])
     assert shown.exit_code == 0
     assert '"kind": "notes", "ref": "Garden.md:9"' in shown.output
+
+
+@pytest.mark.postgres_only
+def test_the_same_runs_on_postgresql(store_dir: str, vault: Path) -> None:
+    with Memory(store_dir, clock=ManualClock(NOW), embedder=None) as mem:
+        assert mem.ingest("notes", vault, user_id="ada").added == 7
+        assert mem.ingest("notes", vault, user_id="ada").unchanged == 7
+        (vault / "Seeds.md").unlink()
+        pruned = mem.ingest("notes", vault, user_id="ada", prune=True)
+        assert (pruned.unchanged, pruned.pruned) == (5, 0)  # Latin1.md still fails to read
+        (vault / "Latin1.md").unlink()
+        (vault / "Broken.md").unlink()
+        assert mem.ingest("notes", vault, user_id="ada", prune=True).pruned == 2
+        assert mem.count(user_id="ada", tags=["ingest:notes"]) == 5
