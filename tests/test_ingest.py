@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -207,6 +208,25 @@ def test_engram_ingest_list_and_bad_input(tmp_path: Path) -> None:
         f"error: path: {tmp_path} is a folder, not a file; give the conversations.json of "
         "a ChatGPT export"]
     assert runner.invoke(app, ["ingest", "--data", data]).exit_code == 2
+
+
+def test_engram_ingest_interrupted_says_how_to_continue(tmp_path: Path, vault: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from engram.ingest import pipeline
+
+    def interrupt(*args: Any) -> Any:
+        raise KeyboardInterrupt  # what Ctrl-C raises in the middle of a run
+
+    monkeypatch.setattr(pipeline, "_write", interrupt)
+    data = str(tmp_path / "store")
+    stopped = CliRunner().invoke(app, ["ingest", "notes", str(vault), "-u", "ada",
+                                       "--data", data], env={"ENGRAM_EMBEDDER": ""})
+    assert stopped.exit_code == 130
+    assert stopped.stderr == ("interrupted: the batches written so far are kept; run the same "
+                              "command again to continue\n")
+    monkeypatch.undo()
+    with Memory(data, embedder=None) as mem:
+        assert mem.ingest("notes", vault, user_id="ada").added == 7
 
 
 def test_show_and_search_carry_the_source(tmp_path: Path, vault: Path) -> None:

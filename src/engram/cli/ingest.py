@@ -3,6 +3,7 @@ mail and photos as memories (docs/ingest.md), with a progress bar and a summary.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -49,13 +50,23 @@ def ingest(
     if kind is None or path is None:
         fail("ingest needs KIND and PATH, e.g. `engram ingest notes ~/vault --user me` "
              "(engram ingest --list names the kinds)")
-    with open_memory(data) as mem, _bar(as_json) as bar:
-        task = bar.add_task(f"{kind} {path}", total=None, counts="")
-        summary = mem.ingest(kind, path, user_id=user, exclude=exclude or (), prune=prune,
-                             private_tags=private_tag or ("private",),
-                             caption_model=caption_model,
-                             progress=lambda s: bar.update(task, completed=s.read,
-                                                           counts=_counts(s)))
+    seen: list[Summary] = []
+
+    def progress(s: Summary) -> None:
+        seen[:] = [s]
+        bar.update(task, completed=s.read, counts=_counts(s))
+
+    try:
+        with open_memory(data) as mem, _bar(as_json) as bar:
+            task = bar.add_task(f"{kind} {path}", total=None, counts="")
+            summary = mem.ingest(kind, path, user_id=user, exclude=exclude or (), prune=prune,
+                                 private_tags=private_tag or ("private",),
+                                 caption_model=caption_model, progress=progress)
+    except KeyboardInterrupt:
+        done = f" ({_counts(seen[0]).lstrip('· ')})" if seen else ""
+        sys.stderr.write(f"interrupted: the batches written so far are kept{done}; run the "
+                         "same command again to continue\n")
+        raise typer.Exit(130) from None
     if as_json:
         emit_json(summary.to_dict())
         return
