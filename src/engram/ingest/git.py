@@ -4,6 +4,7 @@ parent), merges marked, Co-authored-by trailers kept as co-authors."""
 
 from __future__ import annotations
 
+import io
 import re
 import subprocess
 from collections.abc import Iterator
@@ -33,9 +34,7 @@ def read(root: Path, options: Options) -> Iterator[Read]:
     folder = _top(root)
     if _git(folder, "rev-parse", "--verify", "-q", "HEAD") is None:
         return  # no commits yet: nothing to ingest
-    log = _git(folder, "log", "--no-color", "--no-renames", "--name-only",
-               "--diff-merges=first-parent", f"--format={_FORMAT}")
-    for position, record in enumerate(log.split(_RECORD)[1:] if log else []):
+    for position, record in enumerate(_log(folder)):
         yield commit(record, position, options)
 
 
@@ -62,6 +61,21 @@ def commit(record: str, position: int, options: Options) -> Read:
                      memory_type=Kind.EVENT, tags=("merge",) if merge else (),
                      metadata={"parents": parents.split(), "files": kept,
                                "co_authors": coauthors})
+
+
+def _log(folder: Path) -> Iterator[str]:
+    """`git log`'s records as git writes them: a history of any length is never held whole."""
+    command = ["git", "-C", str(folder), "log", "--no-color", "--no-renames", "--name-only",
+               "--diff-merges=first-parent", f"--format={_FORMAT}"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as git:
+        assert git.stdout is not None
+        text = io.TextIOWrapper(git.stdout, encoding="utf-8", errors="replace", newline="")
+        pending = ""
+        while chunk := text.read(1 << 16):
+            *records, pending = (pending + chunk).split(_RECORD)
+            yield from (r for r in records if r)
+        if pending:
+            yield pending
 
 
 def _top(root: Path) -> Path:
