@@ -37,7 +37,7 @@ class Summary:
     kind: str
     path: str
     collection: str
-    read: int = 0  # DataPoints read from the source
+    read: int = 0  # items the source holds (those of files not read again included)
     added: int = 0
     updated: int = 0
     unchanged: int = 0
