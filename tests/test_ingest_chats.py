@@ -39,8 +39,8 @@ def facts(mem: Memory) -> set[str]:
 def test_chatgpt_follows_the_kept_branch_and_skips_system_and_tool_nodes(mem: Memory) -> None:
     summary = mem.ingest("chatgpt", DATA / "chatgpt", user_id="ada")
     assert (summary.added, summary.errors) == (3, 1)
-    assert summary.problems == ["conversations.json:line 31 column 45: record 2 is not valid "
-                                "JSON (Expecting value)"]
+    assert summary.problems == ["conversations.json:lines 28-34: not valid JSON (Expecting "
+                                "value at line 31 column 45)"]
     first, second, fern = turns(mem, "chatgpt")
     assert first.content == ("User: I live in Lisbon and I want to visit Porto next month. "
                              "Train or bus?\nAssistant: The train is faster: about three "
@@ -62,7 +62,7 @@ def test_chatgpt_follows_the_kept_branch_and_skips_system_and_tool_nodes(mem: Me
 def test_claude_pairs_human_messages_with_replies(mem: Memory) -> None:
     summary = mem.ingest("claude", DATA / "claude" / "conversations.json", user_id="ada")
     assert (summary.added, summary.errors) == (2, 1)
-    assert summary.problems[0].startswith("conversations.json:record 2, line 41: unexpected "
+    assert summary.problems[0].startswith("conversations.json:line 41: unexpected "
                                           "shape (KeyError('sender'))")
     levain, bakery = turns(mem, "claude")
     assert levain.content.endswith("Assistant: Four to six hours at room temperature, until "

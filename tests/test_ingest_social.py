@@ -32,7 +32,7 @@ def by_form(mem: Memory, kind: str) -> dict[str, MemoryEntry]:
 def test_tweets_replies_and_retweets(mem: Memory) -> None:
     summary = mem.ingest("twitter", DATA / "twitter", user_id="ada")
     assert (summary.collection, summary.added, summary.errors) == ("ada_l", 3, 1)
-    assert summary.problems[0].startswith("data/tweets.js:record 4, line 59: unexpected shape "
+    assert summary.problems[0].startswith("data/tweets.js:line 59: unexpected shape "
                                           "(ValueError(\"time data 'not a date'")
     forms = by_form(mem, "twitter")
     tweet, reply, retweet = forms["tweet"], forms["reply"], forms["retweet"]
@@ -51,7 +51,7 @@ def test_mastodon_posts_replies_and_what_is_skipped(mem: Memory) -> None:
     summary = mem.ingest("mastodon", DATA / "mastodon", user_id="ada")
     assert (summary.collection, summary.added, summary.skipped, summary.errors) == \
         ("https://mastodon.social/users/ada", 2, 1, 1)
-    assert summary.problems == ["outbox.json:record 4, line 65: unexpected shape "
+    assert summary.problems == ["outbox.json:line 65: unexpected shape "
                                 "(KeyError('id'))"]
     forms = by_form(mem, "mastodon")
     post, reply = forms["post"], forms["reply"]

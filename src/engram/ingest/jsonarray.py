@@ -18,16 +18,17 @@ _SPACE = re.compile(r"\s*")
 
 def records(text: str, name: str, is_record: Callable[[Any], bool], what: str,
             start: int = 0) -> Iterator[tuple[str, dict[str, Any]] | Skipped]:
-    """(where, record) for each element of the array at `start` ("record 3, line 40": for
-    reporting a record the adapter cannot use), or a Skipped naming the line and column of
-    a malformed element's error. After a broken element, reading
-    resumes at the next object that `is_record` accepts (nested objects never are). A first
-    element that is well-formed but not a record means the file is not `what`: an error."""
+    """(where, record) for each element of the array at `start` ("line 40", for reporting
+    a record the adapter cannot use), or a Skipped for each stretch of malformed JSON. A
+    broken record has no end to find, so reading resumes at the next object that
+    `is_record` accepts (nested objects never are), and the Skipped names the lines in
+    between, the error's own line and column, and its message. A first element that is
+    well-formed but not a record means the file is not `what`: an error."""
     at = _SPACE.match(text, start).end()  # type: ignore[union-attr]
     if text[at:at + 1] != "[":
         raise InvalidInput("path", f"{name} does not hold a JSON array",
                            "give the file from the export unchanged")
-    at, index = at + 1, 0
+    at, first = at + 1, True
     while True:
         at = _SPACE.match(text, at).end()  # type: ignore[union-attr]
         if text[at:at + 1] == "]" or at >= len(text):
@@ -35,24 +36,23 @@ def records(text: str, name: str, is_record: Callable[[Any], bool], what: str,
         try:
             value, end = _DECODER.raw_decode(text, at)
         except json.JSONDecodeError as exc:
-            yield Skipped(name, f"line {exc.lineno} column {exc.colno}",
-                          f"record {index + 1} is not valid JSON ({exc.msg})")
-            value, end = None, -1
-        if value is not None and not is_record(value) and index == 0:
-            raise InvalidInput("path", f"{name} does not hold {what}",
-                               "check the kind (engram ingest --list) and the file")
-        if value is not None and not is_record(value):
-            yield Skipped(name, _where(text, at, index), "not in the export's format")
-        elif value is not None:
-            yield _where(text, at, index), value
-        index += 1
-        if end < 0:
             found = _resync(text, at + 1, is_record)
+            last = _line(text, found) - 1 if found is not None else text.count("\n") + 1
+            yield Skipped(name, f"lines {_line(text, at)}-{max(last, _line(text, at))}",
+                          f"not valid JSON ({exc.msg} at line {exc.lineno} column "
+                          f"{exc.colno})")
             if found is None:
                 return
-            at = found
+            at, first = found, False
             continue
-        at = _SPACE.match(text, end).end()  # type: ignore[union-attr]
+        if not is_record(value):
+            if first:
+                raise InvalidInput("path", f"{name} does not hold {what}",
+                                   "check the kind (engram ingest --list) and the file")
+            yield Skipped(name, f"line {_line(text, at)}", "not in the export's format")
+        else:
+            yield f"line {_line(text, at)}", value
+        at, first = _SPACE.match(text, end).end(), False  # type: ignore[union-attr]
         if text[at:at + 1] == ",":
             at += 1
 
@@ -71,5 +71,5 @@ def _resync(text: str, at: int, is_record: Callable[[Any], bool]) -> int | None:
     return None
 
 
-def _where(text: str, at: int, index: int) -> str:
-    return f"record {index + 1}, line {text.count(chr(10), 0, at) + 1}"
+def _line(text: str, at: int) -> int:
+    return text.count("\n", 0, at) + 1
