@@ -19,6 +19,7 @@ from engram.compact.methods import CompactMethods
 from engram.embed.embedders import Embedder
 from engram.errors import InvalidInput, NotFound
 from engram.extract.llm import LLMExtractor
+from engram.ingest.methods import IngestMethods
 from engram.lifecycle import config, maintenance
 from engram.lifecycle.consolidate import FEEDBACK_FACTORS
 from engram.lifecycle.tiers import Policy
@@ -49,7 +50,7 @@ from engram.sync.methods import SyncMethods
 from engram.validate import DEFAULT_USER
 
 
-class Memory(SyncMethods, CompactMethods):
+class Memory(SyncMethods, CompactMethods, IngestMethods):
     """Long-term memory over an event-sourced store.
 
     >>> mem = Memory("./engram-data")

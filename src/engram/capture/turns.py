@@ -51,7 +51,7 @@ def remember(writer: Writer, item: Mapping[str, Any], *, speaker: str = "user",
         plans = _llm_plans(writer, extractor, record, said, weights)
         vectors = writer.embeddings.vectors_for([record, *(plan.entry for plan in plans)])
     else:
-        claims = _claims(writer, record, said, speaker)
+        claims = stated_claims(writer, record, said, speaker)
         vectors = writer.embeddings.vectors_for([record, *claims])
         plans = _rule_plans(writer, claims, vectors, near_duplicate)
     with writer.store.transaction() as tx:
@@ -80,8 +80,10 @@ class _Plan:
     update: bool = False
 
 
-def _claims(writer: Writer, record: MemoryEntry, said: str, speaker: str) -> list[MemoryEntry]:
-    """What the rules extract from what was said, as entries linked to the turn."""
+def stated_claims(writer: Writer, record: MemoryEntry, said: str,
+                  speaker: str) -> list[MemoryEntry]:
+    """What the rules extract from what was said, as entries linked to the turn (or to an
+    ingested item: `engram.ingest.pipeline`)."""
     claims = []
     for claim in extract(said, at=record.occurred_at, speaker=speaker):
         entry, _ = writer.prepare(consolidate.claim_item(claim, turn=record,

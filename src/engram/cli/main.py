@@ -11,6 +11,7 @@ import typer
 from engram.chat.terminal import chat
 from engram.cli import compact, lifecycle, log, memories, replay
 from engram.cli.entry import Cli
+from engram.cli.ingest import ingest
 from engram.cli.memories import hits_table
 from engram.cli.options import (
     DataOpt,
@@ -37,6 +38,7 @@ for name, command in (
         ("compact", compact.compact), ("concepts", compact.concepts),
         ("replay", replay.replay)):
     app.command(name)(command)
+app.command("ingest")(ingest)
 app.add_typer(lifecycle.config_app, name="config")
 app.add_typer(sync_app, name="sync")
 app.add_typer(state_app, name="state")
