@@ -27,12 +27,21 @@ from pathlib import Path
 
 import numpy as np
 
-from cv import KS, Question, evaluate, question_folds, recalls, with_entities
+from cv import KS, Question, evaluate, question_folds, recalls, with_signals
 from embed_cache import DiskCachedEmbedder, cached_embedder
 from engram import Memory
 from engram.query import Filters
 from engram.recall.ranking import keyword_terms
-from recall_eval import Row, engram_rows, latency_line, load_matrix, recall_table, save_matrix
+from recall_eval import (
+    Row,
+    ablation_table,
+    engram_rows,
+    joint_choice,
+    latency_line,
+    load_matrix,
+    recall_table,
+    save_matrix,
+)
 
 TYPES = ("single-session-user", "single-session-assistant", "single-session-preference",
          "multi-session", "temporal-reasoning", "knowledge-update")
@@ -153,9 +162,9 @@ def main() -> None:
             t0 = time.perf_counter()
             mem.search(h.question, user_id=h.qid, limit=max(KS))
             latencies.append((time.perf_counter() - t0) * 1000)
-            found = with_entities(
+            found = with_signals(
                 mem.hybrid.candidates(h.question, Filters(user_id=h.qid), max(KS)),
-                h.question, lambda i: keys[i][2])
+                h.question, h.asked_at, lambda i: keys[i][2])
             if h.evidence:
                 turn_q.append(Question(fold, h.kind, h.evidence, found,
                                        lambda i: keys[i][0], h.asked_at))
@@ -171,6 +180,9 @@ def main() -> None:
                                     other))
     print("Evidence-turn recall (questions with has_answer turns)\n")
     print(recall_table(turn_rows, TYPES, [q.category for q in turn_q]))
+    print("\nEach part's gain, cross-validated (five folds of questions)\n")
+    print(ablation_table(turn_matrix, [q.group for q in turn_q]))
+    print("\n" + joint_choice("longmemeval", turn_matrix))
     print("\nSession recall (share of answer sessions with a turn in the top k)\n")
     print(recall_table(session_rows, TYPES, [q.category for q in session_q]))
     print("\nSession all@10 (every answer session in the top 10): " + ", ".join(

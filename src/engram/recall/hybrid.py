@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -15,8 +14,8 @@ from engram.embed.vectors import quantize
 from engram.errors import InvalidInput
 from engram.model import MemoryEntry
 from engram.query import Filters, Hit
-from engram.recall.entities import entity_share, query_entities
 from engram.recall.ranking import Candidate, Weights, keyword_terms, rank
+from engram.recall.signals import with_question
 from engram.store.base import Store, Tx
 from engram.store.settings import EMBEDDER, EMBEDDER_MODEL
 
@@ -90,15 +89,18 @@ class Hybrid:
 
     def search(self, query: str, filters: Filters, limit: int, now: datetime,
                weights: Weights) -> list[Hit]:
-        found = self.candidates(query, filters, limit)
         entries: dict[str, MemoryEntry] = {}
-        if weights.entity and (names := query_entities(query)):
-            entries = self.store.get_many(c.memory.id for c in found)
-            found = [replace(c, entity=entity_share(names, entries[c.memory.id].content))
-                     if c.memory.id in entries else c for c in found]
-        best = rank(found, now, weights)[:limit]
-        if not entries:
-            entries = self.store.get_many(r.memory.id for r in best)
+
+        def texts(ids: Sequence[str]) -> dict[str, str]:
+            entries.update(self.store.get_many(ids))
+            return {i: e.content for i, e in entries.items()}
+
+        found = with_question(self.candidates(query, filters, limit), query, now, texts,
+                              weights)
+        best = rank(found, now, weights, limit)
+        missing = [r.memory.id for r in best if r.memory.id not in entries]
+        if missing:
+            entries.update(self.store.get_many(missing))
         return below_contradictors([Hit(entries[r.memory.id], r.score, r.components)
                                     for r in best if r.memory.id in entries])
 
