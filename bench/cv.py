@@ -26,14 +26,15 @@ KS = (5, 10, 20)
 K10 = KS.index(10)
 
 # What cross-validation chooses among: the fusion split, the vector-only floor, the session
-# lift, and the question's own signals: entity, time, latest, and the session spread (the
-# re-scoring signals are small by design and stay fixed).
+# lift, and the question's own signals: entity, time, latest, linked, and the session spread
+# (the re-scoring signals are small by design and stay fixed).
+QUESTION_SIGNALS = ("entity", "time", "latest", "linked", "spread")
 GRID: list[Weights] = [
     replace(DEFAULT_WEIGHTS, keyword=kw, vector=round(1 - kw, 2), min_vector=mv, session=s,
-            entity=e, time=t, latest=la, spread=sp)
-    for kw, mv, s, e, t, la, sp in itertools.product(
-        (0.3, 0.4, 0.5), (0.25, 0.35), (0.0, 0.1, 0.2, 0.3), (0.0, 0.1, 0.2), (0.0, 0.1, 0.2),
-        (0.0, 0.1, 0.2), (0.0, 0.1, 0.2))
+            **dict(zip(QUESTION_SIGNALS, signal, strict=True)))
+    for kw, mv, s, *signal in itertools.product(
+        (0.3, 0.4, 0.5), (0.25, 0.35), (0.0, 0.1, 0.2, 0.3),
+        *[(0.0, 0.1, 0.2)] * len(QUESTION_SIGNALS))
 ]
 
 
@@ -116,5 +117,5 @@ def question_folds(ids: Sequence[str], n: int = 5) -> list[str]:
 
 
 def describe(w: Weights) -> str:
-    return f"keyword {w.keyword}, min_vector {w.min_vector}, session {w.session}, " \
-        f"entity {w.entity}, time {w.time}, latest {w.latest}, spread {w.spread}"
+    return f"keyword {w.keyword}, min_vector {w.min_vector}, session {w.session}, " + \
+        ", ".join(f"{name} {getattr(w, name)}" for name in QUESTION_SIGNALS)

@@ -153,9 +153,8 @@ def run_engram(conversations: list[Conversation], mem: Memory,
         mem.search(text, user_id=conv.name, limit=max(KS))
         latencies.append((time.perf_counter() - t0) * 1000)
         asked = last_session(conv) + timedelta(days=1)  # asked after the last session
-        candidates = with_signals(
-            mem.hybrid.candidates(text, Filters(user_id=conv.name), max(KS)), text, asked,
-            partial(text_in, texts, ids, conv.name))
+        found = mem.hybrid.candidates(text, Filters(user_id=conv.name), max(KS), linked=True)
+        candidates = with_signals(found, text, asked, partial(text_in, texts, ids, conv.name))
         questions.append(Question(conv.name, CATEGORIES[category], evidence, candidates,
                                   ids.__getitem__, asked))
     return questions, latencies

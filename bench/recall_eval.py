@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cv import GRID, K10, KS, best, cross_validate, describe
+from cv import GRID, K10, KS, QUESTION_SIGNALS, best, cross_validate, describe
 from embed_cache import CACHE_DIR
 from engram.context import TokenCounter
 from engram.recall.ranking import DEFAULT_WEIGHTS, Weights
@@ -68,7 +68,6 @@ def engram_rows(matrix: np.ndarray, groups: Sequence[str], other: str,
 
 # Each part's gain, cross-validated: the same folds, the grid narrowed to settings without
 # the question's other signals.
-QUESTION_SIGNALS = ("entity", "time", "latest", "spread")
 
 
 def _without(*parts: str) -> Callable[[Weights], bool]:

@@ -62,6 +62,8 @@ class Candidate:
     time: float = 0.0  # 1 when it happened within the time the query names (recall.when)
     latest: float = 0.0  # how late it happened among the candidates (0-1), when the query
     # asks what holds now (recall.when)
+    linked: float = 0.0  # how strongly the query links to it (recall.links)
+    found: bool = True  # by the query's keyword or vector half (False: through a link only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,7 @@ class Weights:
     entity: float = 0.0  # added to relevance per share of the query's entities named
     time: float = 0.0  # added to relevance when it happened when the query says
     latest: float = 0.0  # added to relevance per `Candidate.latest`
+    linked: float = 0.0  # added to relevance per `Candidate.linked`; 0: links are not fetched
     spread: float = 0.0  # each further hit of a session already ranked loses this share
     recency: float = 0.05
     recency_half_life_days: float = 90.0  # of how long ago it happened
@@ -111,6 +114,8 @@ class Signals:
     entity: Vector
     time: Vector
     latest: Vector
+    linked: Vector
+    found: npt.NDArray[np.bool_]
     session: npt.NDArray[np.int64]  # index of the candidate's (user, session); -1 without
     by_session: npt.NDArray[np.int64]  # the candidates with a session, grouped by it
     starts: npt.NDArray[np.int64]  # where each session's group begins in `by_session`
@@ -124,9 +129,9 @@ def signals(candidates: Sequence[Candidate], now: datetime,
             weights: Weights = DEFAULT_WEIGHTS) -> Signals:
     """The arrays `scores` needs; the boost uses `weights`' re-scoring signals."""
     cs = list(candidates)
-    keyword, vector, entity, time, latest = np.array(
-        [(c.keyword, c.vector, c.entity, c.time, c.latest) for c in cs],
-        dtype=np.float64).reshape(-1, 5).T
+    keyword, vector, entity, time, latest, linked, found = np.array(
+        [(c.keyword, c.vector, c.entity, c.time, c.latest, c.linked, c.found) for c in cs],
+        dtype=np.float64).reshape(-1, 7).T
     keys: dict[tuple[str, str], int] = {}
     session = np.array([keys.setdefault((c.memory.user_id, c.memory.session_id), len(keys))
                         if c.memory.session_id is not None else -1 for c in cs], dtype=np.int64)
@@ -147,10 +152,12 @@ def signals(candidates: Sequence[Candidate], now: datetime,
     tie = np.empty(len(cs), dtype=np.int64)
     tie[sorted(range(len(cs)), key=ids.__getitem__)] = np.arange(len(cs))
     return Signals(cs, keyword / (keyword.max(initial=0.0) or 1.0), vector, entity, time,
-                   latest, session, grouped, starts, recency, confidence, boost, tie)
+                   latest, linked, found > 0, session, grouped, starts, recency, confidence,
+                   boost, tie)
 
 
-TUNED = ("keyword", "vector", "min_vector", "session", "entity", "time", "latest", "spread")
+TUNED = ("keyword", "vector", "min_vector", "session", "entity", "time", "latest", "linked",
+         "spread")
 
 
 def _column(settings: Sequence[Weights], name: str) -> Vector:
@@ -159,17 +166,20 @@ def _column(settings: Sequence[Weights], name: str) -> Vector:
 
 def scores(s: Signals, settings: Sequence[Weights]) -> tuple[Vector, Vector, Vector]:
     """(score, relevance, session lift), one row per setting, one column per candidate;
-    score -inf for a vector-only candidate below `min_vector`. Relevance fuses keyword and
-    vector (keyword alone without vectors) with the question's entity, time and latest
-    signals; each candidate gains `session` x the best relevance in its session (a relevant
-    turn makes its neighbours likelier to be the evidence); the small re-scoring boost
-    multiplies the sum."""
+    score -inf for a vector-only candidate below `min_vector`, and for one only a link found
+    (`Candidate.found`) unless links are weighed. Relevance fuses keyword and vector (keyword
+    alone without vectors) with the question's entity, time, latest and linked signals;
+    each candidate gains `session` x the best relevance in its session (a relevant turn
+    makes its neighbours likelier to be the evidence); the small re-scoring boost multiplies
+    the sum."""
     w = {name: _column(settings, name) for name in TUNED}
-    kept = (s.keyword > 0) | (s.vector >= w["min_vector"])
+    kept = s.found & ((s.keyword > 0) | (s.vector >= w["min_vector"])) \
+        | ((s.linked > 0) & (w["linked"] > 0))
     has_vectors = ((s.vector != 0) & kept).any(axis=1, keepdims=True)
     relevance = np.where(has_vectors, w["keyword"], 1.0) * s.keyword \
         + np.where(has_vectors, w["vector"], 0.0) * s.vector \
-        + w["entity"] * s.entity + w["time"] * s.time + w["latest"] * s.latest
+        + w["entity"] * s.entity + w["time"] * s.time + w["latest"] * s.latest \
+        + w["linked"] * s.linked
     lift = np.zeros_like(relevance)
     if len(s.by_session):
         best = np.maximum.reduceat(np.where(kept, relevance, 0.0)[:, s.by_session], s.starts,
@@ -188,19 +198,24 @@ def order(s: Signals, settings: Sequence[Weights]) -> tuple[npt.NDArray[np.int64
     score = scores(s, settings)[0]
     tie = np.broadcast_to(s.tie, score.shape)
     ranked = np.lexsort((tie, -score), axis=-1)
-    spread = _column(settings, "spread")
-    if (spread > 0).any() and len(s.by_session):
-        session = s.session[ranked]  # in rank order
-        sessions = int(s.session.max()) + 1
-        onehot = session[..., None] == np.arange(sessions)
-        before = np.cumsum(onehot, axis=1) - onehot  # same-session hits ranked above
-        count = np.take_along_axis(before, np.maximum(session, 0)[..., None], axis=2)[..., 0]
-        factor = np.where(session >= 0, (1.0 - spread) ** count, 1.0)
-        spread_score = np.empty_like(score)
-        np.put_along_axis(spread_score, ranked, np.take_along_axis(score, ranked, 1) * factor,
-                          axis=1)
-        score = spread_score
-        ranked = np.lexsort((tie, -score), axis=-1)
+    spread = _column(settings, "spread")[:, 0]
+    rows = np.flatnonzero(spread > 0)
+    if len(rows) and len(s.by_session):
+        session = s.session[ranked[rows]]  # in rank order
+        before = np.zeros_like(session)  # hits of the same session ranked above
+        width = session.shape[1]
+        grouped = np.argsort(session * width + np.arange(width), axis=1)  # by session, rank
+        same = np.take_along_axis(session, grouped, 1)
+        change = np.ones_like(same, dtype=bool)
+        change[:, 1:] = same[:, 1:] != same[:, :-1]
+        start = np.maximum.accumulate(np.where(change, np.arange(width), 0), axis=1)
+        np.put_along_axis(before, grouped, np.arange(width) - start, axis=1)
+        factor = np.where(session >= 0, (1.0 - spread[rows, None]) ** before, 1.0)
+        spread_score = score[rows]
+        np.put_along_axis(spread_score, ranked[rows],
+                          np.take_along_axis(spread_score, ranked[rows], 1) * factor, axis=1)
+        score[rows] = spread_score
+        ranked[rows] = np.lexsort((tie[rows], -spread_score), axis=-1)
     return ranked, score
 
 
@@ -216,7 +231,8 @@ def rank(candidates: Sequence[Candidate], now: datetime, weights: Weights = DEFA
     return [Ranked(s.candidates[i].memory, float(final[0, i]), {
         "keyword": s.candidates[i].keyword, "vector": s.candidates[i].vector,
         "entity": s.candidates[i].entity, "time": s.candidates[i].time,
-        "latest": s.candidates[i].latest, "relevance": float(relevance[0, i]),
+        "latest": s.candidates[i].latest, "linked": s.candidates[i].linked,
+        "relevance": float(relevance[0, i]),
         "session": float(lift[0, i]), "recency": float(s.recency[i]),
         "confidence": float(s.confidence[i]), "boost": float(s.boost[i]),
     }) for i in best]
