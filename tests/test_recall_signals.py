@@ -94,7 +94,7 @@ def test_the_latest_weight_answers_what_holds_now(tmp_path: Path) -> None:
     """Two memories about the same thing, months apart: a question about now prefers the
     later; the same question without "now" keeps the closer match first."""
     clock = ManualClock(NOW)
-    weights = replace(DEFAULT_WEIGHTS, latest=0.5)
+    weights = replace(DEFAULT_WEIGHTS, latest=1.0)
     with Memory(tmp_path / "s", clock=clock, weights=weights, embedder=None) as mem:
         mem.add_many([
             {"text": "Alex is learning German at beginner level", "user_id": "u",
@@ -106,6 +106,6 @@ def test_the_latest_weight_answers_what_holds_now(tmp_path: Path) -> None:
         ])
         now_hits = mem.search("Which German level is Alex learning now?", user_id="u")
         assert now_hits[0].memory.content == "Alex moved up to the B1 German level"
-        assert now_hits[0].components["latest"] == 1.0
+        assert now_hits[0].components["latest"] > 0.9  # the latest of them, the walks aside
         then = mem.search("Which German level is Alex learning?", user_id="u")
         assert then[0].memory.content == "Alex is learning German at beginner level"

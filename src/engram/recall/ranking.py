@@ -63,6 +63,7 @@ class Candidate:
     latest: float = 0.0  # how late it happened among the candidates (0-1), when the query
     # asks what holds now (recall.when)
     linked: float = 0.0  # how strongly the query links to it (recall.links)
+    kind: float = 0.0  # 1 when it holds the kind of answer the query asks for (recall.answers)
     found: bool = True  # by the query's keyword or vector half (False: through a link only)
 
 
@@ -77,9 +78,10 @@ class Weights:
     min_vector: float = 0.25  # a memory only the vector query found must be at least this close
     session: float = 0.2  # share of the best score in the same session, added to each
     entity: float = 0.0  # added to relevance per share of the query's entities named
-    time: float = 0.0  # added to relevance when it happened when the query says
-    latest: float = 0.0  # added to relevance per `Candidate.latest`
+    time: float = 0.0  # relevance x (1 + time) when it happened when the query says
+    latest: float = 0.0  # relevance x (1 + latest x `Candidate.latest`)
     linked: float = 0.0  # added to relevance per `Candidate.linked`; 0: links are not fetched
+    kind: float = 0.0  # relevance x (1 + kind) when it holds the kind of answer asked for
     spread: float = 0.0  # each further hit of a session already ranked loses this share
     recency: float = 0.05
     recency_half_life_days: float = 90.0  # of how long ago it happened
@@ -115,6 +117,7 @@ class Signals:
     time: Vector
     latest: Vector
     linked: Vector
+    kind: Vector
     found: npt.NDArray[np.bool_]
     session: npt.NDArray[np.int64]  # index of the candidate's (user, session); -1 without
     by_session: npt.NDArray[np.int64]  # the candidates with a session, grouped by it
@@ -129,9 +132,9 @@ def signals(candidates: Sequence[Candidate], now: datetime,
             weights: Weights = DEFAULT_WEIGHTS) -> Signals:
     """The arrays `scores` needs; the boost uses `weights`' re-scoring signals."""
     cs = list(candidates)
-    keyword, vector, entity, time, latest, linked, found = np.array(
-        [(c.keyword, c.vector, c.entity, c.time, c.latest, c.linked, c.found) for c in cs],
-        dtype=np.float64).reshape(-1, 7).T
+    keyword, vector, entity, time, latest, linked, kind, found = np.array(
+        [(c.keyword, c.vector, c.entity, c.time, c.latest, c.linked, c.kind, c.found)
+         for c in cs], dtype=np.float64).reshape(-1, 8).T
     keys: dict[tuple[str, str], int] = {}
     session = np.array([keys.setdefault((c.memory.user_id, c.memory.session_id), len(keys))
                         if c.memory.session_id is not None else -1 for c in cs], dtype=np.int64)
@@ -152,12 +155,12 @@ def signals(candidates: Sequence[Candidate], now: datetime,
     tie = np.empty(len(cs), dtype=np.int64)
     tie[sorted(range(len(cs)), key=ids.__getitem__)] = np.arange(len(cs))
     return Signals(cs, keyword / (keyword.max(initial=0.0) or 1.0), vector, entity, time,
-                   latest, linked, found > 0, session, grouped, starts, recency, confidence,
+                   latest, linked, kind, found > 0, session, grouped, starts, recency, confidence,
                    boost, tie)
 
 
 TUNED = ("keyword", "vector", "min_vector", "session", "entity", "time", "latest", "linked",
-         "spread")
+         "kind", "spread")
 
 
 def _column(settings: Sequence[Weights], name: str) -> Vector:
@@ -168,7 +171,9 @@ def scores(s: Signals, settings: Sequence[Weights]) -> tuple[Vector, Vector, Vec
     """(score, relevance, session lift), one row per setting, one column per candidate;
     score -inf for a vector-only candidate below `min_vector`, and for one only a link found
     (`Candidate.found`) unless links are weighed. Relevance fuses keyword and vector (keyword
-    alone without vectors) with the question's entity, time, latest and linked signals;
+    alone without vectors) with the question's entity and linked signals, which find what it
+    is about, then scales by its time, latest and kind signals, which prefer among relevant
+    memories the one that fits the question's form (so they never lift an unrelated one);
     each candidate gains `session` x the best relevance in its session (a relevant turn
     makes its neighbours likelier to be the evidence); the small re-scoring boost multiplies
     the sum."""
@@ -176,10 +181,10 @@ def scores(s: Signals, settings: Sequence[Weights]) -> tuple[Vector, Vector, Vec
     kept = s.found & ((s.keyword > 0) | (s.vector >= w["min_vector"])) \
         | ((s.linked > 0) & (w["linked"] > 0))
     has_vectors = ((s.vector != 0) & kept).any(axis=1, keepdims=True)
-    relevance = np.where(has_vectors, w["keyword"], 1.0) * s.keyword \
-        + np.where(has_vectors, w["vector"], 0.0) * s.vector \
-        + w["entity"] * s.entity + w["time"] * s.time + w["latest"] * s.latest \
-        + w["linked"] * s.linked
+    relevance = (np.where(has_vectors, w["keyword"], 1.0) * s.keyword
+                 + np.where(has_vectors, w["vector"], 0.0) * s.vector
+                 + w["entity"] * s.entity + w["linked"] * s.linked) \
+        * (1.0 + w["time"] * s.time + w["latest"] * s.latest + w["kind"] * s.kind)
     lift = np.zeros_like(relevance)
     if len(s.by_session):
         best = np.maximum.reduceat(np.where(kept, relevance, 0.0)[:, s.by_session], s.starts,
@@ -232,6 +237,7 @@ def rank(candidates: Sequence[Candidate], now: datetime, weights: Weights = DEFA
         "keyword": s.candidates[i].keyword, "vector": s.candidates[i].vector,
         "entity": s.candidates[i].entity, "time": s.candidates[i].time,
         "latest": s.candidates[i].latest, "linked": s.candidates[i].linked,
+        "kind": s.candidates[i].kind,
         "relevance": float(relevance[0, i]),
         "session": float(lift[0, i]), "recency": float(s.recency[i]),
         "confidence": float(s.confidence[i]), "boost": float(s.boost[i]),

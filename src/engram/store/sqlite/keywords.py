@@ -138,8 +138,7 @@ class KeywordSearch:
             return [], False
         stems = self._stems_of(c, terms)
         docs = self._term_rows(c, set(stems.values()), total)
-        return informative(sorted((docs.get(stems.get(term, ""), 0), term) for term in terms),
-                           total)
+        return informative(sorted((docs.get(stems.get(term, ""), 0), term) for term in terms))
 
     def _stems_of(self, c: sqlite3.Connection, terms: list[str]) -> dict[str, str]:
         """Each term as the index's tokenizer stems it (FTS5 does it, so it is exact),
