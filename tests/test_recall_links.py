@@ -12,6 +12,7 @@ from engram import ManualClock, Memory
 from engram.query import Filters
 from engram.recall.links import linked, query_parts
 from engram.recall.ranking import DEFAULT_WEIGHTS
+from engram.store.keyword_layout import MAX_TERM_ROWS
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 LINKED = replace(DEFAULT_WEIGHTS, linked=0.2)
@@ -84,3 +85,14 @@ def test_the_two_facts_a_question_joins() -> None:
     assert query_parts("Where does Alex live now?") == []
     assert query_parts("What did I do after?") == []  # a part with no content words
     assert query_parts("How long after the move did I adopt a cat?") == []  # "how long"
+
+
+def test_a_name_in_thousands_of_memories_is_not_searched(tmp_path: Path) -> None:
+    """Past MAX_TERM_ROWS rows a term is common: a link query made only of common terms
+    finds nothing (the main query still searches the rarest in the memories' own text)."""
+    with Memory(tmp_path / "s", clock=ManualClock(NOW), embedder=None) as mem:
+        mem.add_many([{"text": f"Alex: note {i}", "user_id": "u", "dedupe": False}
+                      for i in range(MAX_TERM_ROWS + 1)])
+        search = mem.store.keyword_candidates
+        assert linked([["alex"]], Filters(user_id="u"), search) == {}
+        assert len(search(["alex"], Filters(user_id="u"), 5)) == 5

@@ -62,14 +62,14 @@ def link_queries(query: str) -> list[list[str]]:
 
 
 def linked(queries: list[list[str]], filters: Filters,
-           search: Callable[[list[str], Filters, int], list[tuple[Brief, float]]]
-           ) -> dict[str, tuple[Brief, float]]:
-    """The memories each link query finds by keyword `search`, with the strength of the
-    link: bm25 / (1 + bm25), so a name nearly every memory holds (the user's own, a
+           search: Callable[..., list[tuple[Brief, float]]]) -> dict[str, tuple[Brief, float]]:
+    """The memories each link query finds by keyword `search` (`Store.keyword_candidates`:
+    rare terms only, so a name in thousands of memories costs nothing), with the strength of
+    the link: bm25 / (1 + bm25), so a name nearly every memory holds (the user's own, a
     speaker's), which BM25 weighs at ~0, links nothing. By memory id, the strongest link."""
     out: dict[str, tuple[Brief, float]] = {}
     for terms in queries:
-        for brief, score in search(terms, filters, LINKS):
+        for brief, score in search(terms, filters, LINKS, rare_only=True):
             strength = score / (1.0 + score)
             if brief.id not in out or strength > out[brief.id][1]:
                 out[brief.id] = (brief, strength)
