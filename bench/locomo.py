@@ -274,14 +274,15 @@ def main() -> None:
         finally:
             locs.close()
     matrix = evaluate(asked)
-    save_matrix("locomo" if args.layout == LAYOUTS[0] else "locomo-shared", matrix)
+    folds = [q.group for q in asked]
+    save_matrix("locomo" if args.layout == LAYOUTS[0] else "locomo-shared", matrix, folds)
     rows.update(engram_rows(matrix, [q.group for q in asked], "LongMemEval-S",
                             load_matrix("longmemeval")))
     adds = added / build_s
     print(recall_table(rows, list(CATEGORIES.values()), labels))
     print("\nEach part's gain, cross-validated (leave one conversation out)\n")
     print(ablation_table(matrix, [q.group for q in asked]))
-    print("\n" + joint_choice("locomo", matrix))
+    print("\n" + joint_choice("locomo", matrix, folds))
     print()
     print(latency_line("Engram (query vector from the disk cache)", latencies))
     print(latency_line("BM25", bm25_ms))

@@ -193,7 +193,7 @@ def main() -> None:
     turn_matrix, session_matrix = evaluate(turn_q), evaluate(session_q)
     if args.limit is None and not args.cached_only:  # bench/locomo.py's cross-dataset rows
         save_matrix("longmemeval" if args.layout == LAYOUTS[0] else "longmemeval-shared",
-                    turn_matrix)
+                    turn_matrix, [q.group for q in turn_q])
     other = load_matrix("locomo")
     turn_rows.update(engram_rows(turn_matrix, [q.group for q in turn_q], "LoCoMo", other))
     session_rows.update(engram_rows(session_matrix, [q.group for q in session_q], "LoCoMo",
@@ -202,7 +202,7 @@ def main() -> None:
     print(recall_table(turn_rows, TYPES, [q.category for q in turn_q]))
     print("\nEach part's gain, cross-validated (five folds of questions)\n")
     print(ablation_table(turn_matrix, [q.group for q in turn_q]))
-    print("\n" + joint_choice("longmemeval", turn_matrix))
+    print("\n" + joint_choice("longmemeval", turn_matrix, [q.group for q in turn_q]))
     print("\nSession recall (share of answer sessions with a turn in the top k)\n")
     print(recall_table(session_rows, TYPES, [q.category for q in session_q]))
     print("\nSession all@10 (every answer session in the top 10): " + ", ".join(
