@@ -3,13 +3,15 @@
     python bench/locomo.py --data ../shared/data/locomo
     python bench/locomo.py --store pgserver --engram-only   # the same run on PostgreSQL
 
-Each turn becomes one memory ("Speaker: text", plus " [shares photo: CAPTION]"), scoped to its
-conversation (user_id), with metadata {"dia_id": ...} and `at` = the session's date. Every
-question of categories 1-4 is searched; evidence recall@k is the share of its evidence turns
-among the top k. Engram is reported with its shipped weights, with the best weights in-sample,
-cross-validated (leave one conversation out) and tuned on LongMemEval-S (when
-bench/longmemeval.py has saved its matrix), as docs/recall.md describes; then "answer in
-context" at 500 and 1,000 tokens against BM25's top turns packed into the same budget.
+Each conversation gets a store of its own, as a new user's device would (`--layout shared`:
+one store for all). Each turn becomes one memory ("Speaker: text", plus " [shares photo:
+CAPTION]"), scoped to its conversation (user_id), with metadata {"dia_id": ...} and `at` =
+the session's date. Every question of categories 1-4 is searched; evidence recall@k is the
+share of its evidence turns among the top k. Engram is reported with its shipped weights,
+with the best weights in-sample, cross-validated (leave one conversation out) and tuned on
+LongMemEval-S (when bench/longmemeval.py has saved its matrix), each part's cross-validated
+gain and the joint choice of the shipped defaults, as docs/recall.md describes; then "answer
+in context" at 500 and 1,000 tokens against BM25's top turns packed into the same budget.
 Embeddings are cached under .cache/ (bench/embed_cache.py). Prints markdown tables.
 """
 

@@ -2,15 +2,18 @@
 
     python bench/longmemeval.py --data ../shared/data/longmemeval
 
-Each question has its own haystack of ~50 sessions, stored under its own user_id; each turn
-(user or assistant) becomes one memory with the turn's text, `at` = its session's date.
-Evidence-turn recall@k: the share of the question's `has_answer` turns among the top k
-(questions without such turns, the abstention ones, are left out of it). Session recall@k:
-the share of its `answer_session_ids` that have a turn among the top k; "all@10" says whether
-every one does. Both by question type. Engram is reported with its shipped weights, in-sample,
-cross-validated over five folds of questions and tuned on LoCoMo (when bench/locomo.py has
-saved its matrix; docs/recall.md). Embeddings are cached under .cache/ (bench/embed_cache.py;
-the first run embeds ~26k long turns: most of an hour on two cores).
+Each question has its own haystack of ~50 sessions; by default each haystack gets a store of
+its own, as a new user's device would (`--layout shared`: one store, a user_id per
+question); each turn (user or assistant) becomes one memory with the turn's text, `at` = its
+session's date. Evidence-turn recall@k: the share of the question's `has_answer` turns among
+the top k (questions without such turns, the abstention ones, are left out of it). Session
+recall@k: the share of its `answer_session_ids` that have a turn among the top k; "all@10"
+says whether every one does. Both by question type. Engram is reported with its shipped
+weights, in-sample, cross-validated over five folds of questions and tuned on LoCoMo (when
+bench/locomo.py has saved its matrix), each part's cross-validated gain, and the joint choice
+of the shipped defaults (docs/recall.md). Embeddings are cached under .cache/
+(bench/embed_cache.py; the first run embeds ~26k long turns: hours on two shared cores;
+`--cached-only` looks at the questions already embedded).
 """
 
 from __future__ import annotations
