@@ -74,12 +74,11 @@ def test_rank_lifts_turns_of_a_relevant_session() -> None:
 
 
 def test_rank_breaks_ties_by_recency_and_confidence() -> None:
-    same = {"vector": 0.6}
-    hits = rank([Candidate(entry("old", days_old=400), **same),
-                 Candidate(entry("new", days_old=1), **same)], NOW)
+    hits = rank([Candidate(entry("old", days_old=400), vector=0.6),
+                 Candidate(entry("new", days_old=1), vector=0.6)], NOW)
     assert [h.memory.id for h in hits] == ["new", "old"]
-    hits = rank([Candidate(entry("doubtful", confidence=0.2), **same),
-                 Candidate(entry("sure", confidence=0.95), **same)], NOW)
+    hits = rank([Candidate(entry("doubtful", confidence=0.2), vector=0.6),
+                 Candidate(entry("sure", confidence=0.95), vector=0.6)], NOW)
     assert [h.memory.id for h in hits] == ["sure", "doubtful"]
     assert rank([], NOW) == []
 

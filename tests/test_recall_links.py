@@ -23,7 +23,7 @@ HOUSE_HUNT = [  # (session, text): Rachel is named once; "she" refers to her
     ("s1", "The weather was awful though"),
     ("s2", "I finally found a house I loved, with a big garden"),
     ("s2", "The kitchen needs some work"),
-    *((f"f{i}", f"We talked about cooking pasta number {i}") for i in range(8)),
+    *((f"f{i}", f"We talked about cooking pasta number {i}") for i in range(30)),
 ]
 
 

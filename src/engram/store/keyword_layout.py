@@ -14,11 +14,13 @@ INDEX_WEIGHTS = (1.0, 0.5, 0.5, 0.2, 0.2, 1.0)
 NEIGHBOURS = 2
 INDEX_KEYS_VERSION = 3  # what the columns hold; 2: slot topic words join the text column;
 # 3: allergy topic words
-# A query term in more than MAX_TERM_ROWS rows adds little weight at much cost, and is
-# dropped. (A term in over 20 % of the rows was dropped too: in a small store, one user's,
-# that dropped the words the user says often, as the neighbour columns put each word in five
-# rows; docs/recall.md.)
+# A query term in more than MAX_TERM_SHARE of the rows, or more than MAX_TERM_ROWS rows, adds
+# little weight at much cost, and is dropped (FTS5 gives a term in over half the rows none).
+# Stores count their rows exactly while small, so two stores holding the same memories drop
+# the same terms. (A share of 0.5 measured +0.013 LoCoMo recall@10 in a store per
+# conversation, but changes what tiny stores answer: docs/recall.md.)
 MAX_TERM_ROWS = 2000
+MAX_TERM_SHARE = 0.2
 
 
 def date_words(moment: datetime) -> str:
@@ -71,10 +73,12 @@ def count_is_current(cached: tuple[int, int] | None, total: int) -> bool:
     return cached[1] == total or (total >= 10_000 and abs(cached[1] - total) <= total // 100)
 
 
-def informative(counted: list[tuple[int, str]]) -> tuple[list[tuple[int, str]], bool]:
-    """Of (rows holding it, term) pairs, rarest first, the terms a keyword query keeps: those
-    in no more than MAX_TERM_ROWS rows. When every term is common, the rarest stays and the
-    flag is True (search it in the memories' own text)."""
+def informative(counted: list[tuple[int, str]], total: int) -> tuple[list[tuple[int, str]], bool]:
+    """Of (rows holding it, term) pairs, rarest first, the terms a keyword query keeps in a
+    store of `total` rows: those in no more than MAX_TERM_SHARE of the rows (at most
+    MAX_TERM_ROWS). When every term is common, the rarest stays and the flag is True (search
+    it in the memories' own text)."""
     present = [(n, t) for n, t in counted if n > 0]
-    kept = [(n, t) for n, t in present if n <= MAX_TERM_ROWS]
+    cap = min(MAX_TERM_SHARE * total, MAX_TERM_ROWS)
+    kept = [(n, t) for n, t in present if n <= cap]
     return (kept, False) if kept or not present else (present[:1], True)

@@ -73,7 +73,7 @@ class KeywordIndex:
             found = c.execute("SELECT COUNT(*) AS n FROM memories WHERE fts @@ %s::tsquery",
                               (q,)).fetchone()
             self._counts[q] = (int(found["n"]) if found else 0, total)
-        return informative(sorted((self._counts[q][0], q) for q in queries))
+        return informative(sorted((self._counts[q][0], q) for q in queries), total)
 
 
 def _own_text(query: str) -> str:

@@ -47,7 +47,7 @@ class KeywordSearch:
         """BM25 over the query's informative terms (see `_document_counts`), best first;
         with `rare_only`, nothing when every term is common (no own-text fallback)."""
         conn = self._reader()
-        total = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM memories").fetchone()[0]
+        total = _size(conn)
         match = self._match(conn, terms, total, rare_only)
         if match is None:
             return []
@@ -140,7 +140,8 @@ class KeywordSearch:
             return [], False
         stems = self._stems_of(c, terms)
         docs = self._term_rows(c, set(stems.values()), total)
-        return informative(sorted((docs.get(stems.get(term, ""), 0), term) for term in terms))
+        return informative(sorted((docs.get(stems.get(term, ""), 0), term) for term in terms),
+                           total)
 
     def _stems_of(self, c: sqlite3.Connection, terms: list[str]) -> dict[str, str]:
         """Each term as the index's tokenizer stems it (FTS5 does it, so it is exact),
@@ -171,6 +172,15 @@ class KeywordSearch:
             for term in fresh:
                 self._term_cache[term] = (found.get(term, 0), total)
         return {t: self._term_cache[t][0] for t in stems}
+
+
+def _size(conn: sqlite3.Connection) -> int:
+    """Rows in `memories`: the highest row id for a large store (exact enough, and free),
+    counted when small (so two stores holding the same memories drop the same terms)."""
+    highest = int(conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM memories").fetchone()[0])
+    if highest >= 10_000:
+        return highest
+    return int(conn.execute("SELECT COUNT(*) FROM memories").fetchone()[0])
 
 
 def _any_of(terms: list[str]) -> str:
