@@ -17,7 +17,7 @@ from engram import ManualClock, Memory
 from engram.errors import InvalidInput
 from engram.model import MemoryEntry
 from engram.query import Brief
-from engram.recall.ranking import Candidate, rank
+from engram.recall.ranking import DEFAULT_WEIGHTS, Candidate, rank
 from store_contract import Backend
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -58,7 +58,8 @@ def test_rank_fuses_keyword_and_vector_relevance() -> None:
                  Candidate(entry("vec-only"), vector=0.9)], NOW)
     assert [h.memory.id for h in hits] == ["both", "vec-only", "kw-only"]
     both = hits[0].components
-    assert both["relevance"] == pytest.approx(0.4 * 0.5 + 0.6 * 0.8)
+    weights = DEFAULT_WEIGHTS
+    assert both["relevance"] == pytest.approx(weights.keyword * 0.5 + weights.vector * 0.8)
 
 
 def test_rank_drops_weak_vector_only_candidates() -> None:

@@ -84,7 +84,7 @@ def test_only_weighted_signals_are_computed() -> None:
         return {"m001": "Caroline went hiking", "m002": "Melanie painted"}
 
     question = "What does Caroline do now?"
-    unweighted = with_question(found, question, NOW, texts, Weights())
+    unweighted = with_question(found, question, NOW, texts, Weights(entity=0.0))
     assert asked == [] and all(c.entity == c.latest == 0 for c in unweighted)
     every = with_question(found, question, NOW, texts)
     assert [c.entity for c in every] == [1.0, 0.0] and [c.latest for c in every] == [0.0, 1.0]

@@ -73,11 +73,11 @@ class Weights:
     (docs/recall.md); the re-scoring signals are deliberately small: they order near-ties,
     they do not overrule relevance."""
 
-    keyword: float = 0.4
-    vector: float = 0.6
+    keyword: float = 0.3  # these three: the joint choice of docs/recall.md (step 6)
+    vector: float = 0.7
     min_vector: float = 0.25  # a memory only the vector query found must be at least this close
-    session: float = 0.2  # share of the best score in the same session, added to each
-    entity: float = 0.0  # added to relevance per share of the query's entities named
+    session: float = 0.1  # share of the best score in the same session, added to each
+    entity: float = 0.2  # added to relevance per share of the query's entities named
     time: float = 0.0  # relevance x (1 + time) when it happened when the query says
     latest: float = 0.0  # relevance x (1 + latest x `Candidate.latest`)
     linked: float = 0.0  # added to relevance per `Candidate.linked`; 0: links are not fetched
