@@ -37,6 +37,18 @@ class DiskCachedEmbedder:
     def dimension(self) -> int:
         return self.inner.dimension
 
+    def cached(self, texts: Sequence[str]) -> bool:
+        """Whether every text's vector is in the cache already."""
+        unique = list(dict.fromkeys(hashlib.sha256(t.encode()).hexdigest() for t in texts))
+        found = 0
+        for i in range(0, len(unique), 500):
+            chunk = unique[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            found += self.db.execute(
+                f"SELECT COUNT(*) FROM vec WHERE model = ? AND hash IN ({marks})",
+                [self.name, *chunk]).fetchone()[0]
+        return found == len(unique)
+
     def embed(self, texts: Sequence[str], progress: bool = False) -> Array:
         keys = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
         found: dict[str, np.ndarray] = {}

@@ -3,13 +3,15 @@
     python bench/locomo.py --data ../shared/data/locomo
     python bench/locomo.py --store pgserver --engram-only   # the same run on PostgreSQL
 
-Each turn becomes one memory ("Speaker: text", plus " [shares photo: CAPTION]"), scoped to its
-conversation (user_id), with metadata {"dia_id": ...} and `at` = the session's date. Every
-question of categories 1-4 is searched; evidence recall@k is the share of its evidence turns
-among the top k. Engram is reported with its shipped weights, with the best weights in-sample,
-cross-validated (leave one conversation out) and tuned on LongMemEval-S (when
-bench/longmemeval.py has saved its matrix), as docs/recall.md describes; then "answer in
-context" at 500 and 1,000 tokens against BM25's top turns packed into the same budget.
+Each conversation gets a store of its own, as a new user's device would (`--layout shared`:
+one store for all). Each turn becomes one memory ("Speaker: text", plus " [shares photo:
+CAPTION]"), scoped to its conversation (user_id), with metadata {"dia_id": ...} and `at` =
+the session's date. Every question of categories 1-4 is searched; evidence recall@k is the
+share of its evidence turns among the top k. Engram is reported with its shipped weights,
+with the best weights in-sample, cross-validated (leave one conversation out) and tuned on
+LongMemEval-S (when bench/longmemeval.py has saved its matrix), each part's cross-validated
+gain and the joint choice of the shipped defaults, as docs/recall.md describes; then "answer
+in context" at 500 and 1,000 tokens against BM25's top turns packed into the same budget.
 Embeddings are cached under .cache/ (bench/embed_cache.py). Prints markdown tables.
 """
 
@@ -25,13 +27,13 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from cv import KS, Question, evaluate, recalls, with_entities
+from cv import KS, Question, evaluate, recalls, with_signals
 from embed_cache import DiskCachedEmbedder, cached_embedder
 from engram import Memory
 from engram.context import load_counter
@@ -40,9 +42,11 @@ from engram.recall.ranking import keyword_terms
 from recall_eval import (
     BUDGETS,
     Row,
+    ablation_table,
     answer_in,
     context_table,
     engram_rows,
+    joint_choice,
     latency_line,
     load_matrix,
     pack,
@@ -51,6 +55,7 @@ from recall_eval import (
 )
 from stores import STORE_HELP, Locations
 
+LAYOUTS = ("per-conversation", "shared")
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 
 
@@ -76,7 +81,7 @@ def normalise_evidence(raw: list[str], known: set[str]) -> set[str]:
 
 
 def parse_date(text: str) -> datetime:
-    return datetime.strptime(text.strip(), "%I:%M %p on %d %B, %Y")
+    return datetime.strptime(text.strip(), "%I:%M %p on %d %B, %Y").replace(tzinfo=UTC)
 
 
 def load(path: Path) -> list[Conversation]:
@@ -113,10 +118,9 @@ def each_question(conversations: list[Conversation]) -> Iterator[tuple[Conversat
             yield conv, i
 
 
-def build(conversations: list[Conversation], mem: Memory) -> tuple[dict[str, str], float]:
-    """Adds every turn; returns memory id -> dia_id and adds per second."""
+def build(conversations: list[Conversation], mem: Memory) -> dict[str, str]:
+    """Adds every turn; returns memory id -> dia_id."""
     ids: dict[str, str] = {}
-    started, count = time.perf_counter(), 0
     for conv in conversations:
         by_session: dict[str, list[dict[str, object]]] = defaultdict(list)
         for t in conv.turns:
@@ -127,8 +131,11 @@ def build(conversations: list[Conversation], mem: Memory) -> tuple[dict[str, str
                                      "at": t["at"], "memory_type": "event", "dedupe": False}
                                     for t in turns])
             ids.update((e.id, str(t["dia_id"])) for e, t in zip(entries, turns, strict=True))
-            count += len(turns)
-    return ids, count / (time.perf_counter() - started)
+    return ids
+
+
+def last_session(conv: Conversation) -> datetime:
+    return max(t["at"] for t in conv.turns if isinstance(t["at"], datetime))
 
 
 def text_in(texts: dict[tuple[str, str], str], ids: dict[str, str], scope: str,
@@ -147,11 +154,11 @@ def run_engram(conversations: list[Conversation], mem: Memory,
         t0 = time.perf_counter()
         mem.search(text, user_id=conv.name, limit=max(KS))
         latencies.append((time.perf_counter() - t0) * 1000)
-        candidates = with_entities(
-            mem.hybrid.candidates(text, Filters(user_id=conv.name), max(KS)), text,
-            partial(text_in, texts, ids, conv.name))
+        asked = last_session(conv) + timedelta(days=1)  # asked after the last session
+        found = mem.hybrid.candidates(text, Filters(user_id=conv.name), max(KS), linked=True)
+        candidates = with_signals(found, text, asked, partial(text_in, texts, ids, conv.name))
         questions.append(Question(conv.name, CATEGORIES[category], evidence, candidates,
-                                  ids.__getitem__, mem.clock.now()))
+                                  ids.__getitem__, asked))
     return questions, latencies
 
 
@@ -188,16 +195,16 @@ def run_dense(conversations: list[Conversation], embed: DiskCachedEmbedder) -> l
 
 
 def answer_in_context(conversations: list[Conversation], mem: Memory,
-                      bm25: list[list[str]]) -> dict[str, dict[int, list[tuple[str, bool]]]]:
+                      bm25: dict[tuple[str, int], list[str]],
+                      found: dict[str, dict[int, list[tuple[str, bool]]]]) -> None:
     """Is the gold answer in what the model is given: `Memory.context` in its default style
     (claude: each memory tagged with its id) and as markdown bullets, against BM25's top
-    turns packed as bullets into the same budget, counted with the same tokenizer."""
+    turns packed as bullets into the same budget, counted with the same tokenizer. Appends
+    (category, answer found) per question to `found[system][budget]`."""
     count = load_counter()
     systems = {"claude": "Engram, Memory.context (claude style)",
                "markdown": "Engram, Memory.context (markdown style)"}
-    found: dict[str, dict[int, list[tuple[str, bool]]]] = {
-        name: defaultdict(list) for name in [*systems.values(), "BM25 top turns packed"]}
-    for n, (conv, i) in enumerate(each_question(conversations)):
+    for conv, i in each_question(conversations):
         text_of = {str(t["dia_id"]): str(t["text"]) for t in conv.turns}
         question, _, category = conv.questions[i]
         answer, cat = conv.answers[i], CATEGORIES[category]
@@ -206,9 +213,8 @@ def answer_in_context(conversations: list[Conversation], mem: Memory,
                 context = mem.context(question, user_id=conv.name, budget_tokens=budget,
                                       style=style)
                 found[name][budget].append((cat, answer_in(context, answer)))
-            packed = pack([text_of[d] for d in bm25[n]], budget, count)
+            packed = pack([text_of[d] for d in bm25[(conv.name, i)]], budget, count)
             found["BM25 top turns packed"][budget].append((cat, answer_in(packed, answer)))
-    return found
 
 
 def main() -> None:
@@ -216,41 +222,69 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data/locomo"))
     parser.add_argument("--store", default="sqlite", help=STORE_HELP)
     parser.add_argument("--engram-only", action="store_true", help="skip the baselines")
+    parser.add_argument("--layout", choices=LAYOUTS, default="per-conversation",
+                        help="a store per conversation, as a new user's device holds one "
+                        "person's history (the default), or one store holding them all")
     args = parser.parse_args()
     conversations = load(args.data)
     questions = sum(len(c.questions) for c in conversations)
     turns = sum(len(c.turns) for c in conversations)
-    print(f"{len(conversations)} conversations, {turns} turns, {questions} questions (cat 1-4)",
-          file=sys.stderr)
+    print(f"{len(conversations)} conversations, {turns} turns, {questions} questions (cat 1-4),"
+          f" layout {args.layout}", file=sys.stderr)
     embedder = cached_embedder()
     rows: dict[str, Row] = {}
     labels = [CATEGORIES[conv.questions[i][2]] for conv, i in each_question(conversations)]
-    bm25, bm25_ms = run_bm25(conversations)
+    groups = [[c] for c in conversations] if args.layout == "per-conversation" \
+        else [conversations]
+    bm25: dict[tuple[str, int], list[str]] = {}
+    bm25_ms: list[float] = []
+    for group in groups:  # BM25 sees what Engram's store holds: its IDF is the store's
+        ranked, ms = run_bm25(group)
+        bm25.update(((c.name, i), r) for (c, i), r in zip(each_question(group), ranked,
+                                                          strict=True))
+        bm25_ms += ms
     if not args.engram_only:
         evidence = [conv.questions[i][1] for conv, i in each_question(conversations)]
         rows["BM25 (FTS5, porter, stopwords)"] = Row(np.array(
-            [recalls(r, e) for r, e in zip(bm25, evidence, strict=True)]))
+            [recalls(bm25[(c.name, i)], e) for (c, i), e in
+             zip(each_question(conversations), evidence, strict=True)]))
         rows["dense (MiniLM cosine)"] = Row(np.array(
             [recalls(r, e) for r, e in zip(run_dense(conversations, embedder), evidence,
                                            strict=True)]))
+    asked: list[Question] = []
+    latencies: list[float] = []
+    found: dict[str, dict[int, list[tuple[str, bool]]]] = defaultdict(
+        lambda: defaultdict(list))
+    added, build_s = 0, 0.0
     with tempfile.TemporaryDirectory() as tmp:
         locs = Locations(Path(tmp), args.store)
         try:
-            # Access statistics are not written during the run, so every question (and every
-            # run) ranks the same store: one that no search has touched yet.
-            mem = Memory(locs.new("locomo"), embedder=embedder, access_batch=10**9,
-                         access_flush_s=10.0**9)
-            ids, adds = build(conversations, mem)
-            asked, latencies = run_engram(conversations, mem, ids)
-            matrix = evaluate(asked)
-            save_matrix("locomo", matrix)
-            rows.update(engram_rows(matrix, [q.group for q in asked], "LongMemEval-S",
-                                    load_matrix("longmemeval")))
-            found = answer_in_context(conversations, mem, bm25)
-            mem.close()
+            for n, group in enumerate(groups):
+                # Access statistics are not written during the run, so every question (and
+                # every run) ranks the same store: one that no search has touched yet.
+                mem = Memory(locs.new(f"locomo{n}"), embedder=embedder, access_batch=10**9,
+                             access_flush_s=10.0**9)
+                t0 = time.perf_counter()
+                ids = build(group, mem)
+                build_s += time.perf_counter() - t0
+                added += len(ids)
+                part, ms = run_engram(group, mem, ids)
+                asked += part
+                latencies += ms
+                answer_in_context(group, mem, bm25, found)
+                mem.close()
         finally:
             locs.close()
+    matrix = evaluate(asked)
+    folds = [q.group for q in asked]
+    save_matrix("locomo" if args.layout == LAYOUTS[0] else "locomo-shared", matrix, folds)
+    rows.update(engram_rows(matrix, [q.group for q in asked], "LongMemEval-S",
+                            load_matrix("longmemeval")))
+    adds = added / build_s
     print(recall_table(rows, list(CATEGORIES.values()), labels))
+    print("\nEach part's gain, cross-validated (leave one conversation out)\n")
+    print(ablation_table(matrix, [q.group for q in asked]))
+    print("\n" + joint_choice("locomo", matrix, folds))
     print()
     print(latency_line("Engram (query vector from the disk cache)", latencies))
     print(latency_line("BM25", bm25_ms))

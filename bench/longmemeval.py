@@ -2,15 +2,18 @@
 
     python bench/longmemeval.py --data ../shared/data/longmemeval
 
-Each question has its own haystack of ~50 sessions, stored under its own user_id; each turn
-(user or assistant) becomes one memory with the turn's text, `at` = its session's date.
-Evidence-turn recall@k: the share of the question's `has_answer` turns among the top k
-(questions without such turns, the abstention ones, are left out of it). Session recall@k:
-the share of its `answer_session_ids` that have a turn among the top k; "all@10" says whether
-every one does. Both by question type. Engram is reported with its shipped weights, in-sample,
-cross-validated over five folds of questions and tuned on LoCoMo (when bench/locomo.py has
-saved its matrix; docs/recall.md). Embeddings are cached under .cache/ (bench/embed_cache.py;
-the first run embeds ~26k long turns: most of an hour on two cores).
+Each question has its own haystack of ~50 sessions; by default each haystack gets a store of
+its own, as a new user's device would (`--layout shared`: one store, a user_id per
+question); each turn (user or assistant) becomes one memory with the turn's text, `at` = its
+session's date. Evidence-turn recall@k: the share of the question's `has_answer` turns among
+the top k (questions without such turns, the abstention ones, are left out of it). Session
+recall@k: the share of its `answer_session_ids` that have a turn among the top k; "all@10"
+says whether every one does. Both by question type. Engram is reported with its shipped
+weights, in-sample, cross-validated over five folds of questions and tuned on LoCoMo (when
+bench/locomo.py has saved its matrix), each part's cross-validated gain, and the joint choice
+of the shipped defaults (docs/recall.md). Embeddings are cached under .cache/
+(bench/embed_cache.py; the first run embeds ~26k long turns: hours on two shared cores;
+`--cached-only` looks at the questions already embedded).
 """
 
 from __future__ import annotations
@@ -27,13 +30,23 @@ from pathlib import Path
 
 import numpy as np
 
-from cv import KS, Question, evaluate, question_folds, recalls, with_entities
+from cv import KS, Question, evaluate, question_folds, recalls, with_signals
 from embed_cache import DiskCachedEmbedder, cached_embedder
 from engram import Memory
 from engram.query import Filters
 from engram.recall.ranking import keyword_terms
-from recall_eval import Row, engram_rows, latency_line, load_matrix, recall_table, save_matrix
+from recall_eval import (
+    Row,
+    ablation_table,
+    engram_rows,
+    joint_choice,
+    latency_line,
+    load_matrix,
+    recall_table,
+    save_matrix,
+)
 
+LAYOUTS = ("per-question", "shared")
 TYPES = ("single-session-user", "single-session-assistant", "single-session-preference",
          "multi-session", "temporal-reasoning", "knowledge-update")
 
@@ -91,13 +104,16 @@ def build(stacks: list[Haystack], mem: Memory) -> dict[str, tuple[str, str, str]
     return keys
 
 
-def rankings_bm25(stacks: list[Haystack]) -> tuple[list[list[int]], list[float]]:
-    """Plain BM25 (one FTS5 column, porter, the same query words): turn indexes, best first."""
-    db = sqlite3.connect(":memory:")
-    db.execute("CREATE VIRTUAL TABLE t USING fts5(text, q UNINDEXED, n UNINDEXED, "
-               "tokenize='porter unicode61')")
+def rankings_bm25(stacks: list[Haystack], layout: str) -> tuple[list[list[int]], list[float]]:
+    """Plain BM25 (one FTS5 column, porter, the same query words): turn indexes, best first.
+    Its IDF is over what Engram's store holds: the question's haystack, or every haystack."""
     out, latencies = [], []
-    for h in stacks:
+    db = sqlite3.connect(":memory:")
+    for n, h in enumerate(stacks):
+        if n == 0 or layout == LAYOUTS[0]:
+            db.execute("DROP TABLE IF EXISTS t")
+            db.execute("CREATE VIRTUAL TABLE t USING fts5(text, q UNINDEXED, n UNINDEXED, "
+                       "tokenize='porter unicode61')")
         db.executemany("INSERT INTO t VALUES (?, ?, ?)",
                        [(text, h.qid, n) for n, (_, _, text, _) in enumerate(h.turns)])
         match = " OR ".join(f'"{w}"' for w in keyword_terms(h.question))
@@ -134,43 +150,62 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/longmemeval"))
     parser.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    parser.add_argument("--layout", choices=LAYOUTS, default=LAYOUTS[0],
+                        help="a store per question, holding its haystack, as a new user's "
+                        "device would (the default), or one store holding every haystack")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="only the questions whose turns are all in the embedding cache "
+                        "(a quick look while the cache fills)")
     args = parser.parse_args()
     stacks = load(args.data, args.limit)
+    embedder = cached_embedder()
+    if args.cached_only:
+        stacks = [h for h in stacks if embedder.cached([t for _, _, t, _ in h.turns]
+                                                         + [h.question])]
     print(f"{len(stacks)} questions, {sum(len(h.turns) for h in stacks)} turns",
           file=sys.stderr)
-    embedder = cached_embedder()
-    bm25, bm25_ms = rankings_bm25(stacks)
+    bm25, bm25_ms = rankings_bm25(stacks, args.layout)
     turn_rows, session_rows = {}, {}
     for name, ranked in (("BM25 (FTS5, porter, stopwords)", bm25),
                          ("dense (MiniLM cosine)", rankings_dense(stacks, embedder))):
         turn_rows[name], session_rows[name] = baseline_rows(stacks, ranked)
+    turn_q, session_q, latencies = [], [], []
+    folds = dict(zip((h.qid for h in stacks), question_folds([h.qid for h in stacks]),
+                     strict=True))
+    groups = [[h] for h in stacks] if args.layout == LAYOUTS[0] else [stacks]
+    keys: dict[str, tuple[str, str, str]] = {}  # memory id -> turn key, session key, text
     with tempfile.TemporaryDirectory() as tmp:
-        mem = Memory(Path(tmp) / "lme", embedder=embedder, access_batch=10**9,
-                     access_flush_s=10.0**9)  # no access statistics: see bench/locomo.py
-        keys = build(stacks, mem)
-        turn_q, session_q, latencies = [], [], []
-        for h, fold in zip(stacks, question_folds([h.qid for h in stacks]), strict=True):
-            t0 = time.perf_counter()
-            mem.search(h.question, user_id=h.qid, limit=max(KS))
-            latencies.append((time.perf_counter() - t0) * 1000)
-            found = with_entities(
-                mem.hybrid.candidates(h.question, Filters(user_id=h.qid), max(KS)),
-                h.question, lambda i: keys[i][2])
-            if h.evidence:
-                turn_q.append(Question(fold, h.kind, h.evidence, found,
-                                       lambda i: keys[i][0], h.asked_at))
-            session_q.append(Question(fold, h.kind, h.sessions, found,
-                                      lambda i: keys[i][1], h.asked_at))
-        mem.close()
+        for n, group in enumerate(groups):
+            # no access statistics: see bench/locomo.py
+            mem = Memory(Path(tmp) / f"lme{n}", embedder=embedder, access_batch=10**9,
+                         access_flush_s=10.0**9)
+            keys.update(build(group, mem))
+            for h in group:
+                t0 = time.perf_counter()
+                mem.search(h.question, user_id=h.qid, limit=max(KS))
+                latencies.append((time.perf_counter() - t0) * 1000)
+                found = with_signals(mem.hybrid.candidates(h.question, Filters(user_id=h.qid),
+                                                           max(KS), linked=True),
+                                     h.question, h.asked_at, lambda i: keys[i][2])
+                if h.evidence:
+                    turn_q.append(Question(folds[h.qid], h.kind, h.evidence, found,
+                                           lambda i: keys[i][0], h.asked_at))
+                session_q.append(Question(folds[h.qid], h.kind, h.sessions, found,
+                                          lambda i: keys[i][1], h.asked_at))
+            mem.close()
     turn_matrix, session_matrix = evaluate(turn_q), evaluate(session_q)
-    if args.limit is None:  # the cross-dataset rows of bench/locomo.py read it
-        save_matrix("longmemeval", turn_matrix)
+    if args.limit is None and not args.cached_only:  # bench/locomo.py's cross-dataset rows
+        save_matrix("longmemeval" if args.layout == LAYOUTS[0] else "longmemeval-shared",
+                    turn_matrix, [q.group for q in turn_q])
     other = load_matrix("locomo")
     turn_rows.update(engram_rows(turn_matrix, [q.group for q in turn_q], "LoCoMo", other))
     session_rows.update(engram_rows(session_matrix, [q.group for q in session_q], "LoCoMo",
                                     other))
     print("Evidence-turn recall (questions with has_answer turns)\n")
     print(recall_table(turn_rows, TYPES, [q.category for q in turn_q]))
+    print("\nEach part's gain, cross-validated (five folds of questions)\n")
+    print(ablation_table(turn_matrix, [q.group for q in turn_q]))
+    print("\n" + joint_choice("longmemeval", turn_matrix, [q.group for q in turn_q]))
     print("\nSession recall (share of answer sessions with a turn in the top k)\n")
     print(recall_table(session_rows, TYPES, [q.category for q in session_q]))
     print("\nSession all@10 (every answer session in the top 10): " + ", ".join(

@@ -17,7 +17,7 @@ from engram import ManualClock, Memory
 from engram.errors import InvalidInput
 from engram.model import MemoryEntry
 from engram.query import Brief
-from engram.recall.ranking import Candidate, rank
+from engram.recall.ranking import DEFAULT_WEIGHTS, Candidate, rank
 from store_contract import Backend
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -58,7 +58,8 @@ def test_rank_fuses_keyword_and_vector_relevance() -> None:
                  Candidate(entry("vec-only"), vector=0.9)], NOW)
     assert [h.memory.id for h in hits] == ["both", "vec-only", "kw-only"]
     both = hits[0].components
-    assert both["relevance"] == pytest.approx(0.4 * 0.5 + 0.6 * 0.8)
+    weights = DEFAULT_WEIGHTS
+    assert both["relevance"] == pytest.approx(weights.keyword * 0.5 + weights.vector * 0.8)
 
 
 def test_rank_drops_weak_vector_only_candidates() -> None:
@@ -74,12 +75,11 @@ def test_rank_lifts_turns_of_a_relevant_session() -> None:
 
 
 def test_rank_breaks_ties_by_recency_and_confidence() -> None:
-    same = {"vector": 0.6}
-    hits = rank([Candidate(entry("old", days_old=400), **same),
-                 Candidate(entry("new", days_old=1), **same)], NOW)
+    hits = rank([Candidate(entry("old", days_old=400), vector=0.6),
+                 Candidate(entry("new", days_old=1), vector=0.6)], NOW)
     assert [h.memory.id for h in hits] == ["new", "old"]
-    hits = rank([Candidate(entry("doubtful", confidence=0.2), **same),
-                 Candidate(entry("sure", confidence=0.95), **same)], NOW)
+    hits = rank([Candidate(entry("doubtful", confidence=0.2), vector=0.6),
+                 Candidate(entry("sure", confidence=0.95), vector=0.6)], NOW)
     assert [h.memory.id for h in hits] == ["sure", "doubtful"]
     assert rank([], NOW) == []
 

@@ -4,6 +4,7 @@ A name such as a person's recurs in so many memories that BM25 gives it almost n
 (FTS5's IDF is ~0 past half the rows), and MiniLM barely separates "Caroline" from
 "Melanie"; this signal says whether a candidate is about who or what the question names.
 Its weight (`Weights.entity`) is chosen by cross-validation (docs/recall.md).
+The memories linked to a question through its names: `recall.links`.
 """
 
 from __future__ import annotations
@@ -35,3 +36,4 @@ def entity_share(names: list[str], text: str) -> float:
         return 0.0
     low = text.casefold()
     return sum(1 for n in names if re.search(r"\b" + re.escape(n) + r"\b", low)) / len(names)
+

@@ -15,8 +15,9 @@ from engram.embed.vectors import quantize
 from engram.errors import InvalidInput
 from engram.model import MemoryEntry
 from engram.query import Filters, Hit
-from engram.recall.entities import entity_share, query_entities
+from engram.recall.links import link_queries, linked
 from engram.recall.ranking import Candidate, Weights, keyword_terms, rank
+from engram.recall.signals import with_question
 from engram.store.base import Store, Tx
 from engram.store.settings import EMBEDDER, EMBEDDER_MODEL
 
@@ -90,44 +91,63 @@ class Hybrid:
 
     def search(self, query: str, filters: Filters, limit: int, now: datetime,
                weights: Weights) -> list[Hit]:
-        found = self.candidates(query, filters, limit)
         entries: dict[str, MemoryEntry] = {}
-        if weights.entity and (names := query_entities(query)):
-            entries = self.store.get_many(c.memory.id for c in found)
-            found = [replace(c, entity=entity_share(names, entries[c.memory.id].content))
-                     if c.memory.id in entries else c for c in found]
-        best = rank(found, now, weights)[:limit]
-        if not entries:
-            entries = self.store.get_many(r.memory.id for r in best)
+
+        def texts(ids: Sequence[str]) -> dict[str, str]:
+            entries.update(self.store.get_many(ids))
+            return {i: e.content for i, e in entries.items()}
+
+        found = with_question(self.candidates(query, filters, limit, weights.linked > 0),
+                              query, now, texts, weights)
+        best = rank(found, now, weights, limit)
+        missing = [r.memory.id for r in best if r.memory.id not in entries]
+        if missing:
+            entries.update(self.store.get_many(missing))
         return below_contradictors([Hit(entries[r.memory.id], r.score, r.components)
                                     for r in best if r.memory.id in entries])
 
-    def candidates(self, query: str, filters: Filters, limit: int) -> list[Candidate]:
+    def candidates(self, query: str, filters: Filters, limit: int,
+                   linked: bool = False) -> list[Candidate]:
         """The keyword and vector candidates of `query`, each with both raw signals, before
-        ranking (benchmarks rank one candidate set under many weight settings)."""
+        ranking (benchmarks rank one candidate set under many weight settings); with
+        `linked`, also the memories linked to it through what it names and the facts it joins
+        (`recall.links`)."""
         pool = max(CANDIDATES, limit)
         embedder = self.embedder
+        terms = keyword_terms(query)
+        links = link_queries(query) if linked else []
         if embedder is None or filters.user_id is None:
-            keyword = self.store.keyword_candidates(keyword_terms(query), filters, pool)
+            keyword = self.store.keyword_candidates(terms, filters, pool)
             candidates = {b.id: Candidate(b, keyword=s) for b, s in keyword}
-        else:  # the keyword half runs beside the query's embedding and the vector half
-            terms = keyword_terms(query)
-            pending = _KEYWORD_THREAD.submit(self.store.keyword_candidates, terms, filters,
-                                             pool) if self.parallel else None
-            vector = embedder.embed([query])[0]
-            nearest = self.store.vector_candidates(vector, filters, embedder.name, pool)
-            keyword = pending.result() if pending else \
-                self.store.keyword_candidates(terms, filters, pool)
-            candidates = {b.id: Candidate(b, keyword=s) for b, s in keyword}
-            for brief, sim in nearest:
-                found = candidates.get(brief.id)
-                candidates[brief.id] = Candidate(brief, found.keyword if found else 0.0, sim)
-            unscored = [i for i, c in candidates.items() if c.vector == 0.0]
-            sims = self.store.similarities(vector, filters.user_id, embedder.name, unscored)
-            for memory_id, sim in sims.items():
-                c = candidates[memory_id]
-                candidates[memory_id] = Candidate(c.memory, c.keyword, sim)
+            self._link(candidates, links, filters)
+            return list(candidates.values())
+        # the keyword half runs beside the query's embedding and the vector half
+        pending = _KEYWORD_THREAD.submit(self.store.keyword_candidates, terms, filters,
+                                         pool) if self.parallel else None
+        vector = embedder.embed([query])[0]
+        nearest = self.store.vector_candidates(vector, filters, embedder.name, pool)
+        keyword = pending.result() if pending else \
+            self.store.keyword_candidates(terms, filters, pool)
+        candidates = {b.id: Candidate(b, keyword=s) for b, s in keyword}
+        for brief, sim in nearest:
+            found = candidates.get(brief.id)
+            candidates[brief.id] = Candidate(brief, found.keyword if found else 0.0, sim)
+        self._link(candidates, links, filters)
+        unscored = [i for i, c in candidates.items() if c.vector == 0.0]
+        sims = self.store.similarities(vector, filters.user_id, embedder.name, unscored)
+        for memory_id, sim in sims.items():
+            candidates[memory_id] = replace(candidates[memory_id], vector=sim)
         return list(candidates.values())
+
+    def _link(self, candidates: dict[str, Candidate], links: list[list[str]],
+              filters: Filters) -> None:
+        """Adds the memories linked to the question (`recall.links`) to `candidates`, as
+        `found=False` unless the query found them too."""
+        for brief, strength in linked(links, filters,
+                                      self.store.keyword_candidates).values():
+            found = candidates.get(brief.id)
+            candidates[brief.id] = replace(found, linked=strength) if found else \
+                Candidate(brief, linked=strength, found=False)
 
     def reembed(self, spec: str, batch: int = 256,
                 progress: Callable[[int], None] | None = None) -> int:

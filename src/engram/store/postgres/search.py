@@ -37,11 +37,11 @@ class KeywordIndex:
     def clear(self) -> None:
         self._counts.clear()
 
-    def candidates(self, c: Conn, terms: list[str], filters: Filters,
-                   limit: int) -> list[tuple[Brief, float]]:
+    def candidates(self, c: Conn, terms: list[str], filters: Filters, limit: int,
+                   rare_only: bool = False) -> list[tuple[Brief, float]]:
         total = _size(c)
         counted, common = self._document_counts(c, terms, total)
-        if not counted:
+        if not counted or (common and rare_only):
             return []
         # Only common words: the rarest, in the memories' own text (class A), as in SQLite.
         queries = [_own_text(q) if common else q for _, q in counted]

@@ -184,10 +184,10 @@ class PostgresStore(DerivedReads):
             rows = c.execute("SELECT * FROM memories WHERE id = ANY(%s)", (wanted,)).fetchall()
         return {row["id"]: PP.entry_from(row) for row in rows}
 
-    def keyword_candidates(self, terms: list[str], filters: Filters,
-                           limit: int) -> list[tuple[Brief, float]]:
+    def keyword_candidates(self, terms: list[str], filters: Filters, limit: int,
+                           rare_only: bool = False) -> list[tuple[Brief, float]]:
         with self._pool.connection() as c:
-            return self._keywords.candidates(c, terms, filters, limit)
+            return self._keywords.candidates(c, terms, filters, limit, rare_only)
 
     # ------------------------------------------------------------ vectors
 

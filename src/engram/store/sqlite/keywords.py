@@ -42,12 +42,13 @@ class KeywordSearch:
         """After a rebuild: cached term counts describe an index that is gone."""
         self._term_cache.clear()
 
-    def candidates(self, terms: list[str], filters: Filters,
-                           limit: int) -> list[tuple[Brief, float]]:
-        """BM25 over the query's informative terms (see `_document_counts`), best first."""
+    def candidates(self, terms: list[str], filters: Filters, limit: int,
+                   rare_only: bool = False) -> list[tuple[Brief, float]]:
+        """BM25 over the query's informative terms (see `_document_counts`), best first;
+        with `rare_only`, nothing when every term is common (no own-text fallback)."""
         conn = self._reader()
-        total = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM memories").fetchone()[0]
-        match = self._match(conn, terms, total)
+        total = _size(conn)
+        match = self._match(conn, terms, total, rare_only)
         if match is None:
             return []
         where, params = P.where(filters)
@@ -115,11 +116,12 @@ class KeywordSearch:
             self._reader_conns.append(conn)
         return conn
 
-    def _match(self, conn: sqlite3.Connection, terms: list[str], total: int) -> str | None:
+    def _match(self, conn: sqlite3.Connection, terms: list[str], total: int,
+               rare_only: bool = False) -> str | None:
         """The FTS5 query for these terms (`total`: the store's size), or None when no memory
-        has any of them."""
+        has any of them (or, with `rare_only`, when every one is common)."""
         counted, common = self._document_counts(conn, terms, total)
-        if not counted:
+        if not counted or (common and rare_only):
             return None
         if common:  # only common words: the rarest, in the memories' own text (the
             # neighbours' columns hold each occurrence four times over)
@@ -170,6 +172,15 @@ class KeywordSearch:
             for term in fresh:
                 self._term_cache[term] = (found.get(term, 0), total)
         return {t: self._term_cache[t][0] for t in stems}
+
+
+def _size(conn: sqlite3.Connection) -> int:
+    """Rows in `memories`: the highest row id for a large store (exact enough, and free),
+    counted when small (so two stores holding the same memories drop the same terms)."""
+    highest = int(conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM memories").fetchone()[0])
+    if highest >= 10_000:
+        return highest
+    return int(conn.execute("SELECT COUNT(*) FROM memories").fetchone()[0])
 
 
 def _any_of(terms: list[str]) -> str:

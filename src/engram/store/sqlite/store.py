@@ -216,9 +216,9 @@ class SQLiteStore(DerivedReads):
         return int(self._conn.execute(f"SELECT COUNT(*) FROM memories m WHERE {where}",
                                       params).fetchone()[0])
 
-    def keyword_candidates(self, terms: list[str], filters: Filters,
-                           limit: int) -> list[tuple[Brief, float]]:
-        return self.keywords.candidates(terms, filters, limit)
+    def keyword_candidates(self, terms: list[str], filters: Filters, limit: int,
+                           rare_only: bool = False) -> list[tuple[Brief, float]]:
+        return self.keywords.candidates(terms, filters, limit, rare_only)
 
     def get_many(self, memory_ids: Iterable[str]) -> dict[str, MemoryEntry]:
         wanted = list(dict.fromkeys(memory_ids))

@@ -1,0 +1,41 @@
+"""The question's own signals for its candidates: which of the names it asks about a memory
+names (`recall.entities`), whether it happened in the time the question names, how late it
+happened when the question asks what holds now (`recall.when`), and whether it holds the
+kind of answer asked for (`recall.answers`). Each is 0 unless its weight is set
+(cross-validation decides: docs/recall.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from engram.recall.answers import answer_kind, holds
+from engram.recall.entities import entity_share, query_entities
+from engram.recall.ranking import Candidate, Weights
+from engram.recall.when import asks_now, in_window, lateness, query_window
+
+
+def with_question(candidates: Sequence[Candidate], query: str, now: datetime,
+                  text_of: Callable[[Sequence[str]], dict[str, str]],
+                  weights: Weights | None = None) -> list[Candidate]:
+    """`candidates` with the signals `weights` weighs (all of them when None: benchmarks
+    rank one candidate set under many weights). `text_of` gives the texts of memory ids;
+    it is called only when a signal that needs them counts for this question."""
+    found = list(candidates)
+    if not found:
+        return found
+    names = query_entities(query) if weights is None or weights.entity else []
+    kind = answer_kind(query) if weights is None or weights.kind else None
+    if names or kind:
+        texts = text_of([c.memory.id for c in found])
+        found = [replace(c, entity=entity_share(names, text),
+                         kind=holds(kind, text, c.memory.occurred_at))
+                 for c in found for text in [texts.get(c.memory.id, "")]]
+    window = query_window(query, now) if weights is None or weights.time else None
+    if window is not None:
+        found = [replace(c, time=in_window(c.memory.occurred_at, window)) for c in found]
+    if (weights is None or weights.latest) and asks_now(query):
+        late = lateness([c.memory.occurred_at for c in found])
+        found = [replace(c, latest=x) for c, x in zip(found, late, strict=True)]
+    return found
