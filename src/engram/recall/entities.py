@@ -35,5 +35,6 @@ def entity_share(names: list[str], text: str) -> float:
     if not names:
         return 0.0
     low = text.casefold()
-    return sum(1 for n in names if re.search(r"\b" + re.escape(n) + r"\b", low)) / len(names)
+    return sum(1 for n in names
+               if n in low and re.search(r"\b" + re.escape(n) + r"\b", low)) / len(names)
 

@@ -91,18 +91,10 @@ class Hybrid:
 
     def search(self, query: str, filters: Filters, limit: int, now: datetime,
                weights: Weights) -> list[Hit]:
-        entries: dict[str, MemoryEntry] = {}
-
-        def texts(ids: Sequence[str]) -> dict[str, str]:
-            entries.update(self.store.get_many(ids))
-            return {i: e.content for i, e in entries.items()}
-
         found = with_question(self.candidates(query, filters, limit, weights.linked > 0),
-                              query, now, texts, weights)
+                              query, now, self.store.contents, weights)
         best = rank(found, now, weights, limit)
-        missing = [r.memory.id for r in best if r.memory.id not in entries]
-        if missing:
-            entries.update(self.store.get_many(missing))
+        entries = self.store.get_many(r.memory.id for r in best)
         return below_contradictors([Hit(entries[r.memory.id], r.score, r.components)
                                     for r in best if r.memory.id in entries])
 

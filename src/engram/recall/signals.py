@@ -29,9 +29,13 @@ def with_question(candidates: Sequence[Candidate], query: str, now: datetime,
     kind = answer_kind(query) if weights is None or weights.kind else None
     if names or kind:
         texts = text_of([c.memory.id for c in found])
-        found = [replace(c, entity=entity_share(names, text),
-                         kind=holds(kind, text, c.memory.occurred_at))
-                 for c in found for text in [texts.get(c.memory.id, "")]]
+        marked = []
+        for c in found:  # most candidates hold neither: they are kept as they are
+            text = texts.get(c.memory.id, "")
+            entity, holds_kind = entity_share(names, text), holds(kind, text, c.memory.occurred_at)
+            marked.append(replace(c, entity=entity, kind=holds_kind)
+                          if entity or holds_kind else c)
+        found = marked
     window = query_window(query, now) if weights is None or weights.time else None
     if window is not None:
         found = [replace(c, time=in_window(c.memory.occurred_at, window)) for c in found]
