@@ -292,10 +292,7 @@ def use(version: VersionArg, data: DataOpt = DEFAULT_DATA, adapters: AdaptersOpt
     """Make VERSION its user's active adapter."""
     with opened(data, adapters) as (_, registry):
         adapter = registry.use(version)
-    if as_json:
-        emit_json({"user": adapter.user, "active": adapter.version})
-    else:
-        out.print(f"{adapter.user} now uses {adapter.version}", highlight=False)
+    _say_active(adapter, as_json)
 
 
 @train_app.command("rollback")
@@ -304,10 +301,15 @@ def rollback(user: UserArg, data: DataOpt = DEFAULT_DATA, adapters: AdaptersOpt 
     """Make the user's version before the active one active again."""
     with opened(data, adapters) as (_, registry):
         adapter = registry.rollback(user)
+    _say_active(adapter, as_json)
+
+
+def _say_active(adapter: Adapter, as_json: bool) -> None:
+    """What `use` and `rollback` print: the adapter now active for its user."""
     if as_json:
-        emit_json({"user": user, "active": adapter.version})
+        emit_json({"user": adapter.user, "active": adapter.version})
     else:
-        out.print(f"{user} now uses {adapter.version}", highlight=False)
+        out.print(f"{adapter.user} now uses {adapter.version}", highlight=False)
 
 
 @train_app.command("eval")
