@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from ingest import sentence  # bench/ingest.py: the vault's sentences
+from table import print_table
 
 ENGINES = ("engram", "sentence-transformers")
 
@@ -127,10 +128,8 @@ def main() -> None:
     print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load "
           f"average {load:.1f} at the end, Python {platform.python_version()}, "
           f"{args.rounds} rounds\n")
-    print("| texts | engine | texts/s | texts per CPU-s | peak RSS MiB | min cosine to Engram |")
-    print("|---|---|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print_table(["texts", "engine", "texts/s", "texts per CPU-s", "peak RSS MiB",
+                 "min cosine to Engram"], rows)
 
 
 if __name__ == "__main__":

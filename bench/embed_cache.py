@@ -13,29 +13,22 @@ from pathlib import Path
 
 import numpy as np
 
-from engram.embed.embedders import Array, Embedder, load_embedder
+from engram.embed.embedders import Array, Embedder, WrappedEmbedder, load_embedder
 
 CACHE_DIR = Path(__file__).resolve().parents[1] / ".cache"
 
 
-class DiskCachedEmbedder:
+class DiskCachedEmbedder(WrappedEmbedder):
     """Wraps an embedder; same name and vectors, computed once per text."""
 
     def __init__(self, inner: Embedder, folder: Path = CACHE_DIR, batch: int = 64) -> None:
-        self.inner, self.batch = inner, batch
+        super().__init__(inner)
+        self.batch = batch
         folder.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(folder / "embeddings.sqlite", check_same_thread=False)
         self.db.execute("PRAGMA busy_timeout = 30000")
         self.db.execute("CREATE TABLE IF NOT EXISTS vec (model TEXT, hash TEXT, v BLOB, "
                         "PRIMARY KEY (model, hash))")
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def dimension(self) -> int:
-        return self.inner.dimension
 
     def cached(self, texts: Sequence[str]) -> bool:
         """Whether every text's vector is in the cache already."""

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from engram import Memory
 from engram.ingest.pipeline import Summary
+from table import print_table
 
 WORDS = ("garden tomato seed water shed roof winter budget basil market bread coffee train "
          "museum river mountain recipe concert bicycle sister meeting project draft review "
@@ -136,10 +137,7 @@ def main() -> None:
                           root / f"git-{tag}", embeddings)
     print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}\n")
-    print("| source | DataPoints/s | memories/s | detail |")
-    print("|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print_table(["source", "DataPoints/s", "memories/s", "detail"], rows)
 
 
 if __name__ == "__main__":

@@ -115,6 +115,15 @@ def mem(store_dir: str | Path, clock: ManualClock) -> Iterator[Memory]:
 
 
 @pytest.fixture
+def keyword_mem(tmp_path: Path) -> Iterator[Memory]:
+    """A SQLite store without an embedder (keyword recall alone) on the system clock: what the
+    importers' tests need, fast."""
+    memory = Memory(tmp_path / "store", embedder=None)
+    yield memory
+    memory.close()
+
+
+@pytest.fixture
 def raw_sql(backend: str) -> Callable[..., None]:
     """Runs one statement on a store behind Engram's back (to tamper with it), in either
     backend; `?` placeholders."""

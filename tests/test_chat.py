@@ -5,11 +5,8 @@ Ollama's recorded /api/generate stream (tests/data/llm)."""
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +19,7 @@ from engram.chat.session import COMMANDS, Chat, Command, help_lines, is_local, p
 from engram.errors import InvalidInput, NotFound
 from engram.llm import Provider, ProviderError, load_provider
 from engram.llm.openai_double import OpenAIDouble
+from ollama_replay import OllamaReplay
 
 DATA = Path(__file__).parent / "data" / "llm"
 
@@ -275,39 +273,10 @@ def test_quit_and_help(mem: Memory, double: OpenAIDouble) -> None:
 
 # --- Ollama: its context tokens saved and restored per session -------------------------------
 
-class OllamaReplay:
-    """Replays the recorded /api/generate stream and records the request bodies."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        stream = (DATA / "ollama_generate_stream.ndjson").read_bytes()
-        replay = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                replay.bodies.append(json.loads(raw))
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-ndjson")
-                self.send_header("Content-Length", str(len(stream)))
-                self.end_headers()
-                self.wfile.write(stream)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.http.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-
-
 @pytest.fixture
 def ollama() -> Iterator[OllamaReplay]:
-    replay = OllamaReplay()
-    yield replay
-    replay.http.shutdown()
-    replay.http.server_close()
+    with OllamaReplay((DATA / "ollama_generate_stream.ndjson").read_bytes()) as replay:
+        yield replay
 
 
 def test_ollama_context_tokens_survive_a_restart(store_dir: Path, ollama: OllamaReplay) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from chromium import chromium_page, needs_chromium
 from engram import ManualClock
 from engram.memory import Memory
 from engram.server import charts
@@ -24,7 +25,6 @@ from engram.server.insights import gather
 from engram.server.keys import KeyRing
 from engram.server.service import ServerConfig
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOT = Path(__file__).parent.parent / "docs" / "dashboard.png"
 WEEK = [
     ("I moved to Lisbon", "fact"), ("I prefer green tea in the morning", "preference"),
@@ -129,19 +129,11 @@ def test_overview_renders_without_the_internet(dashboard: tuple[str, str]) -> No
     assert '<span id="utilisation">' in html
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
-                    "(apt-get install -y chromium; .ci/run does it)")
+@needs_chromium
 def test_search_memory_history_in_chromium(dashboard: tuple[str, str],
                                            tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
     url, _ = dashboard
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 1300})
-        failed: list[str] = []
-        page.on("requestfailed", lambda r: failed.append(r.url))
+    with chromium_page(viewport={"width": 1280, "height": 1300}) as (page, failed):
         page.goto(f"{url}/dashboard")
         assert page.locator("#tiers-chart polyline").count() >= 2
         assert page.locator("#transitions line").count() >= 2
@@ -161,7 +153,6 @@ def test_search_memory_history_in_chromium(dashboard: tuple[str, str],
         kinds = page.locator("#history tr.event td:nth-child(2)").all_inner_texts()
         assert kinds[0] == "memory.added"
         assert failed == []
-        browser.close()
     if os.environ.get("ENGRAM_UPDATE_SCREENSHOT"):
         shutil.copyfile(shot, SCREENSHOT)
 
@@ -199,17 +190,11 @@ def one_day(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
-                    "(apt-get install -y chromium; .ci/run does it)")
+@needs_chromium
 def test_a_fresh_store_in_chromium(one_day: str) -> None:
     """What the page shows right after a demo: charts with lines, the header search finding
     any user's memory, fields and history as a person reads them."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=["--no-sandbox"])
-        page = browser.new_page()
+    with chromium_page() as (page, _):
         page.goto(f"{one_day}/dashboard")
         for chart in ("#tiers-chart", "#types-chart"):
             lines = page.locator(f"{chart} polyline")
@@ -226,7 +211,6 @@ def test_a_fresh_store_in_chromium(one_day: str) -> None:
         assert "[" not in page.locator(".field-sources").inner_text()
         payload = page.locator("#history tr.event td code").first.inner_text()
         assert "Jürgen" in payload and "\\u00fc" not in payload
-        browser.close()
 
 
 def test_a_key_without_admin_gets_a_page(tmp_path: Path) -> None:

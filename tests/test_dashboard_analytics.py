@@ -4,7 +4,6 @@ the timeline's rows), not by pixels."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,13 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from chromium import chromium_page, needs_chromium
 from engram import ManualClock
 from engram.memory import Memory
 from engram.server.app import create_app
 from engram.server.background import serving
 from engram.server.service import ServerConfig
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def populate(mem: Memory, clock: ManualClock) -> None:
@@ -53,17 +51,9 @@ def test_pages_render_without_the_internet(dashboard: str) -> None:
     assert httpx.get(f"{dashboard}/dashboard/sessions/s9?user=ana").status_code == 404
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
-                    "(apt-get install -y chromium; .ci/run does it)")
+@needs_chromium
 def test_analytics_and_replay_in_chromium(dashboard: str) -> None:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 1100})
-        failed: list[str] = []
-        page.on("requestfailed", lambda r: failed.append(r.url))
+    with chromium_page(viewport={"width": 1280, "height": 1100}) as (page, failed):
         page.goto(f"{dashboard}/dashboard")
         page.click("text=Analytics")
         page.wait_for_selector("#tier-flow")
@@ -91,4 +81,3 @@ def test_analytics_and_replay_in_chromium(dashboard: str) -> None:
         page.goto(f"{dashboard}/dashboard/sessions/nope?user=ana")
         assert "nope" in page.locator("#replay-error").inner_text()
         assert failed == []
-        browser.close()

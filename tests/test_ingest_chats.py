@@ -7,7 +7,6 @@ that went on updates its last turn."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,10 +21,8 @@ DATA = Path(__file__).parent / "data" / "ingest"
 
 
 @pytest.fixture
-def mem(tmp_path: Path) -> Iterator[Memory]:
-    memory = Memory(tmp_path / "store", embedder=None)
-    yield memory
-    memory.close()
+def mem(keyword_mem: Memory) -> Memory:
+    return keyword_mem
 
 
 def turns(mem: Memory, kind: str) -> list[MemoryEntry]:

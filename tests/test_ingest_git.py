@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -56,10 +55,8 @@ def repo(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def mem(tmp_path: Path) -> Iterator[Memory]:
-    memory = Memory(tmp_path / "store", embedder=None)
-    yield memory
-    memory.close()
+def mem(keyword_mem: Memory) -> Memory:
+    return keyword_mem
 
 
 def commits(mem: Memory) -> dict[str, str]:

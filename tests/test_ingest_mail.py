@@ -4,7 +4,6 @@ session; a message with a broken date is reported with its position and skipped.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,10 +18,8 @@ MBOX = Path(__file__).parent / "data" / "ingest" / "mail" / "inbox.mbox"
 
 
 @pytest.fixture
-def mem(tmp_path: Path) -> Iterator[Memory]:
-    memory = Memory(tmp_path / "store", embedder=None)
-    yield memory
-    memory.close()
+def mem(keyword_mem: Memory) -> Memory:
+    return keyword_mem
 
 
 def by_subject(mem: Memory) -> dict[str, MemoryEntry]:

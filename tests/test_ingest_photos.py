@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -32,10 +31,8 @@ def folder(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def mem(tmp_path: Path) -> Iterator[Memory]:
-    memory = Memory(tmp_path / "store", embedder=None)
-    yield memory
-    memory.close()
+def mem(keyword_mem: Memory) -> Memory:
+    return keyword_mem
 
 
 def photos(mem: Memory) -> dict[str, MemoryEntry]:

@@ -6,7 +6,6 @@ item is reported with its position; an edited post updates its memory."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,10 +18,8 @@ DATA = Path(__file__).parent / "data" / "ingest"
 
 
 @pytest.fixture
-def mem(tmp_path: Path) -> Iterator[Memory]:
-    memory = Memory(tmp_path / "store", embedder=None)
-    yield memory
-    memory.close()
+def mem(keyword_mem: Memory) -> Memory:
+    return keyword_mem
 
 
 def by_form(mem: Memory, kind: str) -> dict[str, MemoryEntry]:

@@ -5,12 +5,8 @@ prefix holds. Also Ollama without context tokens: said, and the chat falls back 
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
 
 import pytest
 
@@ -19,6 +15,7 @@ from engram.chat.session import Chat, Command, is_local, load_model
 from engram.state.provider import HFProvider
 from engram.state.store import StateStore
 from engram.store.settings import OLLAMA_CONTEXT
+from ollama_replay import OllamaReplay, ndjson
 from state_model import tiny_path
 
 
@@ -57,51 +54,22 @@ def test_a_local_model_resumes_its_saved_state_each_turn_and_after_a_restart(
     assert all(end > start for start, end in saved.memories.values())
 
 
-class NoContextOllama:
-    """Ollama's /api/generate stream as versions that dropped `context` send it (the final
-    line has no context array), recording the request bodies."""
-
-    LINES: ClassVar[list[dict[str, Any]]] = [
-        {"model": "phi3", "created_at": "2025-06-01T10:00:00Z", "response": "Noted.",
-         "done": False},
-        {"model": "phi3", "created_at": "2025-06-01T10:00:01Z", "response": "",
-         "done": True, "done_reason": "stop", "total_duration": 1000,
-         "prompt_eval_count": 12, "eval_count": 2}]
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                outer.bodies.append(json.loads(raw))
-                data = "".join(json.dumps(line) + "\n" for line in outer.LINES).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-ndjson")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.http.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+# Ollama's /api/generate stream as versions that dropped `context` send it: the final line
+# has no context array.
+NO_CONTEXT = ndjson([
+    {"model": "phi3", "created_at": "2025-06-01T10:00:00Z", "response": "Noted.", "done": False},
+    {"model": "phi3", "created_at": "2025-06-01T10:00:01Z", "response": "", "done": True,
+     "done_reason": "stop", "total_duration": 1000, "prompt_eval_count": 12, "eval_count": 2}])
 
 
 @pytest.fixture
-def ollama() -> Iterator[NoContextOllama]:
-    server = NoContextOllama()
-    yield server
-    server.http.shutdown()
-    server.http.server_close()
+def ollama() -> Iterator[OllamaReplay]:
+    with OllamaReplay(NO_CONTEXT) as replay:
+        yield replay
 
 
 def test_an_ollama_that_returns_no_context_is_said_and_the_chat_falls_back_to_recall(
-        mem: Memory, ollama: NoContextOllama) -> None:
+        mem: Memory, ollama: OllamaReplay) -> None:
     mem.store.set_setting(OLLAMA_CONTEXT, "[7, 8, 9]", "alice:s1:ollama:phi3")  # from before
     chat = Chat(mem, load_model(f"ollama:phi3@{ollama.url}"), user_id="alice",
                 session_id="s1", model_summaries=False)

@@ -37,6 +37,7 @@ TextOpt = Annotated[Path | None, typer.Option(
     "--text", help="Held-out general text for perplexity (paragraphs split by blank lines; "
                    "default: a bundled English sample).")]
 UserArg = Annotated[str, typer.Option("--user", "-u", help="The user whose adapter it is.")]
+OwnerOpt = Annotated[str | None, typer.Option("--user", "-u", help="Refuse ids of other users.")]
 AskOpt = Annotated[str | None, typer.Option(
     "--questions-model", help="Have this model (KIND:MODEL, as for `engram chat`) write the "
                               "questions instead of the offline templates.")]
@@ -102,19 +103,15 @@ def _curate(ids: list[str], accept: bool, user: str | None, data: str,
 
 
 @train_app.command("accept")
-def accept(ids: IdsArg, user: Annotated[str | None, typer.Option(
-        "--user", "-u", help="Refuse ids of other users.")] = None,
-        data: DataOpt = DEFAULT_DATA, adapters: AdaptersOpt = None,
-        as_json: JsonOpt = False) -> None:
+def accept(ids: IdsArg, user: OwnerOpt = None, data: DataOpt = DEFAULT_DATA,
+           adapters: AdaptersOpt = None, as_json: JsonOpt = False) -> None:
     """Accept candidates for training (an event each, in the log)."""
     _curate(ids, True, user, data, adapters, as_json)
 
 
 @train_app.command("reject")
-def reject(ids: IdsArg, user: Annotated[str | None, typer.Option(
-        "--user", "-u", help="Refuse ids of other users.")] = None,
-        data: DataOpt = DEFAULT_DATA, adapters: AdaptersOpt = None,
-        as_json: JsonOpt = False) -> None:
+def reject(ids: IdsArg, user: OwnerOpt = None, data: DataOpt = DEFAULT_DATA,
+           adapters: AdaptersOpt = None, as_json: JsonOpt = False) -> None:
     """Reject candidates: they are left out of every dataset (an event each, in the log)."""
     _curate(ids, False, user, data, adapters, as_json)
 
@@ -295,10 +292,7 @@ def use(version: VersionArg, data: DataOpt = DEFAULT_DATA, adapters: AdaptersOpt
     """Make VERSION its user's active adapter."""
     with opened(data, adapters) as (_, registry):
         adapter = registry.use(version)
-    if as_json:
-        emit_json({"user": adapter.user, "active": adapter.version})
-    else:
-        out.print(f"{adapter.user} now uses {adapter.version}", highlight=False)
+    _say_active(adapter, as_json)
 
 
 @train_app.command("rollback")
@@ -307,10 +301,15 @@ def rollback(user: UserArg, data: DataOpt = DEFAULT_DATA, adapters: AdaptersOpt 
     """Make the user's version before the active one active again."""
     with opened(data, adapters) as (_, registry):
         adapter = registry.rollback(user)
+    _say_active(adapter, as_json)
+
+
+def _say_active(adapter: Adapter, as_json: bool) -> None:
+    """What `use` and `rollback` print: the adapter now active for its user."""
     if as_json:
-        emit_json({"user": user, "active": adapter.version})
+        emit_json({"user": adapter.user, "active": adapter.version})
     else:
-        out.print(f"{user} now uses {adapter.version}", highlight=False)
+        out.print(f"{adapter.user} now uses {adapter.version}", highlight=False)
 
 
 @train_app.command("eval")

@@ -133,12 +133,12 @@ class HTTPEmbedder:
                                "start the server or fix the base URL") from None
 
 
-class CachedEmbedder:
-    """Remembers the last few hundred texts' vectors: repeated queries cost nothing."""
+class WrappedEmbedder:
+    """An embedder around `inner` (a cache of it): the same model name and dimension, so the
+    vectors it gives are stored and compared as `inner`'s."""
 
-    def __init__(self, inner: Embedder, size: int = 512) -> None:
-        self.inner, self.size = inner, size
-        self._cache: OrderedDict[str, Array] = OrderedDict()
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
 
     @property
     def name(self) -> str:
@@ -147,6 +147,15 @@ class CachedEmbedder:
     @property
     def dimension(self) -> int:
         return self.inner.dimension
+
+
+class CachedEmbedder(WrappedEmbedder):
+    """Remembers the last few hundred texts' vectors: repeated queries cost nothing."""
+
+    def __init__(self, inner: Embedder, size: int = 512) -> None:
+        super().__init__(inner)
+        self.size = size
+        self._cache: OrderedDict[str, Array] = OrderedDict()
 
     def embed(self, texts: Sequence[str]) -> Array:
         if not texts:

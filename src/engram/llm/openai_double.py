@@ -24,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
 
+from engram.llm.json_handler import JSONHandler
+
 Reply = Callable[[list[dict[str, Any]]], str]
 
 
@@ -132,20 +134,7 @@ class OpenAIDouble:
 
 
 def _handler(double: OpenAIDouble) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: tests and load runs read results, not access logs."""
-
-        def _json(self, status: int, payload: dict[str, Any]) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(JSONHandler):
         def _error(self, status: int, message: str, kind: str) -> None:
             self._json(status, {"error": {"message": message, "type": kind, "param": None,
                                           "code": None}})
