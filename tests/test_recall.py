@@ -273,3 +273,23 @@ class RecallContract(Backend):
         with Memory(store_dir) as mem:  # the store now remembers its model
             hits = mem.search("coastal beacon journal", user_id="u")
             assert hits[0].memory.id == target.id and hits[0].components["vector"] > 0.25
+
+
+def test_keyword_candidates_read_best_first_until_enough_pass(tmp_path: Path) -> None:
+    """The best-scoring rows of the whole index are read `limit` at a time: when another
+    user's rows score highest, the reads go on until enough of this user's pass (the best
+    of them, ties by age); each brief carries its text."""
+    from engram.query import Filters
+    from engram.store.sqlite.store import SQLiteStore
+
+    mem = Memory(tmp_path / "s", embedder=None)
+    mem.add_many([{"text": f"kiwi kiwi kiwi {i:03d}", "user_id": "other", "dedupe": False}
+                  for i in range(30)])
+    mem.add_many([{"text": f"kiwi and a longer note about fruit {i:03d}", "user_id": "u",
+                   "dedupe": False} for i in range(45)])
+    assert isinstance(mem.store, SQLiteStore)
+    found = mem.store.keyword_candidates(["kiwi"], Filters(user_id="u"), 10)
+    assert [b.text for b, _ in found] == [f"kiwi and a longer note about fruit {i:03d}"
+                                          for i in range(10)]
+    assert len({score for _, score in found}) == 1
+    mem.close()

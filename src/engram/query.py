@@ -46,8 +46,8 @@ class Hit:
 
 @dataclass(frozen=True, slots=True)
 class Brief:
-    """What ranking needs to know of a memory. Stores read it from indexed columns, so
-    candidates are ranked without parsing whole memories; only the winners are loaded."""
+    """What ranking needs to know of a memory. Stores read it from columns, so candidates
+    are ranked without parsing whole memories; only the winners are loaded."""
 
     id: str
     user_id: str
@@ -57,8 +57,10 @@ class Brief:
     confidence: float
     access_count: int
     last_seen: datetime | None = None  # last changed, confirmed or recalled
+    text: str | None = None  # the content, read with the row (a question's signals read it)
 
     @classmethod
     def of(cls, m: MemoryEntry) -> Brief:
         return cls(m.id, m.user_id, m.session_id, m.occurred_at, m.tier, m.confidence.overall,
-                   m.access_count, max(m.updated_at, m.last_accessed or m.updated_at))
+                   m.access_count, max(m.updated_at, m.last_accessed or m.updated_at),
+                   m.content)

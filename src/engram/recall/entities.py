@@ -10,6 +10,7 @@ The memories linked to a question through its names: `recall.links`.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from engram.extract.text import entities
 
@@ -35,6 +36,11 @@ def entity_share(names: list[str], text: str) -> float:
     if not names:
         return 0.0
     low = text.casefold()
-    return sum(1 for n in names
-               if n in low and re.search(r"\b" + re.escape(n) + r"\b", low)) / len(names)
+    return sum(1 for n in names if n in low and _whole_word(n).search(low)) / len(names)
+
+
+@lru_cache(maxsize=4096)
+def _whole_word(name: str) -> re.Pattern[str]:
+    """A name's pattern, compiled once: a question's names are matched in every candidate."""
+    return re.compile(r"\b" + re.escape(name) + r"\b")
 

@@ -20,18 +20,20 @@ def with_question(candidates: Sequence[Candidate], query: str, now: datetime,
                   text_of: Callable[[Sequence[str]], dict[str, str]],
                   weights: Weights | None = None) -> list[Candidate]:
     """`candidates` with the signals `weights` weighs (all of them when None: benchmarks
-    rank one candidate set under many weights). `text_of` gives the texts of memory ids;
-    it is called only when a signal that needs them counts for this question."""
+    rank one candidate set under many weights). `text_of` gives the texts of memory ids
+    whose brief came without one (stores read it with the row); it is called only when a
+    signal that needs them counts for this question."""
     found = list(candidates)
     if not found:
         return found
     names = query_entities(query) if weights is None or weights.entity else []
     kind = answer_kind(query) if weights is None or weights.kind else None
     if names or kind:
-        texts = text_of([c.memory.id for c in found])
+        missing = [c.memory.id for c in found if c.memory.text is None]
+        texts = text_of(missing) if missing else {}
         marked = []
         for c in found:  # most candidates hold neither: they are kept as they are
-            text = texts.get(c.memory.id, "")
+            text = c.memory.text if c.memory.text is not None else texts.get(c.memory.id, "")
             entity, holds_kind = entity_share(names, text), holds(kind, text, c.memory.occurred_at)
             marked.append(replace(c, entity=entity, kind=holds_kind)
                           if entity or holds_kind else c)

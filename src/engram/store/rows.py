@@ -30,9 +30,11 @@ _COLUMNS = ("id", "user_id", "agent_id", "session_id", "content", "content_hash"
 # Every column `row_of` fills, in its order: the entry's columns, then what ranking reads
 # besides them (confidence; when the memory was last seen: changed, confirmed or recalled).
 ROW_COLUMNS = (*_COLUMNS, "confidence", "last_seen", "doc")
-# What ranking reads of a candidate (recall.Brief), straight from columns.
+# What ranking reads of a candidate (recall.Brief), straight from columns: the content in
+# the same read, where the candidate query already holds the row (a second query by id costs
+# ~0.5 ms a search at 100k memories: docs/benchmarks.md).
 BRIEF = ("m.id, m.user_id, m.session_id, m.occurred_at, m.tier, m.confidence, "
-         "m.access_count, m.last_seen")
+         "m.access_count, m.last_seen, m.content")
 
 
 def index_changes(old: MemoryEntry | None, new: MemoryEntry | None) -> bool:
@@ -63,7 +65,8 @@ def brief_from(row: Row) -> Brief:
     return Brief(row["id"], row["user_id"], row["session_id"],
                  datetime.fromisoformat(row["occurred_at"]), Tier(row["tier"]),
                  row["confidence"], row["access_count"],
-                 datetime.fromisoformat(row["last_seen"]) if row["last_seen"] else None)
+                 datetime.fromisoformat(row["last_seen"]) if row["last_seen"] else None,
+                 row["content"])
 
 
 def entry_from(row: Row) -> MemoryEntry:

@@ -67,7 +67,8 @@ class KeywordSearch:
         """The best-scoring rows of the whole index, then the filter over them: exact when at
         least `limit` pass (every row that passes but was not fetched scores lower), or when
         the index had no more rows; None otherwise. It spares the join of every matching row
-        with `memories` where most rows pass anyway (one user's device)."""
+        with `memories` where most rows pass anyway (one user's device). The rows are read
+        `limit` at a time, best first, until `limit` pass: usually one read."""
         fetch = BEST_FIRST_FACTOR * limit
         best = conn.execute(
             f"SELECT rowid, -bm25(memories_fts, {_WEIGHTS}) AS score FROM memories_fts "
@@ -76,10 +77,16 @@ class KeywordSearch:
         scores = {row[0]: float(row[1]) for row in best}
         if not scores:
             return []
-        rows = conn.execute(
-            # NOT INDEXED: by row id, never by walking the user's index past a million rows
-            f"SELECT m.rowid, {R.BRIEF} FROM memories m NOT INDEXED WHERE m.rowid IN "
-            f"({', '.join('?' * len(scores))}) AND {where}", (*scores, *params)).fetchall()
+        ranked_ids = list(scores)
+        rows: list[sqlite3.Row] = []
+        for start in range(0, len(ranked_ids), limit):  # every row read scores above the rest
+            chunk = ranked_ids[start:start + limit]
+            rows += conn.execute(
+                # NOT INDEXED: by row id, never by walking the user's index past a million rows
+                f"SELECT m.rowid, {R.BRIEF} FROM memories m NOT INDEXED WHERE m.rowid IN "
+                f"({', '.join('?' * len(chunk))}) AND {where}", (*chunk, *params)).fetchall()
+            if len(rows) >= limit:
+                break
         if len(rows) < limit and len(best) == fetch:
             return None
         ranked = sorted(rows, key=lambda row: (-scores[row["rowid"]], row["rowid"]))[:limit]
