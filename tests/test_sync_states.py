@@ -1,18 +1,27 @@
 """Saved model states travel with sync: `engram sync export --states` writes them (and the
 Ollama contexts) beside the bundle, `engram sync import` checks them before the events and takes
 them in after, so a session saved on one store (a tiny Llama built here) resumes from its
-restored state on the other."""
+restored state on the other; `engram sync peer --states` exchanges them with a real
+`engram serve` over HTTP, each side sending only the chunks the other lacks."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
 from engram import Memory
 from engram.cli.main import app
+from engram.server.app import create_app
+from engram.server.background import serving
+from engram.server.keys import KeyRing
+from engram.server.service import ServerConfig
+from engram.state import peer as state_peer
+from engram.state.store import StateStore
 from engram.store.settings import OLLAMA_CONTEXT
 from state_model import prompt, tiny_path
 
@@ -96,3 +105,43 @@ def test_user_scope_and_an_export_without_states(laptop: Path, tmp_path: Path) -
                                  "--data", str(laptop))
     sent = json.loads(cli("sync", "export", str(bundle), "--json", "--data", str(laptop)))
     assert sent["states"] is None and not beside.exists()  # an older one never travels
+
+
+def test_sync_peer_carries_states_both_ways_and_each_chunk_once(laptop: Path,
+                                                               tmp_path: Path) -> None:
+    board = tmp_path / "board"
+    with Memory(board, embedder=None) as mem, \
+            serving(create_app(ServerConfig(data=board), mem)) as url:
+        done = json.loads(cli("sync", "peer", url, "--states", "--json", "--data", str(laptop)))
+        assert done["pushed_new"] > 0 and done["states"]["received"] is None
+        sent = done["states"]["sent"]
+        assert sent["sessions"] == ["s1"] and sent["chunks"] > 0 and sent["contexts"] == 1
+        assert mem.store.settings_of(OLLAMA_CONTEXT) == {"alice:chat:ollama:phi3": "[1, 2, 3]"}
+        cli("state", "branch", "s1", "s2", "--data", str(board))  # made on the board
+        again = json.loads(cli("sync", "peer", url, "--states", "--json", "--data",
+                               str(laptop)))["states"]
+        assert sorted(again["received"]["sessions"]) == ["s1", "s2"]
+        assert again["received"]["chunks"] == 0 and again["sent"]["chunks"] == 0  # held
+    (tmp_path / "turn2.txt").write_text(prompt(6) + " Ivo likes ferns.")
+    assert generate(board, "s1", tmp_path / "turn2.txt")["restored"] is True
+    listed = json.loads(cli("state", "list", "--json", "--data", str(laptop)))
+    assert sorted(s["session"] for s in listed["sessions"]) == ["s1", "s2"]
+
+
+def test_a_key_of_one_user_cannot_push_another_users_states(laptop: Path,
+                                                            tmp_path: Path) -> None:
+    board = tmp_path / "board"
+    with Memory(laptop, embedder=None) as mem:
+        tar, _ = state_peer.packed(StateStore(laptop / "state"), mem.store, None, [])
+    with Memory(board, embedder=None) as mem:
+        token, _ = KeyRing(mem.store).create("alice", "sync",
+                                             now=datetime(2026, 1, 5, tzinfo=UTC))
+        with serving(create_app(ServerConfig(data=board), mem)) as url:
+            refused = httpx.post(f"{url}/sync/states/push", json={"tar": tar},
+                                 headers={"Authorization": f"Bearer {token}"})
+            assert refused.status_code in (400, 422)
+            assert "'s1', not a chat of user 'alice'" in refused.text
+            garbled = httpx.post(f"{url}/sync/states/push", json={"tar": tar[:-40] + "!"},
+                                 headers={"Authorization": f"Bearer {token}"})
+            assert garbled.status_code in (400, 422) and "tar" in garbled.text
+    assert StateStore(board / "state").sessions() == []

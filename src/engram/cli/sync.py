@@ -154,9 +154,15 @@ def peer(
     user: Annotated[str | None, typer.Option(
         "--user", "-u", help="Exchange only this user's memories in full, both ways; other "
                              "events travel redacted.")] = None,
-    data: DataOpt = DEFAULT_DATA, as_json: JsonOpt = False) -> None:
+    states: Annotated[bool, typer.Option(
+        "--states", help="Also exchange saved model states and Ollama contexts (only the "
+                         "chunks each side lacks), after the events.")] = False,
+    data: DataOpt = DEFAULT_DATA, state_dir: StateDirOpt = None,
+    as_json: JsonOpt = False) -> None:
     """Exchange events both ways with another `engram serve` over HTTP, in batches, resumable."""
     from rich.progress import Progress
+
+    from engram.state import peer as state_peer
 
     if push_only and pull_only:
         fail("--push, --pull: both given; choose one, or neither to exchange both ways")
@@ -172,12 +178,21 @@ def peer(
 
             report = mem.sync_peer(target, key, push=not pull_only, pull=not push_only,
                                    batch=batch, user=user, progress=progress)
+        got, sent = state_peer.exchange(open_states(data, state_dir), mem.store, target, key,
+                                        push=not pull_only, pull=not push_only, user=user) \
+            if states else (None, None)
     if as_json:
-        emit_json(report.to_dict())
+        emit_json(report.to_dict() | ({"states": {
+            "received": got.to_dict() if got else None,
+            "sent": sent.to_dict() if sent else None}} if states else {}))
         return
     out.print(f"{report.peer} ({report.url}): received {report.pulled_new} new events "
               f"({report.pulled} sent), sent {report.pushed_new} new ({report.pushed}) in "
               f"{report.batches} batches, {report.seconds:.2f} s", highlight=False)
+    if states:
+        out.print(f"saved states: received {len(got.sessions) if got else 0} sessions "
+                  f"({got.chunks if got else 0} chunks), sent {len(sent.sessions) if sent else 0}"
+                  f" ({sent.chunks if sent else 0} chunks)", highlight=False)
 
 
 def _when(moment: datetime | None) -> str:

@@ -13,7 +13,7 @@ import json
 import os
 import re
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -69,10 +69,11 @@ def of_user(states: StateStore, user: str | None) -> list[str]:
 
 
 def export(states: StateStore, out: Path, sessions: Sequence[str] = (),
-           contexts: dict[str, str] | None = None) -> Carried:
-    """Write the chosen sessions (default: all) and Ollama contexts to `out`."""
+           contexts: dict[str, str] | None = None, skip: Collection[str] = ()) -> Carried:
+    """Write the chosen sessions (default: all) and Ollama contexts to `out`, without the
+    chunks in `skip` (those the receiver holds already)."""
     chosen = [states.require(s) for s in sessions] if sessions else states.sessions()
-    addresses = sorted({c.address for m in chosen for c in m.chunks})
+    addresses = sorted({c.address for m in chosen for c in m.chunks} - set(skip))
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
     try:
         with tarfile.open(tmp, mode="w") as tar:
