@@ -151,7 +151,8 @@ class StatesPull(BaseModel):
 class StatesPush(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    tar: str = Field(description="base64 of a tar in `engram state export`'s format")
+    tar: str = Field(pattern=r"^[A-Za-z0-9+/]*={0,2}$",
+                     description="base64 of a tar in `engram state export`'s format")
 
 
 @router.post("/states/pull", summary="Saved model states, the chunks the caller lacks (sync)")
@@ -166,13 +167,20 @@ def states_pull(body: StatesPull, svc: Svc, who: Who) -> dict[str, Any]:
     return {"tar": tar, "held": state_peer.held(states)}
 
 
-@router.post("/states/push", summary="Take in saved model states, checked whole (sync)")
+@router.post("/states/push", summary="Take in saved model states, checked whole (sync)",
+             responses=CONFLICT)
 def states_push(body: StatesPush, svc: Svc, who: Who) -> dict[str, Any]:
-    """Check the tar whole (checksums, addresses, every chunk a session needs; a key of one
-    user may send only that user's chats), then write it; nothing is written otherwise."""
+    """Check the tar whole (checksums, addresses, every chunk a session needs: 409 when it is
+    not; a key of one user may send only that user's chats: 403), then write it; nothing is
+    written otherwise."""
     user = _reach(who)
-    with svc.lock:
-        carried = state_peer.unpacked(_states(svc), svc.memory.store, body.tar, user)
+    try:
+        with svc.lock:
+            carried = state_peer.unpacked(_states(svc), svc.memory.store, body.tar, user)
+    except state_peer.NotTheirs as exc:
+        raise Forbidden(exc.field, exc.problem, exc.fix) from None
+    except InvalidInput as exc:
+        raise Conflict(exc.field, exc.problem, exc.fix) from None
     return carried.to_dict() if carried else {"sessions": [], "chunks": 0, "bytes": 0,
                                               "contexts": 0}
 

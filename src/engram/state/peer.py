@@ -19,6 +19,10 @@ from engram.store.base import Store
 from engram.sync.http import TIMEOUT, PeerError
 
 
+class NotTheirs(InvalidInput):
+    """A key of one user sent states of another user's chats (nothing was written)."""
+
+
 def exchange(states: StateStore, store: Store, url: str, key: str | None, *, push: bool = True,
              pull: bool = True, user: str | None = None,
              ) -> tuple[travel.Carried | None, travel.Carried | None]:
@@ -68,7 +72,7 @@ def unpacked(states: StateStore, store: Store, tar: str,
               and not m.session.startswith(f"{user}:")]
     others += [k for k in checked.contexts if user is not None and not k.startswith(f"{user}:")]
     if others:
-        raise InvalidInput("tar", f"holds {others[0]!r}, not a chat of user {user!r}",
+        raise NotTheirs("tar", f"holds {others[0]!r}, not a chat of user {user!r}",
                            "this key may send only its user's states; nothing was written")
     carried, contexts = travel.take(states, checked)
     travel.keep_contexts(store, contexts)
