@@ -126,13 +126,16 @@ class Memory(SyncMethods, CompactMethods, IngestMethods):
     def remember_turn(self, user_msg: str, assistant_msg: str | None = None, *,
                       user_id: str = DEFAULT_USER, session_id: str,
                       at: datetime | str | None = None, agent_id: str | None = None,
-                      speaker: str = "user") -> turns.Remembered:
+                      speaker: str = "user",
+                      metadata: Mapping[str, Any] | None = None) -> turns.Remembered:
         """Record a chat exchange verbatim (short-term context of the session) and consolidate
         what the user stated in it: new facts are added, repeated ones corroborated, changed
         ones supersede the old value. One transaction. `speaker` names the user in what is
-        extracted ("Ada lives in Lisbon"; default "User lives in Lisbon")."""
+        extracted ("Ada lives in Lisbon"; default "User lives in Lisbon"); `metadata` is kept
+        with the turn (say, the attention a local model gave each memory)."""
         item = turns.turn_item(user_msg, assistant_msg, user_id=user_id,
                                   session_id=session_id, agent_id=agent_id, at=at)
+        item["metadata"] = {**(metadata or {}), **item["metadata"]}
         if not isinstance(speaker, str) or not speaker.strip():
             raise InvalidInput("speaker", f"{speaker!r} is not a name",
                                "pass the user's name or leave the default 'user'")

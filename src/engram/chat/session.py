@@ -21,6 +21,7 @@ from engram.llm import Provider, ProviderError, load_provider
 from engram.memory import Memory
 from engram.model import MemoryEntry, check_id
 from engram.plm.teacher import logged
+from engram.state import attention
 from engram.store.settings import CHAT_SUMMARY, OLLAMA_CONTEXT
 
 if TYPE_CHECKING:  # httpx is imported only when an Ollama model is chosen
@@ -210,8 +211,10 @@ class Chat:
             yield piece
         self.last_route = getattr(self.provider, "last", None) if route is not None else None
         agent = self.last_route.model if self.last_route is not None else None
+        leaned = attention.kept(self.last_attention, {m.id for m in plan.memories})
         logged(self.mem, self.mem.remember_turn(text, "".join(pieces), user_id=self.user_id,
-                                                session_id=self.session_id, agent_id=agent),
+                                                session_id=self.session_id, agent_id=agent,
+                                                metadata=leaned),
                agent or self.provider.name)
 
     def _pieces(self, provider: Provider, plan: ContextPlan, text: str) -> Iterator[str]:

@@ -16,7 +16,6 @@ from engram.state.manifest import Manifest
 from engram.state.settings import DEFAULT_MAX_BYTES
 from engram.state.store import StateStore, state_root
 from engram.store import DEFAULT_DATA
-from engram.store.settings import OLLAMA_CONTEXT
 
 state_app = typer.Typer(no_args_is_help=True,
                         help="Saved model state per session: KV caches of local models "
@@ -206,9 +205,8 @@ def export(output: Annotated[Path, typer.Argument(metavar="OUT", help="File to w
 
     states = open_states(data, state_dir)
     with open_memory(data) as mem:
-        contexts = {key: value for key, value in mem.store.settings_of(OLLAMA_CONTEXT).items()
-                    if not session or any(f":{s}:" in key for s in session)}
-        carried = travel.export(states, output, session or (), contexts)
+        carried = travel.export(states, output, session or (),
+                                travel.contexts_of(mem.store, session or ()))
     if as_json:
         emit_json(carried.to_dict())
         return
@@ -227,8 +225,7 @@ def import_(file: Annotated[Path, typer.Argument(help="A file from `engram state
     states = open_states(data, state_dir)
     with open_memory(data) as mem:
         carried, contexts = travel.import_(states, file)
-        for key, value in contexts.items():
-            mem.store.set_setting(OLLAMA_CONTEXT, value, key)
+        travel.keep_contexts(mem.store, contexts)
     if as_json:
         emit_json(carried.to_dict())
         return

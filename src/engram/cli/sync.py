@@ -11,6 +11,8 @@ import typer
 from rich.table import Table
 
 from engram.cli.options import DataOpt, JsonOpt, emit_json, fail, open_memory, out
+from engram.cli.state import StateDirOpt, open_states
+from engram.state import travel
 from engram.store import DEFAULT_DATA
 from engram.sync import peers
 from engram.sync import vector as vectors
@@ -29,32 +31,62 @@ FromOpt = Annotated[str | None, typer.Option(
 
 @sync_app.command("export")
 def export(output: Annotated[Path, typer.Argument(metavar="OUT", help="Bundle file to write.")],
-           peer: PeerOpt = None, user: ScopeOpt = None, data: DataOpt = DEFAULT_DATA,
+           peer: PeerOpt = None, user: ScopeOpt = None,
+           states: Annotated[bool, typer.Option(
+               "--states", help="Also carry the saved model states and Ollama contexts (of "
+                                "--user's chats, if given) in OUT.states.tar beside the "
+                                "bundle.")] = False,
+           data: DataOpt = DEFAULT_DATA, state_dir: StateDirOpt = None,
            as_json: JsonOpt = False) -> None:
     """Write a bundle of the events a peer lacks (gzip JSON lines, deterministic)."""
+    beside = travel.beside(output)
+    carried = None
     with open_memory(data) as mem, out.status(f"writing {output.name}"):
         report = mem.sync_export(output, peer=peer, user=user)
+        beside.unlink(missing_ok=True)  # an older export's states must not travel with this
+        if states:
+            held = open_states(data, state_dir)
+            chosen = travel.of_user(held, user)
+            if chosen or user is None:  # none of a user's: no file (an empty list means all)
+                carried = travel.export(held, beside, chosen,
+                                        travel.contexts_of(mem.store, user=user))
     if as_json:
-        emit_json(report.to_dict())
+        emit_json(report.to_dict() | {"states": carried.to_dict() if carried else None})
         return
     whom = f" for {peer}" if peer else ""
     scope = f" ({user}'s memories)" if user else ""
     out.print(f"wrote {report.events} events{whom}{scope} to {output} "
               f"({report.bytes:,} bytes)", highlight=False)
+    if carried is not None:
+        out.print(f"and {len(carried.sessions)} saved states ({carried.chunks} chunks) and "
+                  f"{carried.contexts} Ollama contexts to {beside} ({carried.bytes:,} bytes)",
+                  highlight=False)
 
 
 @sync_app.command("import")
 def import_(file: Annotated[Path, typer.Argument(help="A bundle from `engram sync export`.")],
-            peer: FromOpt = None, data: DataOpt = DEFAULT_DATA, as_json: JsonOpt = False) -> None:
-    """Apply a bundle: all or nothing, events already held skipped (twice is a no-op)."""
+            peer: FromOpt = None, data: DataOpt = DEFAULT_DATA, state_dir: StateDirOpt = None,
+            as_json: JsonOpt = False) -> None:
+    """Apply a bundle: all or nothing, events already held skipped (twice is a no-op); saved
+    states beside it (FILE.states.tar) are checked first and taken in after the events."""
+    beside = travel.beside(file)
+    held = open_states(data, state_dir) if beside.exists() else None
     with open_memory(data) as mem, out.status("importing") as status:
+        checked = travel.check(held, beside) if held is not None else None
         report = mem.sync_import(file, peer=peer, stage=status.update)
+        carried = None
+        if held is not None and checked is not None:
+            carried, contexts = travel.take(held, checked)
+            travel.keep_contexts(mem.store, contexts)
     if as_json:
-        emit_json(report.to_dict())
+        emit_json(report.to_dict() | {"states": carried.to_dict() if carried else None})
         return
     sender = f" from {report.peer}" if report.peer else ""
     out.print(f"imported {report.new} new events{sender} ({report.skipped} already held) "
               f"of {len(report.devices)} devices", highlight=False)
+    if carried is not None:
+        out.print(f"and {len(carried.sessions)} saved states ({carried.chunks} chunks) and "
+                  f"{carried.contexts} Ollama contexts", highlight=False)
 
 
 @sync_app.command("status")
@@ -122,9 +154,15 @@ def peer(
     user: Annotated[str | None, typer.Option(
         "--user", "-u", help="Exchange only this user's memories in full, both ways; other "
                              "events travel redacted.")] = None,
-    data: DataOpt = DEFAULT_DATA, as_json: JsonOpt = False) -> None:
+    states: Annotated[bool, typer.Option(
+        "--states", help="Also exchange saved model states and Ollama contexts (only the "
+                         "chunks each side lacks), after the events.")] = False,
+    data: DataOpt = DEFAULT_DATA, state_dir: StateDirOpt = None,
+    as_json: JsonOpt = False) -> None:
     """Exchange events both ways with another `engram serve` over HTTP, in batches, resumable."""
     from rich.progress import Progress
+
+    from engram.state import peer as state_peer
 
     if push_only and pull_only:
         fail("--push, --pull: both given; choose one, or neither to exchange both ways")
@@ -140,12 +178,21 @@ def peer(
 
             report = mem.sync_peer(target, key, push=not pull_only, pull=not push_only,
                                    batch=batch, user=user, progress=progress)
+        got, sent = state_peer.exchange(open_states(data, state_dir), mem.store, target, key,
+                                        push=not pull_only, pull=not push_only, user=user) \
+            if states else (None, None)
     if as_json:
-        emit_json(report.to_dict())
+        emit_json(report.to_dict() | ({"states": {
+            "received": got.to_dict() if got else None,
+            "sent": sent.to_dict() if sent else None}} if states else {}))
         return
     out.print(f"{report.peer} ({report.url}): received {report.pulled_new} new events "
               f"({report.pulled} sent), sent {report.pushed_new} new ({report.pushed}) in "
               f"{report.batches} batches, {report.seconds:.2f} s", highlight=False)
+    if states:
+        out.print(f"saved states: received {len(got.sessions) if got else 0} sessions "
+                  f"({got.chunks if got else 0} chunks), sent {len(sent.sessions) if sent else 0}"
+                  f" ({sent.chunks if sent else 0} chunks)", highlight=False)
 
 
 def _when(moment: datetime | None) -> str:

@@ -22,6 +22,7 @@ from engram.model import check_id
 from engram.plm.teacher import logged
 from engram.server.access import READ, WRITE, Principal
 from engram.server.problems import RESPONSES, UPSTREAM, Malformed
+from engram.server.schemas import NON_BLANK
 from engram.server.service import ServerConfig, Service
 from engram.server.upstream import Upstream, load_upstream
 from engram.state.route_proxy import chat_through, routed_upstream
@@ -40,7 +41,7 @@ CHAT_SCHEMA: dict[str, Any] = {
             "type": "object", "required": ["role"], "properties": {
                 "role": _TEXT, "content": {"type": ["string", "array", "null"]}}}},
         "engram": {"type": ["object", "null"], "additionalProperties": False, "properties": {
-            "session_id": {**_TEXT, "maxLength": 256},
+            "session_id": {**_TEXT, "maxLength": 256, "pattern": NON_BLANK},  # as check_id
             "budget_tokens": {"type": "integer", "minimum": BUDGET[0], "maximum": BUDGET[1]},
             "include_sensitive": {"type": "boolean"}, "remember": {"type": "boolean"}}}}}
 DEFAULT_SESSION = "openai-proxy"

@@ -1,5 +1,6 @@
 """Replication over HTTP: `/sync/heads`, `/sync/pull` and `/sync/push`, for keys with the
-`sync` scope (`engram sync peer` is the client, `engram.sync.http`).
+`sync` scope (`engram sync peer` is the client, `engram.sync.http`); saved model states beside
+them: `/sync/states/pull` and `/sync/states/push` (`engram.state.peer`).
 
 A key with `any-user` or `admin` beside `sync` replicates the whole log. A key of one user
 pulls that user's events in full and every other event redacted (`sync.scope`: chains are
@@ -23,6 +24,8 @@ from engram.server.problems import CONFLICT, RESPONSES, Conflict
 from engram.server.routes import principal, service
 from engram.server.schemas import WHOLE
 from engram.server.service import Service
+from engram.state import peer as state_peer
+from engram.state.store import StateStore, state_root
 from engram.sync import scope
 from engram.sync import vector as vectors
 from engram.sync.http import parse_events
@@ -101,12 +104,7 @@ def pull(body: PullRequest, svc: Svc, who: Who) -> dict[str, Any]:
     """At most `limit` events past the caller's `vector`, device by device in chain order; the
     answer's `vector` is what the caller holds once it has applied them (ask again with it
     while `remaining` is not 0)."""
-    user = _reach(who)
-    if body.user is not None and user is not None and body.user != user:
-        raise Forbidden("user", f"this key replicates {user!r}'s memories only, not "
-                        f"{body.user!r}'s", "ask for the key's own user, or use a key with "
-                        "the any-user scope")
-    user = body.user or user
+    user = _asked(who, body.user)
     with svc.reading() as mem:
         held = vectors.of_heads(mem.store.heads())
         batch = list(islice(mem.store.events_after(body.vector), body.limit))
@@ -139,6 +137,67 @@ def push(body: PushRequest, svc: Svc, who: Who) -> dict[str, Any]:
                            "`engram verify` on the sending store") from None
         held = vectors.of_heads(svc.memory.store.heads())
     return {"received": len(events), "added": added, "vector": held}
+
+
+class StatesPull(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    held: list[Annotated[str, Field(pattern=HEX64)]] = Field(
+        default_factory=list, description="The chunk addresses the caller holds (not sent)")
+    user: str | None = Field(None, min_length=1, description="Only this user's chats' states")
+    send: bool = Field(True, description="False: answer only which chunks this store holds")
+
+
+class StatesPush(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    tar: str = Field(pattern=r"^[A-Za-z0-9+/]*={0,2}$",
+                     description="base64 of a tar in `engram state export`'s format")
+
+
+@router.post("/states/pull", summary="Saved model states, the chunks the caller lacks (sync)")
+def states_pull(body: StatesPull, svc: Svc, who: Who) -> dict[str, Any]:
+    """A tar of this store's saved states (of one user's chats, with `user` or a key of one
+    user) and Ollama contexts, without the chunks the caller holds; and what this store holds,
+    so the caller pushes only what it lacks."""
+    user = _asked(who, body.user)
+    states = _states(svc)
+    with svc.reading() as mem:
+        tar = state_peer.packed(states, mem.store, user, body.held)[0] if body.send else ""
+    return {"tar": tar, "held": state_peer.held(states)}
+
+
+@router.post("/states/push", summary="Take in saved model states, checked whole (sync)",
+             responses=CONFLICT)
+def states_push(body: StatesPush, svc: Svc, who: Who) -> dict[str, Any]:
+    """Check the tar whole (checksums, addresses, every chunk a session needs: 409 when it is
+    not; a key of one user may send only that user's chats: 403), then write it; nothing is
+    written otherwise."""
+    user = _reach(who)
+    try:
+        with svc.lock:
+            carried = state_peer.unpacked(_states(svc), svc.memory.store, body.tar, user)
+    except state_peer.NotTheirs as exc:
+        raise Forbidden(exc.field, exc.problem, exc.fix) from None
+    except InvalidInput as exc:
+        raise Conflict(exc.field, exc.problem, exc.fix) from None
+    return carried.to_dict() if carried else {"sessions": [], "chunks": 0, "bytes": 0,
+                                              "contexts": 0}
+
+
+def _states(svc: Service) -> StateStore:
+    return StateStore(state_root(svc.config.data))
+
+
+def _asked(who: Principal, asked: str | None) -> str | None:
+    """The user whose events (or states) a request moves: the one it asks for, which a key of
+    one user may name only as itself; None for every user's."""
+    user = _reach(who)
+    if asked is not None and user is not None and asked != user:
+        raise Forbidden("user", f"this key replicates {user!r}'s memories only, not "
+                        f"{asked!r}'s", "ask for the key's own user, or use a key with "
+                        "the any-user scope")
+    return asked or user
 
 
 def _check_owner(events: list[Event], user: str, owners: Mapping[str, str]) -> None:
