@@ -109,3 +109,19 @@ def test_the_latest_weight_answers_what_holds_now(tmp_path: Path) -> None:
         assert now_hits[0].components["latest"] > 0.9  # the latest of them, the walks aside
         then = mem.search("Which German level is Alex learning?", user_id="u")
         assert then[0].memory.content == "Alex is learning German at beginner level"
+
+
+def test_the_owners_own_name_tells_none_of_their_memories_apart() -> None:
+    """Searching alex's memories, "Alex" is in the facts and not in the turns that say "I":
+    it must not lift the facts; another name in the question still counts."""
+    found = [Candidate(brief(1, "s1")), Candidate(brief(2, "s1"))]
+    texts = {"m001": "Alex has a dog", "m002": "User: I use DuckDB while Pixel sleeps"}
+
+    def text_of(ids: Sequence[str]) -> dict[str, str]:
+        return {i: texts[i] for i in ids}
+
+    asked = "Which tool does Alex use while Pixel sleeps?"
+    as_anyone = with_question(found, asked, NOW, text_of, DEFAULT_WEIGHTS)
+    assert [c.entity for c in as_anyone] == [0.5, 0.5]  # "alex" and "pixel", one each
+    as_owner = with_question(found, asked, NOW, text_of, DEFAULT_WEIGHTS, owner="Alex")
+    assert [c.entity for c in as_owner] == [0.0, 1.0]  # "pixel" alone counts

@@ -18,15 +18,18 @@ from engram.recall.when import asks_now, in_window, lateness, query_window
 
 def with_question(candidates: Sequence[Candidate], query: str, now: datetime,
                   text_of: Callable[[Sequence[str]], dict[str, str]],
-                  weights: Weights | None = None) -> list[Candidate]:
+                  weights: Weights | None = None, owner: str | None = None) -> list[Candidate]:
     """`candidates` with the signals `weights` weighs (all of them when None: benchmarks
     rank one candidate set under many weights). `text_of` gives the texts of memory ids
     whose brief came without one (stores read it with the row); it is called only when a
-    signal that needs them counts for this question."""
+    signal that needs them counts for this question. `owner` is the user whose memories are
+    searched: their own name (when it is their user id) tells none of them apart."""
     found = list(candidates)
     if not found:
         return found
     names = query_entities(query) if weights is None or weights.entity else []
+    if owner is not None:
+        names = [n for n in names if n != owner.casefold()]
     kind = answer_kind(query) if weights is None or weights.kind else None
     if names or kind:
         missing = [c.memory.id for c in found if c.memory.text is None]
