@@ -222,7 +222,6 @@ class StoreContract(Backend):
         assert store.count(Filters()) == 3 and store.count(Filters(user_id="u1")) == 2
         assert store.count(Filters(user_id="nobody")) == 0
         assert store.get_many([a.id, c.id, "nope"]) == {a.id: a, c.id: c}
-        assert store.contents([a.id, c.id, "nope", a.id]) == {a.id: "alpha", c.id: "charlie"}
 
     def test_keyword_candidates_are_best_first_and_filtered(self, store: Store) -> None:
         both, red, kite = memory("a red kite over the hills"), memory("a red bicycle"), \

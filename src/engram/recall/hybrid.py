@@ -92,7 +92,7 @@ class Hybrid:
     def search(self, query: str, filters: Filters, limit: int, now: datetime,
                weights: Weights) -> list[Hit]:
         found = with_question(self.candidates(query, filters, limit, weights.linked > 0),
-                              query, now, self.store.contents, weights, filters.user_id)
+                              query, now, None, weights, filters.user_id)
         best = rank(found, now, weights, limit)
         entries = self.store.get_many(r.memory.id for r in best)
         return below_contradictors([Hit(entries[r.memory.id], r.score, r.components)

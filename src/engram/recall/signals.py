@@ -17,13 +17,13 @@ from engram.recall.when import asks_now, in_window, lateness, query_window
 
 
 def with_question(candidates: Sequence[Candidate], query: str, now: datetime,
-                  text_of: Callable[[Sequence[str]], dict[str, str]],
+                  text_of: Callable[[Sequence[str]], dict[str, str]] | None,
                   weights: Weights | None = None, owner: str | None = None) -> list[Candidate]:
     """`candidates` with the signals `weights` weighs (all of them when None: benchmarks
-    rank one candidate set under many weights). `text_of` gives the texts of memory ids
-    whose brief came without one (stores read it with the row); it is called only when a
-    signal that needs them counts for this question. `owner` is the user whose memories are
-    searched: their own name (when it is their user id) tells none of them apart."""
+    rank one candidate set under many weights). Stores read each candidate's text with its
+    row; `text_of` gives the texts of briefs built without one (benchmarks, tests), called
+    only when a signal that needs them counts for this question. `owner` is the user whose
+    memories are searched: their own name (when it is their user id) tells none apart."""
     found = list(candidates)
     if not found:
         return found
@@ -33,7 +33,7 @@ def with_question(candidates: Sequence[Candidate], query: str, now: datetime,
     kind = answer_kind(query) if weights is None or weights.kind else None
     if names or kind:
         missing = [c.memory.id for c in found if c.memory.text is None]
-        texts = text_of(missing) if missing else {}
+        texts = text_of(missing) if missing and text_of is not None else {}
         marked = []
         for c in found:  # most candidates hold neither: they are kept as they are
             text = c.memory.text if c.memory.text is not None else texts.get(c.memory.id, "")

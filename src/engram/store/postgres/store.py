@@ -184,12 +184,6 @@ class PostgresStore(DerivedReads):
             rows = c.execute("SELECT * FROM memories WHERE id = ANY(%s)", (wanted,)).fetchall()
         return {row["id"]: PP.entry_from(row) for row in rows}
 
-    def contents(self, memory_ids: Iterable[str]) -> dict[str, str]:
-        with self._pool.connection() as c:
-            rows = c.execute("SELECT id, content FROM memories WHERE id = ANY(%s)",
-                             (list(dict.fromkeys(memory_ids)),)).fetchall()
-        return {row["id"]: row["content"] for row in rows}
-
     def keyword_candidates(self, terms: list[str], filters: Filters, limit: int,
                            rare_only: bool = False) -> list[tuple[Brief, float]]:
         with self._pool.connection() as c:

@@ -226,13 +226,6 @@ class SQLiteStore(DerivedReads):
             f"SELECT * FROM memories WHERE id IN ({', '.join('?' * len(wanted))})", wanted)
         return {row["id"]: R.entry_from(row) for row in rows}
 
-    def contents(self, memory_ids: Iterable[str]) -> dict[str, str]:
-        wanted = list(dict.fromkeys(memory_ids))
-        rows = self._conn.execute(
-            f"SELECT id, content FROM memories WHERE id IN ({', '.join('?' * len(wanted))})",
-            wanted)
-        return {row[0]: row[1] for row in rows}
-
     def missing_embeddings(self, model: str, hashes: Iterable[str]) -> set[str]:
         wanted = list(dict.fromkeys(hashes))
         have: set[str] = set()
