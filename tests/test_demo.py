@@ -5,7 +5,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from engram import Memory
-from engram.cli.demo import load_sample
+from engram.cli.demo import load_sample, remember_sample
 from engram.cli.main import app
 
 
@@ -35,9 +35,22 @@ def test_demo_remembers_recalls_and_builds_context(tmp_path: Path) -> None:
                if m.content == "Alex lives in Lisbon"]
         assert old and old[0].links.superseded_by
         top = mem.search("Where does Alex live now?", user_id="alex", limit=3)
-        assert "Alex lives in Prenzlauer Berg" in [h.memory.content for h in top]
+        assert "Alex lives in Prenzlauer Berg, Berlin" in [h.memory.content for h in top]
         stored = mem.count(user_id="alex", status="all")
     again = CliRunner().invoke(app, ["demo", "--data", str(data)])
     assert "already in" in again.output
     with Memory(data) as mem:
         assert mem.count(user_id="alex", status="all") == stored
+
+
+def test_each_sample_question_is_answered_by_its_top_hit(tmp_path: Path) -> None:
+    """What `make run` asks: the expected answer is in the first memory recalled (the district
+    with its city, the course level, the sister's birthday, the theme asked for beside a
+    dislike, the race time)."""
+    sample = load_sample()
+    with Memory(tmp_path / "m") as mem:
+        remember_sample(mem, sample)
+        for q in sample.questions:
+            top = mem.search(q["question"], user_id=sample.user_id, limit=1)
+            assert top and q["expect"].casefold() in top[0].memory.content.casefold(), (
+                q, [h.memory.content for h in top])

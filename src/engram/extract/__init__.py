@@ -70,13 +70,19 @@ def extract(text: str, *, at: datetime, speaker: str = "user") -> list[Extracted
     """
     label = speaker[:1].upper() + speaker[1:]
     out: list[Extracted] = []
+    said: list[str] = []  # the turn so far, for a rule that looks back ("her" -> "Maya")
+    asked: list[tuple[str, str]] = []  # (sentence, setting) the speaker asked to switch to
     for sentence in sentences(text):
         if is_question(sentence) or is_hypothetical(tidy(sentence)):
+            if (wanted := opinions.requested(tidy(sentence))) is not None:
+                asked.append((sentence, wanted))
+            said.append(sentence)
             continue
         carried: TimeMention | None = None
         previous: str | None = None
         for raw in clauses(sentence):
-            clause, when = _clause(tidy(raw), at, carried, previous)
+            clause, when = _clause(tidy(raw), at, carried, previous, ". ".join(said))
+            said.append(raw)
             if not clause.text:
                 carried = when
                 continue
@@ -88,6 +94,11 @@ def extract(text: str, *, at: datetime, speaker: str = "user") -> list[Extracted
                 previous = claim.attribute
                 out.append(_extracted(claim, truth, confidence, clause, sentence, speaker,
                                       label))
+    disliked = [e.value for e in out if e.memory_type is Kind.PREFERENCE and e.negated]
+    if len(asked) == 1 and len(disliked) == 1:  # "how do I get X everywhere? I hate Y"
+        sentence, wanted = asked[0]
+        claim = opinions.instead(wanted, disliked[0])
+        out.append(_extracted(claim, None, None, Clause(wanted), sentence, speaker, label))
     return _unique(out)
 
 
@@ -107,13 +118,13 @@ def _unsure(claim: Claim, speaker: str) -> bool:
     return False
 
 
-def _clause(text: str, at: datetime, carried: TimeMention | None,
-            previous: str | None) -> tuple[Clause, TimeMention | None]:
+def _clause(text: str, at: datetime, carried: TimeMention | None, previous: str | None,
+            earlier: str) -> tuple[Clause, TimeMention | None]:
     when = find_time(text, at)
     if when is not None:
         text = (text[:when.start] + " " + text[when.end:]).strip()
         text = re.sub(r"\s+", " ", re.sub(r"^[,\s]+|[,\s]+$", "", text))
-    return Clause(trim(text), when or carried, previous), when or carried
+    return Clause(trim(text), when or carried, previous, earlier), when or carried
 
 
 def _claims(clause: Clause) -> list[tuple[Claim, Truth | None, float | None]]:
@@ -122,7 +133,7 @@ def _claims(clause: Clause) -> list[tuple[Claim, Truth | None, float | None]]:
     if not found:
         belief = opinions.beliefs(clause)
         if isinstance(belief, str):  # "I think I'm allergic to cats": a fact, held loosely
-            inner = Clause(tidy(belief), clause.when, clause.previous_attribute)
+            inner = Clause(tidy(belief), clause.when, clause.previous_attribute, clause.earlier)
             hedged = [claim for rule in _FACT_RULES for claim in rule(inner)]
             return [(c, Truth.INFERRED, c.confidence * _HEDGE_CONFIDENCE) for c in hedged]
         found = belief
@@ -135,7 +146,8 @@ def _extracted(claim: Claim, truth: Truth | None, confidence: float | None, clau
                sentence: str, speaker: str, label: str) -> Extracted:
     when = clause.when
     content = claim.content.replace("{s}", label)
-    content = label + third_person(content[len(label):])
+    if content.startswith(label):  # not "Tom's birthday is March 3", said of someone else
+        content = label + third_person(content[len(label):])
     if when is not None and claim.kind in (Kind.EVENT, Kind.CONTEXT):
         content += _when_text(when)
     names = entities(clause.text)

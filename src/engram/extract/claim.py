@@ -10,11 +10,13 @@ from engram.model import Kind, Truth
 
 @dataclass(frozen=True, slots=True)
 class Clause:
-    """A tidied first-person clause and the time phrase found in it (already cut out)."""
+    """A tidied first-person clause and the time phrase found in it (already cut out), with
+    what the turn said before it (where "her" or "the B1 class" finds whom or what it means)."""
 
     text: str
     when: TimeMention | None = None
     previous_attribute: str | None = None
+    earlier: str = ""
 
     @property
     def low(self) -> str:

@@ -75,6 +75,9 @@ class TimeMention:
     moment: datetime
     precision: str  # "day" | "month" | "year"
     future: bool
+    # "next week", "last weekend": a day only by convention (seven days on), not one the speaker
+    # named; a rule that records a date as a fact (a birthday) refuses it.
+    approximate: bool = False
 
 
 def find_time(text: str, at: datetime) -> TimeMention | None:
@@ -90,7 +93,8 @@ def find_time(text: str, at: datetime) -> TimeMention | None:
         return None
     moment, precision = resolved
     day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
-    return TimeMention(match.start(), match.end(), day, precision, day.date() > at.date())
+    return TimeMention(match.start(), match.end(), day, precision, day.date() > at.date(),
+                       kind in ("rel_weekend", "rel_unit"))
 
 
 def _resolve(kind: str, g: list[str], at: datetime,

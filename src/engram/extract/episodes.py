@@ -58,7 +58,24 @@ def events(c: Clause) -> list[Claim]:
     if low in NOT_EVENTS and not (low in _WEAK and (c.when is not None or _weighty(rest))):
         return []
     confidence = 0.85 if c.when is not None else 0.65
-    return [_event(f"{verb} {rest}", Truth.ABSOLUTE, confidence)]
+    return [_event(f"{verb} {rest}", Truth.ABSOLUTE, confidence), *_timed_result(low, rest)]
+
+
+# A race the speaker finished, with their time: "finished the Berlin half marathon in 1:54:32".
+_RACE = r"(?:[\w-]+\s+){0,3}?(?i:marathon|half marathon|race|triathlon|ultra|5k|10k|half|run|" \
+        r"parkrun|swim|ride|relay)"
+_TIMED = re.compile(r"^((?i:the|a|an|my)\s+" + _RACE + r")\s+(?i:in)\s+"
+                    r"(\d{1,2}:\d{2}(?::\d{2})?|\d+\s+(?i:minutes|mins|hours|seconds))\b")
+
+
+def _timed_result(verb: str, rest: str) -> list[Claim]:
+    if verb not in ("finished", "ran", "completed", "did", "swam", "rode", "cycled") or \
+            (m := _TIMED.match(rest)) is None:
+        return []
+    race = m.group(1)  # "the Berlin half marathon", "my first 10k"
+    key = re.sub(r"^(?i:the|a|an|my)\s+", "", race).casefold()
+    return [Claim(Kind.FACT, "result:" + key, m.group(2),
+                  f"{{s}}'s finishing time in {race} was {m.group(2)}", Truth.ABSOLUTE, 0.85)]
 
 
 def _weighty(rest: str) -> bool:

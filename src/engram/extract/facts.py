@@ -16,7 +16,7 @@ from engram.extract.lexicon import (
     SPECIES,
     is_job,
 )
-from engram.extract.text import split_list, topic_key, trim
+from engram.extract.text import sentences, split_list, tidy, topic_key, trim
 from engram.model import Kind, Truth
 
 A, C = Truth.ABSOLUTE, Truth.CONTEXTUAL
@@ -66,9 +66,11 @@ def identity(c: Clause) -> list[Claim]:
             return [_fact("name", word, "{s}'s name is " + word, A, confidence=0.8)]
     if (m := _AGE.match(text)) and 0 < int(m.group(1)) < 120:
         return [_fact("age", m.group(1), "{s} is " + m.group(1) + " years old", A)]
-    if _BIRTHDAY.match(text) and c.when is not None and c.when.precision == "day":
-        day = f"{c.when.moment:%B} {c.when.moment.day}"
+    if (day := _named_day(c)) and _BIRTHDAY.match(text):
         return [_fact("birthday", day, "{s}'s birthday is " + day, A)]
+    if (day := _named_day(c)) and (whose := _whose_birthday(c)):
+        key, who = whose
+        return [_fact("birthday:" + key.casefold(), day, f"{who}'s birthday is {day}", A)]
     if m := _STATUS.match(text):
         status = m.group(1).lower()
         return [_fact("relationship_status", status, "{s} is " + status)]
@@ -79,6 +81,40 @@ def identity(c: Clause) -> list[Claim]:
         n = word if word.isdigit() else str(NUMBERS[word])
         return [_fact("children", n, "{s} has " + n + " children")]
     return []
+
+
+# "Her birthday is ...", "my dad's birthday is ...", "it's Tom's birthday tomorrow".
+_OTHERS_BIRTHDAY = _re(r"^(?:(?i:it's)\s+)?(?:(?i:(his|her|their))|(?i:my|our)\s+(?:(?i:older|"
+                       r"younger|little|big|baby|twin)\s+)?(?i:(" + _ROLES + r"))(?:\s+" + NAME
+                       + r")?(?i:'s)|" + NAME + r"(?i:'s))\s+(?i:birthday)(?:(?i:'s|\s+is|"
+                       r"\s+falls))?(?:\s+(?i:on))?$")
+
+
+def _named_day(c: Clause) -> str | None:
+    """The clause's date as "September 12", when it names one day ("next week" does not)."""
+    when = c.when
+    if when is None or when.precision != "day" or when.approximate:
+        return None
+    return f"{when.moment:%B} {when.moment.day}"
+
+
+def _whose_birthday(c: Clause) -> tuple[str, str] | None:
+    """(slot key, how the content names them) for a birthday said of someone else; "her" is
+    the one person the turn named before it ("my sister Maya, ... Her birthday"), or no one."""
+    m = _OTHERS_BIRTHDAY.match(c.text)
+    if m is None:
+        return None
+    pronoun, role, name = m.group(1), m.group(2), m.group(3) or m.group(4)
+    if pronoun:
+        named = mentioned(c.earlier)
+        if len(named) != 1 or named[0][1] is None:
+            return None
+        role, name = named[0]
+    if name is not None and name in NOT_NAMES:
+        return None
+    if role and name:
+        return name, f"{{s}}'s {role.lower()} {name}"
+    return (name, name) if name else (role.lower(), "{s}'s " + role.lower())
 
 
 # ---------------------------------------------------------------- places
@@ -100,6 +136,18 @@ _BORN = _re(r"^(?i:i was born(?: and raised)?|i grew up|i was raised)\s+(?i:in)\
             r"(?:(?i:(?:a|an|the)\s+[\w\s-]+?\s+(?:in|near|outside(?: of)?))\s+)?" + _THE + PROPER)
 
 
+# Where the turn is sent from: "Greetings from Berlin.", "I'm in Munich now." A new home named
+# by its district alone ("our new flat in Prenzlauer Berg") is in that city.
+_FROM = _re(r"^(?:(?i:greetings|hello|hi|hallo|writing|waving)\s+)?(?i:from)\s+" + PROPER + "$")
+_HERE = _re(r"^(?i:i'm|we're)\s+(?:(?i:now|finally|back|here)\s+)*(?i:in)\s+" + PROPER + "$")
+
+
+def _sent_from(earlier: str) -> str | None:
+    places = {m.group(1) for s in sentences(earlier)
+              if (m := _FROM.match(trim(tidy(s))) or _HERE.match(trim(tidy(s))))}
+    return places.pop() if len(places) == 1 else None
+
+
 def places(c: Clause) -> list[Claim]:
     text = c.text
     if m := _NOT_LIVE.match(text):
@@ -111,7 +159,13 @@ def places(c: Clause) -> list[Claim]:
             return [_fact("residence", m.group(2), "{s} used to live in " + m.group(2),
                           negated=True, confidence=0.7)]
         return [_fact("residence", m.group(2), "{s} lives in " + m.group(2))]
-    if m := (_MOVED.match(text) or _HOME.match(text) or _MOVED_INTO.match(text)):
+    if m := (_HOME.match(text) or _MOVED_INTO.match(text)):
+        home = m.group(1)
+        city = _sent_from(c.earlier)
+        if city and city.casefold() not in home.casefold():
+            home = f"{home}, {city}"
+        return [_fact("residence", home, "{s} lives in " + home)]
+    if m := _MOVED.match(text):
         return [_fact("residence", m.group(1), "{s} lives in " + m.group(1))]
     if m := (_ORIGIN.match(text) or _BORN.match(text)):
         return [_fact("origin", m.group(1), "{s} is from " + m.group(1), A)]
@@ -271,6 +325,23 @@ _MY_ROLE = _re(r"(?i:\b(?:my|our)\s+(?:(?:older|younger|little|big|baby|twin|eld
 _NAME_IS_MY = _re(NAME + r"(?i:\s+is\s+my\s+(" + _ROLES + r"))\b")
 _THEIR_NAME = _re(r"^(?i:his|her|their)\s+(?i:name is)\s+" + NAME + r"\s+(?i:and)\s+"
                   r"(?i:he|she|they)(?i:'s| is| are|'re)\s+(?i:my)\s+(?i:(" + _ROLES + r"))\b")
+
+
+_MENTION = _re(r"(?i:\b(?:my|our)\s+(?:(?:older|younger|little|big|baby|twin|eldest|oldest|"
+               r"youngest)\s+)?(" + _ROLES + r"))\b(?:,?\s+(?:(?i:named|called)\s+)?" + NAME
+               + r"\b)?")
+
+
+def mentioned(text: str) -> list[tuple[str, str | None]]:
+    """The people a text names by their relation to the speaker, in order, with their names
+    where it gives them: "my sister Maya and my cousin" -> [("sister", "Maya"),
+    ("cousin", None)]."""
+    out: list[tuple[str, str | None]] = []
+    for m in _MENTION.finditer(text):
+        person = (m.group(1).lower(), m.group(2) if m.group(2) not in NOT_NAMES else None)
+        if person not in out:
+            out.append(person)
+    return out
 
 
 def relations(c: Clause) -> list[Claim]:

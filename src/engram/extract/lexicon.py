@@ -1,4 +1,4 @@
-"""Word lists the rules lean on: jobs, diets, pets, family roles, nationalities."""
+"""Word lists the rules lean on: jobs, diets, pets, family roles, nationalities, languages."""
 
 from __future__ import annotations
 
@@ -75,6 +75,14 @@ chilean colombian peruvian venezuelan cuban chinese japanese korean vietnamese t
 indonesian malaysian singaporean indian pakistani bangladeshi nepali iranian iraqi syrian
 lebanese israeli palestinian egyptian moroccan algerian tunisian nigerian ghanaian kenyan
 ethiopian somali south-african ugandan tanzanian jamaican haitian kiwi taiwanese
+""".split())
+
+LANGUAGES = frozenset("""
+English German French Spanish Italian Portuguese Dutch Swedish Norwegian Danish Finnish Icelandic
+Polish Czech Slovak Hungarian Romanian Bulgarian Greek Turkish Russian Ukrainian Croatian Serbian
+Slovenian Estonian Latvian Lithuanian Albanian Catalan Basque Galician Irish Welsh Latin Hebrew
+Arabic Persian Farsi Hindi Urdu Bengali Punjabi Tamil Chinese Mandarin Cantonese Japanese Korean
+Vietnamese Thai Indonesian Malay Tagalog Swahili Esperanto
 """.split())
 
 # Capitalised words that follow "I'm" / "my sister" without being names.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from engram.extract.claim import Claim, Clause
+from engram.extract.lexicon import LANGUAGES
 from engram.extract.text import split_list, topic_key, trim
 from engram.model import Kind, Truth
 
@@ -58,6 +59,32 @@ def preferences(c: Clause) -> list[Claim]:
                   f"{{s}} {verb} {topic}", Truth.OPINION, 0.85, negated)]
 
 
+# A setting asked for: "can I switch this app to dark mode?", "how do I get dark mode
+# everywhere?". Alone it is a request; beside a dislike in the same turn ("I can't stand light
+# themes") it states a preference between the two (`instead`).
+_SWITCH = re.compile(r"^(?i:how (?:do|can|could) i|can i|could i|is there a way to|can you|"
+                     r"could you|please)\s+(?i:switch|change|set)\s+(?:.+?\s+)?(?i:to)\s+"
+                     r"(.+?)(?:\s+(?i:everywhere|by default))?$")
+_EVERYWHERE = re.compile(r"^(?i:how (?:do|can|could) i|can i|could i|is there a way to)\s+"
+                         r"(?i:get|have|use|turn on|enable)\s+(.+?)\s+(?i:everywhere)$")
+
+
+def requested(question: str) -> str | None:
+    """The setting a question asks to switch to or to have everywhere, if it asks for one."""
+    m = _SWITCH.match(question) or _EVERYWHERE.match(question)
+    if m is None:
+        return None
+    setting = trim(m.group(1))
+    if not setting or _NOT_TOPICS.match(setting) or len(setting.split()) > 4:
+        return None
+    return setting
+
+
+def instead(wanted: str, disliked: str) -> Claim:
+    return Claim(Kind.PREFERENCE, "preference:" + topic_key(wanted), wanted,
+                 f"{{s}} prefers {wanted} to {disliked}", Truth.OPINION, 0.75)
+
+
 # ---------------------------------------------------------------- skills and learning
 
 _NOT_SKILLS = frozenset("""
@@ -86,8 +113,45 @@ _CLASSES = re.compile(r"^(?i:i'm taking|i take|i've been taking|i signed up for|
                       r"courses?)\b")
 
 
+# A language course's CEFR level: "I've signed up for a B1 evening class", "the school put me
+# into the B1 class", "my French is at B2 level". The language is the one the clause names, or
+# else the only one the turn has named before it; with none or two, the level stays in the turn.
+_LEVEL = r"\b([ABC][12])\b"
+_COURSE = r"(?:\s+[\w-]+){0,3}?\s+(?i:class|classes|course|courses|group|lessons|level)\b"
+_ENROLLED = re.compile(
+    r"^(?i:i|i've|i'm|we|we've|we're)\s+(?i:(?:just|now|also)\s+)?(?i:signed up for|"
+    r"enrolled in|registered for|joined|started|booked|taking|take|'ve been taking|in|doing|"
+    r"attending|attend|moved up to|got into|got placed in|got placed into|was placed in|"
+    r"was put into|now in|starting)\s+(?i:(?:a|an|the|my|our)\s+)?(?:[\w-]+\s+){0,2}?"
+    + _LEVEL + _COURSE)
+_PLACED = re.compile(r"\b(?i:put|placed|moved)\s+(?i:me|us)\s+(?:\w+\s+)?(?i:in|into)\s+"
+                     r"(?i:a|an|the)\s+(?:[\w-]+\s+){0,2}?" + _LEVEL + _COURSE)
+_MY_LEVEL = re.compile(r"^(?i:my)\s+([A-Z]\w+)\s+(?i:is)\s+(?:(?i:now|at|level)\s+)*"
+                       + _LEVEL + r"(?:\s+(?i:level))?$")
+_NAMED_LANGUAGE = re.compile(r"\b(" + "|".join(sorted(LANGUAGES)) + r")\b")
+
+
+def course_level(c: Clause) -> list[Claim]:
+    if (m := _MY_LEVEL.match(c.text)) and m.group(1) in LANGUAGES:
+        language, level = m.group(1), m.group(2)
+        return [_level(language, level, f"{{s}}'s {language} is at level {level}")]
+    m = _ENROLLED.match(c.text) or _PLACED.search(c.text)
+    named = set(_NAMED_LANGUAGE.findall(c.text)) or set(_NAMED_LANGUAGE.findall(c.earlier))
+    if m is None or len(named) != 1:
+        return []
+    language, level = named.pop(), m.group(1)
+    return [_level(language, level, f"{{s}}'s {language} course is at level {level}")]
+
+
+def _level(language: str, level: str, content: str) -> Claim:
+    return Claim(Kind.SKILL, "level:" + language.casefold(), level, content, Truth.CONTEXTUAL,
+                 0.85)
+
+
 def skills(c: Clause) -> list[Claim]:
     text = c.text
+    if found := course_level(c):
+        return found
     if m := _SPEAK.match(text):
         languages = split_list(trim(m.group(1)))
         if all(lang[:1].isupper() for lang in languages):
@@ -113,7 +177,8 @@ def skills(c: Clause) -> list[Claim]:
         return [_skill("play " + m.group(1).lower())]
     if m := (_LEARNING.match(text) or _CLASSES.match(text)):
         topic = trim(m.group(1))
-        if topic and not topic.lower().startswith(("a lot", "that", "about")):
+        if topic and not topic.lower().startswith(("a lot", "that", "about")) \
+                and not re.search(_LEVEL, topic):  # "a B2 course" without its language
             return [Claim(Kind.SKILL, "learning:" + topic_key(topic), topic,
                           "{s} is learning " + topic, Truth.CONTEXTUAL, 0.85)]
     return []
