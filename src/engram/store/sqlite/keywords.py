@@ -17,6 +17,7 @@ from engram.store.keyword_layout import (
     informative,
 )
 from engram.store.sqlite import projection as P
+from engram.store.sqlite.files import MMAP_BYTES
 
 BEST_FIRST_FACTOR = 4  # rows fetched per wanted one before filtering (see _best_then_filter)
 _WEIGHTS = ", ".join(str(w) for w in INDEX_WEIGHTS)
@@ -113,6 +114,7 @@ class KeywordSearch:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                    timeout=self._busy_timeout_s, uri=True)
             conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
             conn.execute("CREATE VIRTUAL TABLE temp.query_terms USING fts5(term, "
                          "tokenize='porter unicode61 remove_diacritics 2')")
             conn.execute("CREATE VIRTUAL TABLE temp.query_stems USING "
