@@ -194,7 +194,9 @@ def test_best_first_keyword_plan_equals_the_full_join(
         assert isinstance(store, SQLiteStore)
         conn = store.keywords._reader()
         total = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM memories").fetchone()[0]
-        match = store.keywords._match(conn, terms, total)
+        query = store.keywords._match(conn, terms, total)
+        assert query is None or not query[1]  # a store this small scores every row
+        match = query[0] if query else None
         where, params = P.where(filters)
         full = conn.execute(
             f"SELECT m.id, -bm25(memories_fts, {_WEIGHTS}) AS score FROM memories_fts JOIN "
@@ -293,3 +295,28 @@ def test_keyword_candidates_read_best_first_until_enough_pass(tmp_path: Path) ->
                                           for i in range(10)]
     assert len({score for _, score in found}) == 1
     mem.close()
+
+
+@pytest.mark.parametrize("other_users", [False, True])
+def test_a_word_in_thousands_of_memories_reads_its_newest(tmp_path: Path,
+                                                           other_users: bool) -> None:
+    """When every query word is common and the rarest is in more than MAX_TERM_ROWS rows,
+    the newest rows holding it are scored (not every row), best first: the old short rows
+    that BM25 would rank first are not read. With other users holding most of the store,
+    the filtered join reads the newest of this user's rows the same way."""
+    from engram.query import Filters
+    from engram.store.keyword_layout import MAX_TERM_ROWS
+
+    old = [f"apple apple apple {i}" for i in range(100)]  # BM25's best: short, three times
+    new = [f"an apple in a longer note about the orchard, number {i}"
+           for i in range(MAX_TERM_ROWS)]
+    with Memory(tmp_path / "s", embedder=None) as mem:
+        if other_users:
+            mem.add_many([{"text": f"apple for someone else {i}", "user_id": "other",
+                           "dedupe": False} for i in range(2 * (len(old) + len(new)))])
+        mem.add_many([{"text": t, "user_id": "u", "dedupe": False} for t in [*old, *new]])
+        found = mem.store.keyword_candidates(["apple"], Filters(user_id="u"), 20)
+    texts = [b.text for b, _ in found]
+    assert len(texts) == 20 and not set(texts) & set(old)
+    assert all(t in new[-200:] for t in texts)
+    assert [s for _, s in found] == sorted((s for _, s in found), reverse=True)

@@ -14,7 +14,7 @@ from engram.embed.embedders import DEFAULT_SPEC, Embedder, load_embedder
 from engram.embed.vectors import quantize
 from engram.errors import InvalidInput
 from engram.model import MemoryEntry
-from engram.query import Filters, Hit
+from engram.query import Brief, Filters, Hit
 from engram.recall.links import link_queries, linked
 from engram.recall.ranking import Candidate, Weights, keyword_terms, rank
 from engram.recall.signals import with_question
@@ -111,7 +111,7 @@ class Hybrid:
         if embedder is None or filters.user_id is None:
             keyword = self.store.keyword_candidates(terms, filters, pool)
             candidates = {b.id: Candidate(b, keyword=s) for b, s in keyword}
-            self._link(candidates, links, filters)
+            self._add_linked(candidates, self._linked(links, filters), {})
             return list(candidates.values())
         # the keyword half runs beside the query's embedding and the vector half
         pending = _KEYWORD_THREAD.submit(self.store.keyword_candidates, terms, filters,
@@ -120,26 +120,32 @@ class Hybrid:
         nearest = self.store.vector_candidates(vector, filters, embedder.name, pool)
         keyword = pending.result() if pending else \
             self.store.keyword_candidates(terms, filters, pool)
-        candidates = {b.id: Candidate(b, keyword=s) for b, s in keyword}
+        near = {brief.id: sim for brief, sim in nearest}
+        via_links = self._linked(links, filters)
+        # the vectors of what only the keyword query or a link found, read in one query
+        sims = self.store.similarities(vector, filters.user_id, embedder.name, [
+            i for i in [*(b.id for b, _ in keyword), *via_links] if i not in near])
+        near.update(sims)
+        candidates = {b.id: Candidate(b, s, near.get(b.id, 0.0)) for b, s in keyword}
         for brief, sim in nearest:
-            found = candidates.get(brief.id)
-            candidates[brief.id] = Candidate(brief, found.keyword if found else 0.0, sim)
-        self._link(candidates, links, filters)
-        unscored = [i for i, c in candidates.items() if c.vector == 0.0]
-        sims = self.store.similarities(vector, filters.user_id, embedder.name, unscored)
-        for memory_id, sim in sims.items():
-            candidates[memory_id] = replace(candidates[memory_id], vector=sim)
+            candidates.setdefault(brief.id, Candidate(brief, 0.0, sim))
+        self._add_linked(candidates, via_links, near)
         return list(candidates.values())
 
-    def _link(self, candidates: dict[str, Candidate], links: list[list[str]],
-              filters: Filters) -> None:
-        """Adds the memories linked to the question (`recall.links`) to `candidates`, as
-        `found=False` unless the query found them too."""
-        for brief, strength in linked(links, filters,
-                                      self.store.keyword_candidates).values():
+    def _linked(self, links: list[list[str]],
+                filters: Filters) -> dict[str, tuple[Brief, float]]:
+        """The memories linked to the question (`recall.links`), by id, with the strength."""
+        return linked(links, filters, self.store.keyword_candidates) if links else {}
+
+    @staticmethod
+    def _add_linked(candidates: dict[str, Candidate], links: dict[str, tuple[Brief, float]],
+                    sims: dict[str, float]) -> None:
+        """Adds the linked memories to `candidates`, as `found=False` unless the query found
+        them too."""
+        for brief, strength in links.values():
             found = candidates.get(brief.id)
             candidates[brief.id] = replace(found, linked=strength) if found else \
-                Candidate(brief, linked=strength, found=False)
+                Candidate(brief, vector=sims.get(brief.id, 0.0), linked=strength, found=False)
 
     def reembed(self, spec: str, batch: int = 256,
                 progress: Callable[[int], None] | None = None) -> int:

@@ -195,12 +195,13 @@ def scores(s: Signals, settings: Sequence[Weights]) -> tuple[Vector, Vector, Vec
     return score, relevance, lift
 
 
-def order(s: Signals, settings: Sequence[Weights]) -> tuple[npt.NDArray[np.int64], Vector]:
+def order(s: Signals, settings: Sequence[Weights],
+          score: Vector | None = None) -> tuple[npt.NDArray[np.int64], Vector]:
     """Per setting, the candidates' indexes best first (those scored -inf last) and the
     scores they rank by. With `spread`, the n-th hit of a session already ranked keeps
     (1 - spread) ** n of its score, so a question whose evidence lies in several sessions
-    is not answered from one alone."""
-    score = scores(s, settings)[0]
+    is not answered from one alone. `score`: `scores(s, settings)[0]`, when already made."""
+    score = scores(s, settings)[0] if score is None else score.copy()
     tie = np.broadcast_to(s.tie, score.shape)
     ranked = np.lexsort((tie, -score), axis=-1)
     spread = _column(settings, "spread")[:, 0]
@@ -229,10 +230,10 @@ def rank(candidates: Sequence[Candidate], now: datetime, weights: Weights = DEFA
     """Fuse the signals (`scores`), best first (`order`), the first `limit`; each hit
     explains itself."""
     s = signals(candidates, now, weights)
-    ranked, final = order(s, [weights])
+    score, relevance, lift = scores(s, [weights])
+    ranked, final = order(s, [weights], score)
     top = ranked[0][final[0, ranked[0]] > -np.inf]
     best: list[int] = top[:limit].tolist()
-    _, relevance, lift = scores(s, [weights])
     return [Ranked(s.candidates[i].memory, float(final[0, i]), {
         "keyword": s.candidates[i].keyword, "vector": s.candidates[i].vector,
         "entity": s.candidates[i].entity, "time": s.candidates[i].time,

@@ -11,6 +11,10 @@ from urllib.parse import quote
 from engram.errors import InvalidInput, StoreError
 
 DB_FILE = "engram.db"
+# Reads map the file instead of copying each page through a system call: about a tenth
+# off a search's CPU time at 100k memories (docs/benchmarks.md). Address space only; the
+# pages are the OS file cache's.
+MMAP_BYTES = 1 << 30
 
 
 def read_only(directory: Path, path: Path) -> bool:

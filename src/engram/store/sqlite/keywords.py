@@ -13,10 +13,12 @@ from engram.store import rows as R
 from engram.store.keyword_layout import (
     INDEX_COLUMNS,
     INDEX_WEIGHTS,
+    MAX_TERM_ROWS,
     count_is_current,
     informative,
 )
 from engram.store.sqlite import projection as P
+from engram.store.sqlite.files import MMAP_BYTES
 
 BEST_FIRST_FACTOR = 4  # rows fetched per wanted one before filtering (see _best_then_filter)
 _WEIGHTS = ", ".join(str(w) for w in INDEX_WEIGHTS)
@@ -48,32 +50,37 @@ class KeywordSearch:
         with `rare_only`, nothing when every term is common (no own-text fallback)."""
         conn = self._reader()
         total = _size(conn)
-        match = self._match(conn, terms, total, rare_only)
-        if match is None:
+        query = self._match(conn, terms, total, rare_only)
+        if query is None:
             return []
+        match, newest = query
         where, params = P.where(filters)
         if self._mostly_in_scope(conn, filters, total):
-            found = self._best_then_filter(conn, match, where, params, limit)
+            found = self._best_then_filter(conn, match, where, params, limit, newest)
             if found is not None:
                 return found
         rows = conn.execute(
             f"SELECT {R.BRIEF}, -bm25(memories_fts, {_WEIGHTS}) AS score FROM memories_fts "
             "JOIN memories m ON m.rowid = memories_fts.rowid WHERE memories_fts MATCH ? "
-            f"AND {where} ORDER BY score DESC, m.rowid LIMIT ?", (match, *params, limit))
-        return [(R.brief_from(row), float(row["score"])) for row in rows]
+            f"AND {where} ORDER BY {'m.rowid DESC' if newest else 'score DESC, m.rowid'} "
+            "LIMIT ?", (match, *params, limit))
+        found = [(R.brief_from(row), float(row["score"])) for row in rows]
+        return sorted(found, key=lambda hit: -hit[1]) if newest else found
 
     def _best_then_filter(self, conn: sqlite3.Connection, match: str, where: str,
-                          params: list[Any], limit: int) -> list[tuple[Brief, float]] | None:
-        """The best-scoring rows of the whole index, then the filter over them: exact when at
-        least `limit` pass (every row that passes but was not fetched scores lower), or when
-        the index had no more rows; None otherwise. It spares the join of every matching row
-        with `memories` where most rows pass anyway (one user's device). The rows are read
-        `limit` at a time, best first, until `limit` pass: usually one read."""
+                          params: list[Any], limit: int,
+                          newest: bool) -> list[tuple[Brief, float]] | None:
+        """The best-scoring rows of the whole index (the newest, with `newest`), then the
+        filter over them: exact when at least `limit` pass (every row that passes but was not
+        fetched scores lower), or when the index had no more rows; None otherwise. It spares
+        the join of every matching row with `memories` where most rows pass anyway (one
+        user's device). The rows are read `limit` at a time, in that order, until `limit`
+        pass: usually one read."""
         fetch = BEST_FIRST_FACTOR * limit
         best = conn.execute(
             f"SELECT rowid, -bm25(memories_fts, {_WEIGHTS}) AS score FROM memories_fts "
-            "WHERE memories_fts MATCH ? ORDER BY score DESC, rowid LIMIT ?",
-            (match, fetch)).fetchall()
+            f"WHERE memories_fts MATCH ? ORDER BY {'rowid DESC' if newest else 'score DESC, rowid'}"
+            " LIMIT ?", (match, fetch)).fetchall()
         scores = {row[0]: float(row[1]) for row in best}
         if not scores:
             return []
@@ -113,6 +120,7 @@ class KeywordSearch:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                    timeout=self._busy_timeout_s, uri=True)
             conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
             conn.execute("CREATE VIRTUAL TABLE temp.query_terms USING fts5(term, "
                          "tokenize='porter unicode61 remove_diacritics 2')")
             conn.execute("CREATE VIRTUAL TABLE temp.query_stems USING "
@@ -124,16 +132,20 @@ class KeywordSearch:
         return conn
 
     def _match(self, conn: sqlite3.Connection, terms: list[str], total: int,
-               rare_only: bool = False) -> str | None:
-        """The FTS5 query for these terms (`total`: the store's size), or None when no memory
-        has any of them (or, with `rare_only`, when every one is common)."""
+               rare_only: bool = False) -> tuple[str, bool] | None:
+        """The FTS5 query for these terms (`total`: the store's size) and whether to read its
+        newest rows rather than score them all; None when no memory has any of them (or,
+        with `rare_only`, when every one is common)."""
         counted, common = self._document_counts(conn, terms, total)
         if not counted or (common and rare_only):
             return None
         if common:  # only common words: the rarest, in the memories' own text (the
-            # neighbours' columns hold each occurrence four times over)
-            return f"{INDEX_COLUMNS[0]} : {_any_of([counted[0][1]])}"
-        return _any_of([t for _, t in counted])
+            # neighbours' columns hold each occurrence four times over); past MAX_TERM_ROWS
+            # rows, scoring them all costs milliseconds for a word that tells little apart,
+            # so the newest rows holding it are the ones scored (docs/recall.md)
+            rows, term = counted[0]
+            return f"{INDEX_COLUMNS[0]} : {_any_of([term])}", rows > MAX_TERM_ROWS
+        return _any_of([t for _, t in counted]), False
 
     def _document_counts(self, c: sqlite3.Connection, terms: list[str],
                          total: int) -> tuple[list[tuple[int, str]], bool]:

@@ -27,7 +27,14 @@ from engram.store.base import DerivedReads
 from engram.store.keyword_layout import INDEX_WEIGHTS
 from engram.store.settings import Setting
 from engram.store.sqlite import projection as P
-from engram.store.sqlite.files import DB_FILE, failed_write, prepare, read_only, unusable
+from engram.store.sqlite.files import (
+    DB_FILE,
+    MMAP_BYTES,
+    failed_write,
+    prepare,
+    read_only,
+    unusable,
+)
 from engram.store.sqlite.keywords import KeywordSearch
 from engram.store.sqlite.schema import (
     MIGRATIONS,
@@ -87,6 +94,7 @@ class SQLiteStore(DerivedReads):
     def _setup(self, synchronous: str) -> None:
         c = self._conn
         c.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
+        c.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
         if self.read_only:
             if c.execute("PRAGMA user_version").fetchone()[0] != len(MIGRATIONS):
                 raise ReadOnly(f"store: {self.path} needs an upgrade this Engram would write, "
