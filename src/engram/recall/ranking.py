@@ -73,16 +73,17 @@ class Weights:
     (docs/recall.md); the re-scoring signals are deliberately small: they order near-ties,
     they do not overrule relevance."""
 
-    keyword: float = 0.3  # these three: the joint choice of docs/recall.md (step 6)
+    keyword: float = 0.3  # these, and length: the joint choice of docs/recall.md (step 6)
     vector: float = 0.7
     min_vector: float = 0.25  # a memory only the vector query found must be at least this close
-    session: float = 0.1  # share of the best score in the same session, added to each
-    entity: float = 0.2  # added to relevance per share of the query's entities named
+    session: float = 0.2  # share of the best score in the same session, added to each
+    entity: float = 0.1  # added to relevance per share of the query's entities named
     time: float = 0.0  # relevance x (1 + time) when it happened when the query says
     latest: float = 0.0  # relevance x (1 + latest x `Candidate.latest`)
     linked: float = 0.0  # added to relevance per `Candidate.linked`; 0: links are not fetched
     kind: float = 0.0  # relevance x (1 + kind) when it holds the kind of answer asked for
     spread: float = 0.0  # each further hit of a session already ranked loses this share
+    length: float = 0.5  # score / (1 + length x `long_words`) for a memory over LONG_WORDS
     recency: float = 0.05
     recency_half_life_days: float = 90.0  # of how long ago it happened
     confidence: float = 0.05
@@ -92,6 +93,9 @@ class Weights:
 
 
 DEFAULT_WEIGHTS = Weights()
+# A memory longer than this many words (a long chat message; an assistant's answers, a pasted
+# document) matches many questions a little: see `long_words`.
+LONG_WORDS = 80
 TIER_BONUS = {Tier.SHORT_TERM: 0.0, Tier.LONG_TERM: 0.5, Tier.PERSISTENT: 1.0}
 Vector = npt.NDArray[np.float64]
 
@@ -125,7 +129,18 @@ class Signals:
     recency: Vector
     confidence: Vector
     boost: Vector  # the re-scoring signals, which the tuned weights do not change
+    long: Vector  # `long_words` of each candidate
     tie: npt.NDArray[np.int64]  # order of the memory ids: equal scores rank by id
+
+
+def long_words(text: str | None) -> float:
+    """How far past LONG_WORDS a memory runs, in doublings: 0 up to LONG_WORDS words, 1 at
+    twice as many. A long text holds many topics, so both halves find it for many questions
+    (BM25's length normalisation within a column is partial, and MiniLM reads only its first
+    256 word pieces); `Weights.length` divides its score by 1 + length x this (pivoted length
+    normalisation over the fused score). 0 for a brief read without its text."""
+    words = len(text.split()) if text else 0
+    return math.log2(words / LONG_WORDS) if words > LONG_WORDS else 0.0
 
 
 def signals(candidates: Sequence[Candidate], now: datetime,
@@ -154,13 +169,14 @@ def signals(candidates: Sequence[Candidate], now: datetime,
     ids = [c.memory.id for c in cs]
     tie = np.empty(len(cs), dtype=np.int64)
     tie[sorted(range(len(cs)), key=ids.__getitem__)] = np.arange(len(cs))
+    long = np.array([long_words(m.text) for m in briefs], dtype=np.float64)
     return Signals(cs, keyword / (keyword.max(initial=0.0) or 1.0), vector, entity, time,
                    latest, linked, kind, found > 0, session, grouped, starts, recency, confidence,
-                   boost, tie)
+                   boost, long, tie)
 
 
 TUNED = ("keyword", "vector", "min_vector", "session", "entity", "time", "latest", "linked",
-         "kind", "spread")
+         "kind", "spread", "length")
 
 
 def _column(settings: Sequence[Weights], name: str) -> Vector:
@@ -176,7 +192,7 @@ def scores(s: Signals, settings: Sequence[Weights]) -> tuple[Vector, Vector, Vec
     memories the one that fits the question's form (so they never lift an unrelated one);
     each candidate gains `session` x the best relevance in its session (a relevant turn
     makes its neighbours likelier to be the evidence); the small re-scoring boost multiplies
-    the sum."""
+    the sum, and a memory over LONG_WORDS words has it divided by 1 + length x `long_words`."""
     w = {name: _column(settings, name) for name in TUNED}
     kept = s.found & ((s.keyword > 0) | (s.vector >= w["min_vector"])) \
         | ((s.linked > 0) & (w["linked"] > 0))
@@ -191,7 +207,8 @@ def scores(s: Signals, settings: Sequence[Weights]) -> tuple[Vector, Vector, Vec
                                    axis=1)
         has = s.session >= 0
         lift[:, has] = w["session"] * best[:, s.session[has]]
-    score = np.where(kept, (relevance + lift) * (1.0 + s.boost), -np.inf)
+    score = np.where(kept, (relevance + lift) * (1.0 + s.boost) / (1.0 + w["length"] * s.long),
+                     -np.inf)
     return score, relevance, lift
 
 
@@ -241,4 +258,5 @@ def rank(candidates: Sequence[Candidate], now: datetime, weights: Weights = DEFA
         "relevance": float(relevance[0, i]),
         "session": float(lift[0, i]), "recency": float(s.recency[i]),
         "confidence": float(s.confidence[i]), "boost": float(s.boost[i]),
+        "length": float(s.long[i]),
     }) for i in best]
