@@ -17,7 +17,7 @@ from engram import ManualClock, Memory
 from engram.errors import InvalidInput
 from engram.model import MemoryEntry
 from engram.query import Brief
-from engram.recall.ranking import DEFAULT_WEIGHTS, LONG_WORDS, Candidate, Weights, rank
+from engram.recall.ranking import DEFAULT_WEIGHTS, Candidate, rank
 from store_contract import Backend
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -82,23 +82,6 @@ def test_rank_breaks_ties_by_recency_and_confidence() -> None:
                  Candidate(entry("sure", confidence=0.95), vector=0.6)], NOW)
     assert [h.memory.id for h in hits] == ["sure", "doubtful"]
     assert rank([], NOW) == []
-
-
-def test_rank_divides_the_score_of_a_long_memory() -> None:
-    """Pivoted length normalisation: a memory over LONG_WORDS words scores its fused score
-    over 1 + length x log2(words / LONG_WORDS); one at or under it is not touched."""
-    from dataclasses import replace
-
-    short = replace(entry("short"), text="word " * LONG_WORDS)
-    long = replace(entry("long"), text="word " * (4 * LONG_WORDS))
-    found = [Candidate(long, keyword=5.0, vector=0.6), Candidate(short, keyword=5.0, vector=0.6)]
-    hits = {h.memory.id: h for h in rank(found, NOW)}
-    assert hits["short"].components["length"] == 0.0 and hits["long"].components["length"] == 2.0
-    assert [h.memory.id for h in rank(found, NOW)] == ["short", "long"]
-    assert hits["long"].score == pytest.approx(hits["short"].score
-                                               / (1 + 2 * DEFAULT_WEIGHTS.length))
-    unweighted = rank(found, NOW, Weights(length=0.0))
-    assert unweighted[0].score == unweighted[1].score
 
 
 @pytest.fixture
