@@ -4,6 +4,7 @@ session spread; the latest of competing memories for a question about now."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from engram.recall.ranking import (
     LONG_WORDS,
     Candidate,
     Weights,
+    long_words,
     order,
     rank,
     signals,
@@ -157,3 +159,9 @@ def test_a_long_memory_ranks_below_a_short_one_unless_the_question_asks_what_was
     unweighted = with_question(found, "Which bike did I service?", NOW, None,
                                Weights(length=0.0))
     assert [c.long for c in unweighted] == [0.0, 0.0]
+
+
+@given(st.text(alphabet=" \n\tab", max_size=400), st.integers(1, 100))
+def test_long_words_counts_doublings_past_the_pivot(text: str, pivot: int) -> None:
+    words = len(text.split())
+    assert long_words(text, pivot) == (math.log2(words / pivot) if words > pivot else 0.0)

@@ -142,6 +142,8 @@ def long_words(text: str, pivot: int = LONG_WORDS) -> float:
     (BM25's length normalisation within a column is partial, and MiniLM reads only its first
     256 word pieces); `Weights.length` divides its score by 1 + length x this (pivoted length
     normalisation over the fused score)."""
+    if len(text) <= 2 * pivot:  # n words take at least 2n - 1 characters: no need to count
+        return 0.0
     words = len(text.split())
     return math.log2(words / pivot) if words > pivot else 0.0
 
