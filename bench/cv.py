@@ -25,13 +25,15 @@ from engram.recall.signals import with_question
 KS = (5, 10, 20)
 K10 = KS.index(10)
 
-# What cross-validation chooses among: the fusion split, the session lift, and the
-# question's own signals (the re-scoring signals are small by design and stay fixed; the
-# vector-only floor stays at 0.25, which cross-validation took in 4 of 5 LoCoMo folds against
-# 0.15 and 0.35). Values per signal: docs/recall.md.
-QUESTION_SIGNALS = ("entity", "time", "latest", "linked", "kind", "spread")
+# What cross-validation chooses among: the fusion split, the session lift, the question's
+# own signals and the long-memory divisor (`Weights.length`; the protocol treats it as one
+# more part). The re-scoring signals are small by design and stay fixed; the vector-only floor
+# stays at 0.25, which cross-validation took in 4 of 5 LoCoMo folds against 0.15 and 0.35.
+# Values per signal: docs/recall.md.
+QUESTION_SIGNALS = ("entity", "time", "latest", "linked", "kind", "spread", "length")
 SIGNAL_VALUES = {"entity": (0.0, 0.1, 0.2), "time": (0.0, 0.1), "latest": (0.0, 0.1, 0.2),
-                 "linked": (0.0, 0.1, 0.2), "kind": (0.0, 0.1, 0.2), "spread": (0.0, 0.1)}
+                 "linked": (0.0, 0.1, 0.2), "kind": (0.0, 0.1, 0.2), "spread": (0.0, 0.1),
+                 "length": (0.0, 0.5)}
 GRID: list[Weights] = [
     replace(DEFAULT_WEIGHTS, keyword=kw, vector=round(1 - kw, 2), session=s,
             **dict(zip(QUESTION_SIGNALS, signal, strict=True)))

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from engram.model import Tier
 from engram.query import Brief
-from engram.recall.answers import answer_kind, holds
+from engram.recall.answers import answer_kind, asks_said, holds
 from engram.recall.ranking import DEFAULT_WEIGHTS, Candidate, rank
 
 AT = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)
@@ -48,3 +48,13 @@ def test_the_kind_weight_orders_relevant_memories_only() -> None:
     weighed = [h.memory.id for h in rank(found, AT, replace(DEFAULT_WEIGHTS, kind=0.2))]
     assert plain == ["a-no-place", "b-place", "c-unrelated-place"]
     assert weighed == ["b-place", "a-no-place", "c-unrelated-place"]
+
+
+def test_a_question_about_what_was_said() -> None:
+    assert asks_said("What was the name of that hiking trail you recommended?")
+    assert asks_said("You mentioned that 6S and MAJA correct for the atmosphere; which one?")
+    assert asks_said("I was going through our previous conversation about fashion brands")
+    assert asks_said("Can you remind me of the restaurant's name?")
+    assert not asks_said("Can you suggest some accessories for my camera?")
+    assert not asks_said("Which bike did I service last weekend?")
+    assert not asks_said("What did Caroline tell Melanie about the adoption?")

@@ -4,18 +4,29 @@ session spread; the latest of competing memories for a question about now."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engram import ManualClock, Memory
 from engram.model import Tier
 from engram.query import Brief
-from engram.recall.ranking import DEFAULT_WEIGHTS, Candidate, Weights, order, rank, signals
+from engram.recall.ranking import (
+    DEFAULT_WEIGHTS,
+    LONG_WORDS,
+    Candidate,
+    Weights,
+    long_words,
+    order,
+    rank,
+    signals,
+)
 from engram.recall.signals import with_question
 from engram.recall.when import asks_now, lateness
 
@@ -84,7 +95,7 @@ def test_only_weighted_signals_are_computed() -> None:
         return {"m001": "Caroline went hiking", "m002": "Melanie painted"}
 
     question = "What does Caroline do now?"
-    unweighted = with_question(found, question, NOW, texts, Weights(entity=0.0))
+    unweighted = with_question(found, question, NOW, texts, Weights(entity=0.0, length=0.0))
     assert asked == [] and all(c.entity == c.latest == 0 for c in unweighted)
     every = with_question(found, question, NOW, texts)
     assert [c.entity for c in every] == [1.0, 0.0] and [c.latest for c in every] == [0.0, 1.0]
@@ -125,3 +136,32 @@ def test_the_owners_own_name_tells_none_of_their_memories_apart() -> None:
     assert [c.entity for c in as_anyone] == [0.5, 0.5]  # "alex" and "pixel", one each
     as_owner = with_question(found, asked, NOW, text_of, DEFAULT_WEIGHTS, owner="Alex")
     assert [c.entity for c in as_owner] == [0.0, 1.0]  # "pixel" alone counts
+
+
+def test_a_long_memory_ranks_below_a_short_one_unless_the_question_asks_what_was_said() -> None:
+    """Pivoted length normalisation: a memory over LONG_WORDS words scores its fused score
+    over 1 + length x log2(words / LONG_WORDS); one at or under it is not touched. A question
+    about what the assistant said wants one of the long answers: nothing is divided then."""
+    found = [Candidate(replace(brief(1, "s1"), text="bike " * (4 * LONG_WORDS)), keyword=5.0,
+                       vector=0.6),
+             Candidate(replace(brief(2, "s2"), text="bike " * LONG_WORDS), keyword=5.0,
+                       vector=0.6)]
+    plain = with_question(found, "Which bike did I service?", NOW, None, DEFAULT_WEIGHTS)
+    assert [c.long for c in plain] == [2.0, 0.0]
+    hits = rank(plain, NOW)
+    assert [h.memory.id for h in hits] == ["m002", "m001"]
+    assert [h.components["length"] for h in hits] == [0.0, 2.0]
+    assert hits[1].score == pytest.approx(hits[0].score / (1 + 2 * DEFAULT_WEIGHTS.length))
+    said = with_question(found, "Which bike was it that you recommended?", NOW, None,
+                         DEFAULT_WEIGHTS)
+    assert [c.long for c in said] == [0.0, 0.0]
+    assert rank(said, NOW)[0].score == rank(said, NOW)[1].score
+    unweighted = with_question(found, "Which bike did I service?", NOW, None,
+                               Weights(length=0.0))
+    assert [c.long for c in unweighted] == [0.0, 0.0]
+
+
+@given(st.text(alphabet=" \n\tab", max_size=400), st.integers(1, 100))
+def test_long_words_counts_doublings_past_the_pivot(text: str, pivot: int) -> None:
+    words = len(text.split())
+    assert long_words(text, pivot) == (math.log2(words / pivot) if words > pivot else 0.0)

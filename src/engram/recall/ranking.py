@@ -64,6 +64,8 @@ class Candidate:
     # asks what holds now (recall.when)
     linked: float = 0.0  # how strongly the query links to it (recall.links)
     kind: float = 0.0  # 1 when it holds the kind of answer the query asks for (recall.answers)
+    long: float = 0.0  # how far past LONG_WORDS it runs (`long_words`); 0 when the query asks
+    # what the assistant said (recall.answers)
     found: bool = True  # by the query's keyword or vector half (False: through a link only)
 
 
@@ -73,16 +75,18 @@ class Weights:
     (docs/recall.md); the re-scoring signals are deliberately small: they order near-ties,
     they do not overrule relevance."""
 
-    keyword: float = 0.3  # these three: the joint choice of docs/recall.md (step 6)
-    vector: float = 0.7
+    keyword: float = 0.4  # these, and length: the joint choice of docs/recall.md (step 6)
+    vector: float = 0.6
     min_vector: float = 0.25  # a memory only the vector query found must be at least this close
-    session: float = 0.1  # share of the best score in the same session, added to each
-    entity: float = 0.2  # added to relevance per share of the query's entities named
+    session: float = 0.3  # share of the best score in the same session, added to each
+    entity: float = 0.1  # added to relevance per share of the query's entities named
     time: float = 0.0  # relevance x (1 + time) when it happened when the query says
     latest: float = 0.0  # relevance x (1 + latest x `Candidate.latest`)
     linked: float = 0.0  # added to relevance per `Candidate.linked`; 0: links are not fetched
     kind: float = 0.0  # relevance x (1 + kind) when it holds the kind of answer asked for
     spread: float = 0.0  # each further hit of a session already ranked loses this share
+    length: float = 0.5  # score / (1 + length x `Candidate.long`): long memories match a little
+    # of everything
     recency: float = 0.05
     recency_half_life_days: float = 90.0  # of how long ago it happened
     confidence: float = 0.05
@@ -92,6 +96,9 @@ class Weights:
 
 
 DEFAULT_WEIGHTS = Weights()
+# A memory longer than this many words (a long chat message; an assistant's answers, a pasted
+# document) matches many questions a little: see `long_words`.
+LONG_WORDS = 80
 TIER_BONUS = {Tier.SHORT_TERM: 0.0, Tier.LONG_TERM: 0.5, Tier.PERSISTENT: 1.0}
 Vector = npt.NDArray[np.float64]
 
@@ -125,16 +132,29 @@ class Signals:
     recency: Vector
     confidence: Vector
     boost: Vector  # the re-scoring signals, which the tuned weights do not change
+    long: Vector  # `Candidate.long`
     tie: npt.NDArray[np.int64]  # order of the memory ids: equal scores rank by id
+
+
+def long_words(text: str, pivot: int = LONG_WORDS) -> float:
+    """How far past `pivot` words a memory runs, in doublings: 0 up to `pivot` words, 1 at
+    twice as many. A long text holds many topics, so both halves find it for many questions
+    (BM25's length normalisation within a column is partial, and MiniLM reads only its first
+    256 word pieces); `Weights.length` divides its score by 1 + length x this (pivoted length
+    normalisation over the fused score)."""
+    if len(text) <= 2 * pivot:  # n words take at least 2n - 1 characters: no need to count
+        return 0.0
+    words = len(text.split())
+    return math.log2(words / pivot) if words > pivot else 0.0
 
 
 def signals(candidates: Sequence[Candidate], now: datetime,
             weights: Weights = DEFAULT_WEIGHTS) -> Signals:
     """The arrays `scores` needs; the boost uses `weights`' re-scoring signals."""
     cs = list(candidates)
-    keyword, vector, entity, time, latest, linked, kind, found = np.array(
-        [(c.keyword, c.vector, c.entity, c.time, c.latest, c.linked, c.kind, c.found)
-         for c in cs], dtype=np.float64).reshape(-1, 8).T
+    keyword, vector, entity, time, latest, linked, kind, long, found = np.array(
+        [(c.keyword, c.vector, c.entity, c.time, c.latest, c.linked, c.kind, c.long, c.found)
+         for c in cs], dtype=np.float64).reshape(-1, 9).T
     keys: dict[tuple[str, str], int] = {}
     session = np.array([keys.setdefault((c.memory.user_id, c.memory.session_id), len(keys))
                         if c.memory.session_id is not None else -1 for c in cs], dtype=np.int64)
@@ -156,11 +176,11 @@ def signals(candidates: Sequence[Candidate], now: datetime,
     tie[sorted(range(len(cs)), key=ids.__getitem__)] = np.arange(len(cs))
     return Signals(cs, keyword / (keyword.max(initial=0.0) or 1.0), vector, entity, time,
                    latest, linked, kind, found > 0, session, grouped, starts, recency, confidence,
-                   boost, tie)
+                   boost, long, tie)
 
 
 TUNED = ("keyword", "vector", "min_vector", "session", "entity", "time", "latest", "linked",
-         "kind", "spread")
+         "kind", "spread", "length")
 
 
 def _column(settings: Sequence[Weights], name: str) -> Vector:
@@ -176,7 +196,7 @@ def scores(s: Signals, settings: Sequence[Weights]) -> tuple[Vector, Vector, Vec
     memories the one that fits the question's form (so they never lift an unrelated one);
     each candidate gains `session` x the best relevance in its session (a relevant turn
     makes its neighbours likelier to be the evidence); the small re-scoring boost multiplies
-    the sum."""
+    the sum, and a long memory has it divided by 1 + length x `Candidate.long`."""
     w = {name: _column(settings, name) for name in TUNED}
     kept = s.found & ((s.keyword > 0) | (s.vector >= w["min_vector"])) \
         | ((s.linked > 0) & (w["linked"] > 0))
@@ -191,7 +211,8 @@ def scores(s: Signals, settings: Sequence[Weights]) -> tuple[Vector, Vector, Vec
                                    axis=1)
         has = s.session >= 0
         lift[:, has] = w["session"] * best[:, s.session[has]]
-    score = np.where(kept, (relevance + lift) * (1.0 + s.boost), -np.inf)
+    score = np.where(kept, (relevance + lift) * (1.0 + s.boost) / (1.0 + w["length"] * s.long),
+                     -np.inf)
     return score, relevance, lift
 
 
@@ -238,7 +259,7 @@ def rank(candidates: Sequence[Candidate], now: datetime, weights: Weights = DEFA
         "keyword": s.candidates[i].keyword, "vector": s.candidates[i].vector,
         "entity": s.candidates[i].entity, "time": s.candidates[i].time,
         "latest": s.candidates[i].latest, "linked": s.candidates[i].linked,
-        "kind": s.candidates[i].kind,
+        "kind": s.candidates[i].kind, "length": s.candidates[i].long,
         "relevance": float(relevance[0, i]),
         "session": float(lift[0, i]), "recency": float(s.recency[i]),
         "confidence": float(s.confidence[i]), "boost": float(s.boost[i]),

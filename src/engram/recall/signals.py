@@ -1,7 +1,8 @@
 """The question's own signals for its candidates: which of the names it asks about a memory
 names (`recall.entities`), whether it happened in the time the question names, how late it
-happened when the question asks what holds now (`recall.when`), and whether it holds the
-kind of answer asked for (`recall.answers`). Each is 0 unless its weight is set
+happened when the question asks what holds now (`recall.when`), whether it holds the
+kind of answer asked for (`recall.answers`), and how long it is (`recall.ranking.long_words`;
+0 for all when the question asks what the assistant said). Each is 0 unless its weight is set
 (cross-validation decides: docs/recall.md)."""
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from engram.recall.answers import answer_kind, holds
+from engram.recall.answers import answer_kind, asks_said, holds
 from engram.recall.entities import entity_share, query_entities
-from engram.recall.ranking import Candidate, Weights
+from engram.recall.ranking import Candidate, Weights, long_words
 from engram.recall.when import asks_now, in_window, lateness, query_window
 
 
@@ -31,15 +32,17 @@ def with_question(candidates: Sequence[Candidate], query: str, now: datetime,
     if owner is not None:
         names = [n for n in names if n != owner.casefold()]
     kind = answer_kind(query) if weights is None or weights.kind else None
-    if names or kind:
+    length = (weights is None or weights.length > 0) and not asks_said(query)
+    if names or kind or length:
         missing = [c.memory.id for c in found if c.memory.text is None]
         texts = text_of(missing) if missing and text_of is not None else {}
         marked = []
-        for c in found:  # most candidates hold neither: they are kept as they are
+        for c in found:  # most candidates hold none: they are kept as they are
             text = c.memory.text if c.memory.text is not None else texts.get(c.memory.id, "")
             entity, holds_kind = entity_share(names, text), holds(kind, text, c.memory.occurred_at)
-            marked.append(replace(c, entity=entity, kind=holds_kind)
-                          if entity or holds_kind else c)
+            long = long_words(text) if length else 0.0
+            marked.append(replace(c, entity=entity, kind=holds_kind, long=long)
+                          if entity or holds_kind or long else c)
         found = marked
     window = query_window(query, now) if weights is None or weights.time else None
     if window is not None:
