@@ -194,9 +194,9 @@ def test_best_first_keyword_plan_equals_the_full_join(
         assert isinstance(store, SQLiteStore)
         conn = store.keywords._reader()
         total = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM memories").fetchone()[0]
-        query = store.keywords._match(conn, terms, total)
-        assert query is None or not query[1]  # a store this small scores every row
-        match = query[0] if query else None
+        planned = store.keywords._match(conn, terms, total)
+        assert planned is None or not planned[1]  # a store this small scores every row
+        match = planned[0] if planned else None
         where, params = P.where(filters)
         full = conn.execute(
             f"SELECT m.id, -bm25(memories_fts, {_WEIGHTS}) AS score FROM memories_fts JOIN "
