@@ -61,7 +61,6 @@ class BertEncoder:
     BERT folder (config.json, tokenizer.json, model.safetensors, 1_Pooling/config.json)."""
 
     def __init__(self, model_dir: str | Path, max_tokens: int | None = None) -> None:
-        from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
         folder = Path(model_dir)
@@ -77,27 +76,33 @@ class BertEncoder:
         self.heads = int(config["num_attention_heads"])
         self.layers = int(config["num_hidden_layers"])
         self.eps = float(config.get("layer_norm_eps", 1e-12))
-        self.w = load_file(str(folder / "model.safetensors"))
-        prefix = "bert." if "bert.embeddings.word_embeddings.weight" in self.w else ""
-        self.w = {k.removeprefix(prefix): v for k, v in self.w.items()}
-        # Fuse Q, K and V into one matrix, transposed once, so each layer does one matmul;
-        # the attention's 1/sqrt(head size) is folded into the query part.
-        scale = np.float32(1.0 / np.sqrt(self.dimension // self.heads))
-        for i in range(self.layers):
-            p = f"encoder.layer.{i}."
-            parts = [(self.w.pop(p + f"attention.self.{n}.weight"),
-                      self.w.pop(p + f"attention.self.{n}.bias")) for n in ("query", "key",
-                                                                           "value")]
-            parts[0] = (parts[0][0] * scale, parts[0][1] * scale)
-            self.w[p + "qkv.weight"] = np.ascontiguousarray(
-                np.concatenate([weight for weight, _ in parts]).T)
-            self.w[p + "qkv.bias"] = np.concatenate([bias for _, bias in parts])
-            for name in ("attention.output.dense", "intermediate.dense", "output.dense"):
-                self.w[p + name + ".weight"] = np.ascontiguousarray(
-                    self.w[p + name + ".weight"].T)
+        self.folder = folder
+        self.w = self._weights()
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.no_padding()  # tokenizer.json may pad to a fixed width; we batch ourselves
         self.tokenizer.enable_truncation(self.max_tokens)
+
+    def _weights(self) -> dict[str, Array]:
+        """The safetensors weights, laid out for the forward pass: Q, K and V fused into one
+        matrix (the attention's 1/sqrt(head size) folded into the query part) and every
+        dense matrix transposed once, so each layer does one matmul per projection."""
+        from safetensors.numpy import load_file
+
+        w = load_file(str(self.folder / "model.safetensors"))
+        prefix = "bert." if "bert.embeddings.word_embeddings.weight" in w else ""
+        w = {k.removeprefix(prefix): v for k, v in w.items()}
+        scale = np.float32(1.0 / np.sqrt(self.dimension // self.heads))
+        for i in range(self.layers):
+            p = f"encoder.layer.{i}."
+            parts = [(w.pop(p + f"attention.self.{n}.weight"),
+                      w.pop(p + f"attention.self.{n}.bias")) for n in ("query", "key", "value")]
+            parts[0] = (parts[0][0] * scale, parts[0][1] * scale)
+            w[p + "qkv.weight"] = np.ascontiguousarray(
+                np.concatenate([weight for weight, _ in parts]).T)
+            w[p + "qkv.bias"] = np.concatenate([bias for _, bias in parts])
+            for name in ("attention.output.dense", "intermediate.dense", "output.dense"):
+                w[p + name + ".weight"] = np.ascontiguousarray(w[p + name + ".weight"].T)
+        return w
 
     def encode(self, texts: list[str], batch_size: int = 32,
                threads: int | None = None) -> Array:
