@@ -63,6 +63,8 @@ class LocalEmbedder:
         try:
             self._bert: Any = _int8_encoder(folder) if int8 else _numpy_encoder(folder)
             self.dimension = int(self._bert.dimension)
+        except InvalidInput:
+            raise
         except ValueError:
             if int8:
                 raise InvalidInput("embedder", f"{folder} is not a BERT model",
