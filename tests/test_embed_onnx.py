@@ -125,3 +125,23 @@ def test_minilm_int8_without_onnxruntime_says_what_to_install(
     monkeypatch.setattr(onnx_bert, "available", lambda: False)
     with pytest.raises(InvalidInput, match=r"engram-memory\[onnx\]"):
         load_embedder("minilm-int8")
+
+
+def test_a_notes_vault_ingested_with_int8_is_searched_with_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole path: ingest embeds with int8, the store records that model, a search
+    embeds its query with the same, and opening the store with fp32 says to reembed."""
+    from engram import Memory
+
+    monkeypatch.setenv("ENGRAM_MODEL_CACHE", str(tmp_path / "cache"))
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    (vault / "Pets.md").write_text("# Pets\n\nWe adopted a puppy named Oscar in May.\n")
+    (vault / "Taxes.md").write_text("# Taxes\n\nThe filing deadline is the 30th of April.\n")
+    with Memory(tmp_path / "store", embedder="minilm-int8") as mem:
+        assert mem.ingest("notes", vault, user_id="ada").added == 2
+        hit = mem.search("which dog did we get?", user_id="ada", limit=1)[0]
+    assert "Oscar" in hit.memory.content and hit.components.get("vector", 0) > 0
+    with Memory(tmp_path / "store", embedder="minilm") as mem, \
+            pytest.raises(InvalidInput, match="all-MiniLM-L6-v2-int8"):
+        mem.search("dog", user_id="ada")
