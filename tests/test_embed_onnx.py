@@ -10,12 +10,11 @@ import pytest
 
 from engram.embed.bert import BertEncoder
 from engram.embed.embedders import load_embedder, minilm_path
+from engram.embed.onnx_bert import OnnxBertEncoder
 from engram.errors import InvalidInput
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
-
-from engram.embed.onnx_bert import OnnxBertEncoder  # noqa: E402 - needs onnxruntime
 
 TEXTS = [
     "Caroline adopted a puppy named Oscar",

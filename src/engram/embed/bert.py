@@ -60,6 +60,8 @@ class BertEncoder:
     """Mean-pooled, L2-normalised sentence embeddings from a local sentence-transformers
     BERT folder (config.json, tokenizer.json, model.safetensors, 1_Pooling/config.json)."""
 
+    batch_tokens: int | None = None  # a cap on a batch's padded tokens (None: no cap)
+
     def __init__(self, model_dir: str | Path, max_tokens: int | None = None) -> None:
         from tokenizers import Tokenizer
 
@@ -113,8 +115,8 @@ class BertEncoder:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         encodings = self.tokenizer.encode_batch(texts)
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        batches = [order[start:start + batch_size] for start in range(0, len(order),
-                                                                        batch_size)]
+        batches = _batches(order, [len(encodings[i].ids) for i in order], batch_size,
+                           self.batch_tokens)
 
         def run(chunk: list[int]) -> None:
             width = max(len(encodings[i].ids) for i in chunk)
@@ -200,6 +202,19 @@ class BertEncoder:
                       out=out[start:start + FF_ROWS])
         out += w[p + "output.dense.bias"]
         return out
+
+
+def _batches(order: list[int], lengths: list[int], size: int,
+             tokens: int | None) -> list[list[int]]:
+    """`order` (sorted by `lengths`, ascending) cut into batches of `size` texts, fewer where
+    a batch would pad to more than `tokens` tokens."""
+    batches: list[list[int]] = [[]]
+    for i, n in zip(order, lengths, strict=True):
+        if len(batches[-1]) == size or (tokens and batches[-1] and
+                                        (len(batches[-1]) + 1) * n > tokens):
+            batches.append([])
+        batches[-1].append(i)
+    return [b for b in batches if b]
 
 
 def usable_cores() -> int:

@@ -46,6 +46,10 @@ class OnnxBertEncoder(BertEncoder):
     mean pooling) whose forward pass is an ONNX Runtime session; `int8` quantizes the
     attention and dense layers' weights (per output channel) and their inputs per batch."""
 
+    # ONNX Runtime's attention holds every head's scores for the whole batch at once: long
+    # texts go in smaller batches, so that 32 of 256 tokens do not cost 200 MB more.
+    batch_tokens = 2048
+
     def __init__(self, model_dir: str | Path, *, int8: bool = False,
                  cache: str | Path | None = None, max_tokens: int | None = None) -> None:
         self.int8 = int8
