@@ -48,7 +48,7 @@ def int8(cache: Path) -> OnnxBertEncoder:
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return (a * b).sum(axis=1)
+    return np.asarray((a * b).sum(axis=1))
 
 
 def test_fp32_gives_the_numpy_encoders_vectors(fp32: OnnxBertEncoder,
