@@ -8,10 +8,16 @@ embeddings, and a re-run with nothing new. Embedded SQLite stores.
   repository  --commits commits of 1-4 touched files each, every 50th a merge, some with
               Co-authored-by trailers; made once in a temp folder with `git fast-import`
 
+`--embedder` picks the embedders of the runs with embeddings (`minilm`, the NumPy fp32
+encoder, by default; `minilm-int8` the int8 one on ONNX Runtime; several times for several
+rows). Each row gives wall and CPU seconds (this process's, all threads) and the load
+average when it ended: the machine may be shared, and CPU seconds show what it took.
+
 Prints a markdown table. Not a test: run it by hand.
 
     .venv/bin/python bench/ingest.py                          # 20,000 notes, 5,000 commits
     .venv/bin/python bench/ingest.py --notes 2000 --commits 500   # a quick look
+    .venv/bin/python bench/ingest.py --commits 0 --skip-plain --embedder minilm-int8
 """
 
 from __future__ import annotations
@@ -100,21 +106,26 @@ def write_repository(root: Path, commits: int, seed: int = 11) -> None:
     subprocess.run(["git", "-C", str(root), "checkout", "-q", "main"], check=True)
 
 
-def timed(action: Callable[[], Summary]) -> tuple[Summary, float]:
-    started = time.perf_counter()
+def timed(action: Callable[[], Summary]) -> tuple[Summary, float, float]:
+    """The summary, wall seconds and CPU seconds of this process (every thread)."""
+    wall, cpu = time.perf_counter(), time.process_time()
     summary = action()
-    return summary, time.perf_counter() - started
+    return summary, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def bench(name: str, kind: str, path: Path, store: Path, embeddings: bool) -> list[Row]:
-    with Memory(store, embedder="minilm" if embeddings else None) as mem:
-        first, took = timed(lambda: mem.ingest(kind, path, user_id="bench"))
-        again, rerun = timed(lambda: mem.ingest(kind, path, user_id="bench"))
+def bench(name: str, kind: str, path: Path, store: Path, embedder: str | None) -> list[Row]:
+    with Memory(store, embedder=embedder) as mem:
+        if mem.hybrid.embedder is not None:  # load the model before the clock starts
+            mem.hybrid.embedder.embed(["warm up"])
+        first, took, cpu = timed(lambda: mem.ingest(kind, path, user_id="bench"))
+        again, rerun, _ = timed(lambda: mem.ingest(kind, path, user_id="bench"))
     assert again.added == again.updated == 0, again.to_dict()
-    label = f"{name}, {'with' if embeddings else 'without'} embeddings"
+    label = f"{name}, {f'embedder {embedder}' if embedder else 'without embeddings'}"
+    load = os.getloadavg()[0]
     return [(label, f"{first.read / took:,.0f}", f"{first.memories / took:,.0f}",
              f"{first.read:,} DataPoints ({first.added:,} items + {first.extracted:,} facts) "
-             f"in {took:.1f} s; a re-run with nothing new {rerun:.2f} s")]
+             f"in {took:.1f} s wall, {cpu:.1f} s CPU, load {load:.1f}; a re-run with nothing "
+             f"new {rerun:.2f} s")]
 
 
 def main() -> None:
@@ -123,18 +134,25 @@ def main() -> None:
     parser.add_argument("--commits", type=int, default=5_000)
     parser.add_argument("--skip-plain", action="store_true",
                         help="only the runs with embeddings")
+    parser.add_argument("--embedder", action="append",
+                        help="embedder of the runs with embeddings (default minilm)")
     args = parser.parse_args()
     rows: list[Row] = []
+    embedders = [None] if not args.skip_plain else []
+    embedders += args.embedder or ["minilm"]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        write_vault(root / "vault", args.notes)
-        write_repository(root / "repo", args.commits)
-        for embeddings in ((True,) if args.skip_plain else (False, True)):
-            tag = "e" if embeddings else "k"
-            rows += bench(f"{args.notes:,}-note vault", "notes", root / "vault",
-                          root / f"notes-{tag}", embeddings)
-            rows += bench(f"{args.commits:,}-commit repository", "git", root / "repo",
-                          root / f"git-{tag}", embeddings)
+        if args.notes:
+            write_vault(root / "vault", args.notes)
+        if args.commits:
+            write_repository(root / "repo", args.commits)
+        for number, embedder in enumerate(embedders):
+            if args.notes:
+                rows += bench(f"{args.notes:,}-note vault", "notes", root / "vault",
+                              root / f"notes-{number}", embedder)
+            if args.commits:
+                rows += bench(f"{args.commits:,}-commit repository", "git", root / "repo",
+                              root / f"git-{number}", embedder)
     print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}\n")
     print_table(["source", "DataPoints/s", "memories/s", "detail"], rows)

@@ -9,6 +9,8 @@ import random
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engram.embed.bert import BertEncoder
 from engram.embed.embedders import minilm_path
@@ -44,3 +46,21 @@ def test_the_split_of_the_work_does_not_change_the_vectors(encoder: BertEncoder)
     one = encoder.encode(batch, batch_size=32, threads=1)
     assert np.allclose(one, encoder.encode(batch, batch_size=7, threads=3), atol=1e-5)
     assert np.allclose(one, np.stack([encoder.encode([t])[0] for t in batch]), atol=1e-5)
+
+
+@given(st.lists(st.integers(1, 256), max_size=200), st.integers(1, 64),
+       st.none() | st.integers(1, 4096))
+def test_batches_keep_the_order_and_the_caps(lengths: list[int], size: int,
+                                             tokens: int | None) -> None:
+    """Length-sorted texts cut into batches: every text once, in order, at most `size` a
+    batch, and over `tokens` padded tokens only a batch of one text."""
+    from engram.embed.bert import _batches
+
+    lengths = sorted(lengths)
+    order = list(range(len(lengths)))
+    batches = _batches(order, lengths, size, tokens)
+    assert [i for b in batches for i in b] == order
+    for batch in batches:
+        assert 1 <= len(batch) <= size
+        if tokens is not None and len(batch) > 1:
+            assert len(batch) * max(lengths[i] for i in batch) <= tokens

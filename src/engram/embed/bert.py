@@ -60,8 +60,9 @@ class BertEncoder:
     """Mean-pooled, L2-normalised sentence embeddings from a local sentence-transformers
     BERT folder (config.json, tokenizer.json, model.safetensors, 1_Pooling/config.json)."""
 
+    batch_tokens: int | None = None  # a cap on a batch's padded tokens (None: no cap)
+
     def __init__(self, model_dir: str | Path, max_tokens: int | None = None) -> None:
-        from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
         folder = Path(model_dir)
@@ -77,27 +78,33 @@ class BertEncoder:
         self.heads = int(config["num_attention_heads"])
         self.layers = int(config["num_hidden_layers"])
         self.eps = float(config.get("layer_norm_eps", 1e-12))
-        self.w = load_file(str(folder / "model.safetensors"))
-        prefix = "bert." if "bert.embeddings.word_embeddings.weight" in self.w else ""
-        self.w = {k.removeprefix(prefix): v for k, v in self.w.items()}
-        # Fuse Q, K and V into one matrix, transposed once, so each layer does one matmul;
-        # the attention's 1/sqrt(head size) is folded into the query part.
-        scale = np.float32(1.0 / np.sqrt(self.dimension // self.heads))
-        for i in range(self.layers):
-            p = f"encoder.layer.{i}."
-            parts = [(self.w.pop(p + f"attention.self.{n}.weight"),
-                      self.w.pop(p + f"attention.self.{n}.bias")) for n in ("query", "key",
-                                                                           "value")]
-            parts[0] = (parts[0][0] * scale, parts[0][1] * scale)
-            self.w[p + "qkv.weight"] = np.ascontiguousarray(
-                np.concatenate([weight for weight, _ in parts]).T)
-            self.w[p + "qkv.bias"] = np.concatenate([bias for _, bias in parts])
-            for name in ("attention.output.dense", "intermediate.dense", "output.dense"):
-                self.w[p + name + ".weight"] = np.ascontiguousarray(
-                    self.w[p + name + ".weight"].T)
+        self.folder = folder
+        self.w = self._weights()
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.no_padding()  # tokenizer.json may pad to a fixed width; we batch ourselves
         self.tokenizer.enable_truncation(self.max_tokens)
+
+    def _weights(self) -> dict[str, Array]:
+        """The safetensors weights, laid out for the forward pass: Q, K and V fused into one
+        matrix (the attention's 1/sqrt(head size) folded into the query part) and every
+        dense matrix transposed once, so each layer does one matmul per projection."""
+        from safetensors.numpy import load_file
+
+        w = load_file(str(self.folder / "model.safetensors"))
+        prefix = "bert." if "bert.embeddings.word_embeddings.weight" in w else ""
+        w = {k.removeprefix(prefix): v for k, v in w.items()}
+        scale = np.float32(1.0 / np.sqrt(self.dimension // self.heads))
+        for i in range(self.layers):
+            p = f"encoder.layer.{i}."
+            parts = [(w.pop(p + f"attention.self.{n}.weight"),
+                      w.pop(p + f"attention.self.{n}.bias")) for n in ("query", "key", "value")]
+            parts[0] = (parts[0][0] * scale, parts[0][1] * scale)
+            w[p + "qkv.weight"] = np.ascontiguousarray(
+                np.concatenate([weight for weight, _ in parts]).T)
+            w[p + "qkv.bias"] = np.concatenate([bias for _, bias in parts])
+            for name in ("attention.output.dense", "intermediate.dense", "output.dense"):
+                w[p + name + ".weight"] = np.ascontiguousarray(w[p + name + ".weight"].T)
+        return w
 
     def encode(self, texts: list[str], batch_size: int = 32,
                threads: int | None = None) -> Array:
@@ -108,8 +115,8 @@ class BertEncoder:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         encodings = self.tokenizer.encode_batch(texts)
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        batches = [order[start:start + batch_size] for start in range(0, len(order),
-                                                                        batch_size)]
+        batches = _batches(order, [len(encodings[i].ids) for i in order], batch_size,
+                           self.batch_tokens)
 
         def run(chunk: list[int]) -> None:
             width = max(len(encodings[i].ids) for i in chunk)
@@ -195,6 +202,19 @@ class BertEncoder:
                       out=out[start:start + FF_ROWS])
         out += w[p + "output.dense.bias"]
         return out
+
+
+def _batches(order: list[int], lengths: list[int], size: int,
+             tokens: int | None) -> list[list[int]]:
+    """`order` (sorted by `lengths`, ascending) cut into batches of `size` texts, fewer where
+    a batch would pad to more than `tokens` tokens."""
+    batches: list[list[int]] = [[]]
+    for i, n in zip(order, lengths, strict=True):
+        if len(batches[-1]) == size or (tokens and batches[-1] and
+                                        (len(batches[-1]) + 1) * n > tokens):
+            batches.append([])
+        batches[-1].append(i)
+    return [b for b in batches if b]
 
 
 def usable_cores() -> int:

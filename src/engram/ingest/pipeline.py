@@ -2,17 +2,23 @@
 (a killed run loses at most the batch in flight, and the next run continues where the
 committed ones end). New items are added, changed ones updated in place (an update event:
 the old text leaves recall), unchanged ones cost a digest comparison; facts are extracted
-from what the owner said as from a chat turn."""
+from what the owner said as from a chat turn.
+
+The encoder, the slow part, works on one batch in a thread of its own while the next batch
+is read and prepared and the one before is written (it runs outside the GIL), so on two
+cores reading and writing cost almost no wall time beside it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any, TypeVar
 
 from engram.capture.turns import stated_claims
 from engram.capture.writer import Writer
+from engram.embed.vectors import quantize
 from engram.errors import InvalidInput
 from engram.ingest import ledger
 from engram.ingest.datapoint import DataPoint, Kept, Read, Skipped
@@ -92,36 +98,44 @@ def ingest(run: Run, summary: Summary, items: Iterator[Read], known: dict[str, l
     seen: set[str] = set()
     links = Links()
     stamps: dict[str, str] = {}
-    for chunk in _batches(items, batch):
-        points = []
-        for item in chunk:
-            if isinstance(item, Kept):
-                held = by_document.get(item.document, [])
-                seen.update(held)
-                links.kept(item.document, [e for e in held if known[e].first])
-                summary.read += len(held)
-                summary.unchanged += len(held)
-                stamps[item.document] = item.stamp
-            elif isinstance(item, Skipped):
-                summary.note(item)
-            elif item.external_id in seen:
-                summary.note(Skipped(item.ref, "", f"repeats the id {item.external_id!r}"))
-            else:
-                seen.add(item.external_id)
-                points.append(item)
-                links.note(item)
-                if item.document is not None and item.stamp is not None:
+    pending: Prepared | None = None
+    with ThreadPoolExecutor(1, thread_name_prefix="engram-ingest-embed") as encoder:
+        for chunk in _batches(items, batch):
+            points = []
+            for item in chunk:
+                if isinstance(item, Kept):
+                    held = by_document.get(item.document, [])
+                    seen.update(held)
+                    links.kept(item.document, [e for e in held if known[e].first])
+                    summary.read += len(held)
+                    summary.unchanged += len(held)
                     stamps[item.document] = item.stamp
-        summary.read += len(points)
-        plan = ledger.plan(points, known)
-        summary.unchanged += plan.unchanged
-        if plan.new or plan.changed:
-            written, failed = _write(run, plan, summary)
-            ids.update(written)
-            for document in failed:  # read again next time, to report it again
-                stamps.pop(document, None)
-        if progress is not None:
-            progress(summary)
+                elif isinstance(item, Skipped):
+                    summary.note(item)
+                elif item.external_id in seen:
+                    summary.note(Skipped(item.ref, "", f"repeats the id {item.external_id!r}"))
+                else:
+                    seen.add(item.external_id)
+                    points.append(item)
+                    links.note(item)
+                    if item.document is not None and item.stamp is not None:
+                        stamps[item.document] = item.stamp
+            summary.read += len(points)
+            plan = ledger.plan(points, known)
+            summary.unchanged += plan.unchanged
+            if plan.new or plan.changed:
+                prepared = _prepare(run, plan, summary, encoder)
+                for document in prepared.failed:  # read again next time, to report it again
+                    stamps.pop(document, None)
+                if pending is not None:
+                    ids.update(_write(run, pending, summary))
+                pending = prepared
+            if progress is not None:
+                progress(summary)
+        if pending is not None:
+            ids.update(_write(run, pending, summary))
+            if progress is not None:
+                progress(summary)
     summary.deleted = sorted(set(known) - seen)
     summary.linked = links.write(run, ids, known)
     return stamps
@@ -166,10 +180,25 @@ class Links:
         return len(pairs)
 
 
-def _write(run: Run, plan: ledger.Plan, summary: Summary) -> tuple[dict[str, str], set[str]]:
-    """One transaction: the batch's new and changed items and the facts they state. Returns
-    the memory ids by external id, and the documents of items that could not be written."""
-    writer, records, claims, failed = run.writer, [], [], set()
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A batch ready to write: its records (with what each replaces), the facts each
+    states, the documents of items that could not be prepared, and its vectors to come."""
+
+    records: list[tuple[MemoryEntry, ledger.Known | None]]
+    claims: list[list[MemoryEntry]]
+    failed: set[str]
+    vectors: Future[dict[str, Any]]
+
+
+def _prepare(run: Run, plan: ledger.Plan, summary: Summary,
+             encoder: ThreadPoolExecutor) -> Prepared:
+    """The batch's new and changed items and the facts they state, validated, with their
+    vectors computing on `encoder`."""
+    writer = run.writer
+    records: list[tuple[MemoryEntry, ledger.Known | None]] = []
+    claims: list[list[MemoryEntry]] = []
+    failed: set[str] = set()
     for point, before in [*((p, None) for p in plan.new), *plan.changed]:
         try:
             record, _ = writer.prepare(_item(point, run))
@@ -180,16 +209,37 @@ def _write(run: Run, plan: ledger.Plan, summary: Summary) -> tuple[dict[str, str
         if before is not None:  # facts link to the memory the item already has
             record = replace(record, id=before.memory_id)
         records.append((record, before))
-        if point.said:
-            claims.append(stated_claims(writer, record, point.said, run.speaker))
-        else:
-            claims.append([])
-    vectors = writer.embeddings.vectors_for(
-        [r for r, _ in records] + [c for found in claims for c in found])
-    written = {}
+        claims.append(stated_claims(writer, record, point.said, run.speaker)
+                      if point.said else [])
+    entries = [r for r, _ in records] + [c for found in claims for c in found]
+    return Prepared(records, claims, failed, _vectors(writer, entries, encoder))
+
+
+def _vectors(writer: Writer, entries: list[MemoryEntry],
+             encoder: ThreadPoolExecutor) -> Future[dict[str, Any]]:
+    """int8 vectors of the entries whose content has none yet, as `Hybrid.vectors_for`
+    gives them; the store is asked here, in the writing thread, and only the encoder runs
+    on `encoder`."""
+    embedder = writer.embeddings.embedder
+    missing = writer.store.missing_embeddings(embedder.name, (e.content_hash for e in entries)) \
+        if embedder is not None and entries else set()
+    texts = {e.content_hash: e.content for e in entries if e.content_hash in missing}
+    if embedder is None or not texts:
+        done: Future[dict[str, Any]] = Future()
+        done.set_result({})
+        return done
+    return encoder.submit(lambda: dict(zip(texts, quantize(embedder.embed(list(texts.values()))),
+                                           strict=True)))
+
+
+def _write(run: Run, batch: Prepared, summary: Summary) -> dict[str, str]:
+    """One transaction: the batch's items and the facts they state, with their vectors.
+    Returns the memory ids by external id."""
+    writer, written = run.writer, {}
+    vectors = batch.vectors.result()
     with writer.store.transaction() as tx:
         writer.embeddings.store_vectors(tx, vectors)
-        for (record, before), found in zip(records, claims, strict=True):
+        for (record, before), found in zip(batch.records, batch.claims, strict=True):
             if before is None:
                 writer.append(tx, EventType.ADDED, record.id, {"memory": record.to_dict()})
             else:
@@ -204,7 +254,7 @@ def _write(run: Run, plan: ledger.Plan, summary: Summary) -> tuple[dict[str, str
                 summary.updated += 1
             for claim in found:
                 _consolidate(writer, tx, claim, summary)
-    return written, failed
+    return written
 
 
 def _item(point: DataPoint, run: Run) -> dict[str, Any]:
