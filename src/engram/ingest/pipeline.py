@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 
 from engram.capture.turns import stated_claims
 from engram.capture.writer import Writer
-from engram.embed.vectors import quantize
 from engram.errors import InvalidInput
 from engram.ingest import ledger
 from engram.ingest.datapoint import DataPoint, Kept, Read, Skipped
@@ -220,19 +219,14 @@ def _prepare(run: Run, plan: ledger.Plan, summary: Summary,
 
 def _vectors(writer: Writer, entries: list[MemoryEntry],
              encoder: ThreadPoolExecutor) -> Future[dict[str, Any]]:
-    """int8 vectors of the entries whose content has none yet, as `Hybrid.vectors_for`
-    gives them; the store is asked here, in the writing thread, and only the encoder runs
-    on `encoder`."""
-    embedder = writer.embeddings.embedder
-    missing = writer.store.missing_embeddings(embedder.name, (e.content_hash for e in entries)) \
-        if embedder is not None and entries else set()
-    texts = {e.content_hash: e.content for e in entries if e.content_hash in missing}
-    if embedder is None or not texts:
+    """int8 vectors of the entries whose content has none yet: the store is asked here, in
+    the writing thread, and only the encoder runs on `encoder`."""
+    texts = writer.embeddings.unembedded(entries)
+    if not texts:
         done: Future[dict[str, Any]] = Future()
         done.set_result({})
         return done
-    return encoder.submit(lambda: dict(zip(texts, quantize(embedder.embed(list(texts.values()))),
-                                           strict=True)))
+    return encoder.submit(writer.embeddings.encode, texts)
 
 
 def _write(run: Run, batch: Prepared, summary: Summary) -> dict[str, str]:

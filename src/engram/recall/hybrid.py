@@ -75,15 +75,24 @@ class Hybrid:
     def vectors_for(self, entries: Sequence[MemoryEntry]) -> dict[str, Any]:
         """int8 vectors for the entries whose content has none yet (computed outside any
         transaction: embedding is the slow part)."""
+        return self.encode(self.unembedded(entries))
+
+    def unembedded(self, entries: Sequence[MemoryEntry]) -> dict[str, str]:
+        """The texts of the entries whose content has no vector yet, by content hash (none
+        without an embedder): what `encode` must embed."""
         embedder = self.embedder
         if embedder is None or not entries:
             return {}
         missing = self.store.missing_embeddings(embedder.name, (e.content_hash for e in entries))
-        texts = {e.content_hash: e.content for e in entries if e.content_hash in missing}
-        if not texts:
+        return {e.content_hash: e.content for e in entries if e.content_hash in missing}
+
+    def encode(self, texts: dict[str, str]) -> dict[str, Any]:
+        """int8 vectors of `texts` (by content hash); touches no store, so it may run in
+        another thread (ingestion overlaps it with writing)."""
+        embedder = self.embedder
+        if embedder is None or not texts:
             return {}
-        vectors = quantize(embedder.embed(list(texts.values())))
-        return dict(zip(texts, vectors, strict=True))
+        return dict(zip(texts, quantize(embedder.embed(list(texts.values()))), strict=True))
 
     def store_vectors(self, tx: Tx, vectors: dict[str, Any]) -> None:
         if vectors and self.embedder is not None:
