@@ -108,6 +108,14 @@ def test_a_damaged_cache_file_is_built_again(tmp_path: Path, damage: str,
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no partial file left
 
 
+def test_a_cache_folder_that_cannot_be_written_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(InvalidInput) as caught:
+        OnnxBertEncoder(minilm_path(), cache=tmp_path / "a-file" / "onnx")
+    assert caught.value.field == "ENGRAM_MODEL_CACHE"
+    assert "cannot be written" in str(caught.value)
+
+
 def test_minilm_int8_is_stored_under_its_own_name(monkeypatch: pytest.MonkeyPatch,
                                                    tmp_path: Path) -> None:
     monkeypatch.setenv("ENGRAM_MODEL_CACHE", str(tmp_path))

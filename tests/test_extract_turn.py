@@ -78,6 +78,8 @@ def test_week_phrases_are_approximate_days() -> None:
     ("I'm learning Italian. The school put me into the A2 group.", ("level:italian", "A2"),
      "User's Italian course is at level A2"),
     ("My French is at B2 level now.", ("level:french", "B2"), "User's French is at level B2"),
+    ("I've been taking a B1 French class since May.", ("level:french", "B1"),
+     "User's French course is at level B1"),
 ])
 def test_a_language_course_level(text: str, slot: tuple[str, str], says: str) -> None:
     assert slot in slots(text)
@@ -132,6 +134,7 @@ def test_a_setting_asked_for_beside_a_dislike(text: str, wanted: str, says: str)
     "How do I turn on the oven? I hate cold food.",  # on once, not everywhere
     "Can you switch to Spanish? I can't stand it when you answer in English.",  # "it"
     "Can I switch to dark mode? Or to sepia? I hate white and I hate grey.",  # two of each
+    "Can you change my flight to Tuesday? I hate early mornings.",  # asks someone, no setting
 ])
 def test_a_request_without_one_dislike_or_setting_is_refused(text: str) -> None:
     assert not [e for e in extract(text, at=AT) if e.memory_type is Kind.PREFERENCE
@@ -185,3 +188,13 @@ def test_a_race_finished_in_a_time() -> None:
 ])
 def test_a_time_that_is_not_the_speakers_race_result_is_refused(text: str) -> None:
     assert not [e for e in extract(text, at=AT) if e.attribute.startswith("result:")]
+
+
+def test_a_rule_looks_back_over_a_turns_worth_of_clauses_only() -> None:
+    """A long text (a note) is not searched far back: "her" finds Maya one sentence before,
+    not twenty sentences before."""
+    named = "I visited my sister Maya today."
+    filler = " ".join(f"The garden needed work number {i}." for i in range(20))
+    assert ("birthday:maya", "September 12") in slots(f"{named} Her birthday is September 12.")
+    assert not [e for e in extract(f"{named} {filler} Her birthday is September 12.", at=AT)
+                if e.attribute.startswith("birthday")]

@@ -11,6 +11,7 @@ downloaded. onnxruntime and onnx (the `onnx` extra) are imported only here, on f
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -22,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engram.embed.bert import Array, BertEncoder
+from engram.errors import InvalidInput
 
 GRAPH_VERSION = 2  # bump when onnx_graph changes what it builds: older cache files go unused
 
@@ -32,6 +34,17 @@ def cache_dir() -> Path:
         return Path(explicit).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "engram" / "onnx"
+
+
+@functools.cache
+def _digest(weights: Path, size: int, mtime_ns: int) -> str:
+    """SHA-256 of a weights file, read once per process for a given size and time (90 MB:
+    a tenth of a second each time an encoder is made otherwise)."""
+    digest = hashlib.sha256()
+    with open(weights, "rb") as stream:
+        while chunk := stream.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def available() -> bool:
@@ -62,12 +75,11 @@ class OnnxBertEncoder(BertEncoder):
 
     def model_file(self) -> Path:
         """Where the graph of these weights (and this variant) is cached."""
-        digest = hashlib.sha256()
-        with open(self.folder / "model.safetensors", "rb") as weights:
-            while chunk := weights.read(1 << 22):
-                digest.update(chunk)
+        weights = (self.folder / "model.safetensors").resolve()
+        stat = weights.stat()
         variant = "int8" if self.int8 else "fp32"
-        return self.cache / f"{digest.hexdigest()[:24]}-{variant}-g{GRAPH_VERSION}.onnx"
+        return self.cache / (f"{_digest(weights, stat.st_size, stat.st_mtime_ns)[:24]}-"
+                             f"{variant}-g{GRAPH_VERSION}.onnx")
 
     def _session(self) -> Any:
         """A session on the cached graph; built (again) when absent or unreadable."""
@@ -87,8 +99,12 @@ class OnnxBertEncoder(BertEncoder):
         from engram.embed.onnx_graph import bert_graph
 
         model = bert_graph(super()._weights(), self.layers, self.heads, self.eps)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
+        except OSError as exc:
+            raise InvalidInput("ENGRAM_MODEL_CACHE", f"{path.parent} cannot be written "
+                               f"({exc.strerror})", "point it at a folder you can write") from None
         os.close(fd)
         try:
             if self.int8:

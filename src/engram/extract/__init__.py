@@ -63,6 +63,12 @@ class Extracted:
         return None if self.attribute in ACCUMULATING else (self.subject, self.attribute)
 
 
+# The clauses before this one that a rule may look back over ("her" -> "Maya" one sentence
+# before): a chat turn's worth, so a long note (ingestion passes a note as one text) is not
+# read again for every clause, nor searched far back for a name.
+LOOK_BACK = 6
+
+
 def extract(text: str, *, at: datetime, speaker: str = "user") -> list[Extracted]:
     """Memories stated in `text`, with relative dates resolved against `at` (the turn's time).
 
@@ -81,7 +87,8 @@ def extract(text: str, *, at: datetime, speaker: str = "user") -> list[Extracted
         carried: TimeMention | None = None
         previous: str | None = None
         for raw in clauses(sentence):
-            clause, when = _clause(tidy(raw), at, carried, previous, ". ".join(said))
+            clause, when = _clause(tidy(raw), at, carried, previous,
+                                   ". ".join(said[-LOOK_BACK:]))
             said.append(raw)
             if not clause.text:
                 carried = when

@@ -62,8 +62,8 @@ def preferences(c: Clause) -> list[Claim]:
 # A setting asked for: "can I switch this app to dark mode?", "how do I get dark mode
 # everywhere?". Alone it is a request; beside a dislike in the same turn ("I can't stand light
 # themes") it states a preference between the two (`instead`).
-_SWITCH = re.compile(r"^(?i:how (?:do|can|could) i|can i|could i|is there a way to|can you|"
-                     r"could you|please)\s+(?i:switch|change|set)\s+(?:.+?\s+)?(?i:to)\s+"
+_SWITCH = re.compile(r"^(?i:how (?:do|can|could) i|can i|could i|is there a way to)\s+"
+                     r"(?i:switch|change|set)\s+(?:.+?\s+)?(?i:to)\s+"
                      r"(.+?)(?:\s+(?i:everywhere|by default))?$")
 _EVERYWHERE = re.compile(r"^(?i:how (?:do|can|could) i|can i|could i|is there a way to)\s+"
                          r"(?i:get|have|use|turn on|enable)\s+(.+?)\s+(?i:everywhere)$")
@@ -120,7 +120,7 @@ _LEVEL = r"\b([ABC][12])\b"
 _COURSE = r"(?:\s+[\w-]+){0,3}?\s+(?i:class|classes|course|courses|group|lessons|level)\b"
 _ENROLLED = re.compile(
     r"^(?i:i|i've|i'm|we|we've|we're)\s+(?i:(?:just|now|also)\s+)?(?i:signed up for|"
-    r"enrolled in|registered for|joined|started|booked|taking|take|'ve been taking|in|doing|"
+    r"enrolled in|registered for|joined|started|booked|taking|take|been taking|in|doing|"
     r"attending|attend|moved up to|got into|got placed in|got placed into|was placed in|"
     r"was put into|now in|starting)\s+(?i:(?:a|an|the|my|our)\s+)?(?:[\w-]+\s+){0,2}?"
     + _LEVEL + _COURSE)
@@ -136,8 +136,10 @@ def course_level(c: Clause) -> list[Claim]:
         language, level = m.group(1), m.group(2)
         return [_level(language, level, f"{{s}}'s {language} is at level {level}")]
     m = _ENROLLED.match(c.text) or _PLACED.search(c.text)
+    if m is None:
+        return []
     named = set(_NAMED_LANGUAGE.findall(c.text)) or set(_NAMED_LANGUAGE.findall(c.earlier))
-    if m is None or len(named) != 1:
+    if len(named) != 1:
         return []
     language, level = named.pop(), m.group(1)
     return [_level(language, level, f"{{s}}'s {language} course is at level {level}")]

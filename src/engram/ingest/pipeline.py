@@ -1,6 +1,6 @@
 """DataPoints to memories: batches written through the one writer, each batch one transaction
-(a killed run loses at most the batch in flight, and the next run continues where the
-committed ones end). New items are added, changed ones updated in place (an update event:
+(a killed run loses at most the two batches in flight, and the next run continues where
+the committed ones end). New items are added, changed ones updated in place (an update event:
 the old text leaves recall), unchanged ones cost a digest comparison; facts are extracted
 from what the owner said as from a chat turn.
 

@@ -87,8 +87,9 @@ class Hybrid:
         return {e.content_hash: e.content for e in entries if e.content_hash in missing}
 
     def encode(self, texts: dict[str, str]) -> dict[str, Any]:
-        """int8 vectors of `texts` (by content hash); touches no store, so it may run in
-        another thread (ingestion overlaps it with writing)."""
+        """int8 vectors of `texts` (by content hash); touches no store once the embedder is
+        resolved (`unembedded` resolves it), so it may then run in another thread
+        (ingestion overlaps it with writing)."""
         embedder = self.embedder
         if embedder is None or not texts:
             return {}
